@@ -1,0 +1,1 @@
+"""The `dolphin` command line: one Typer module per command group, thin over `dolphin/`."""

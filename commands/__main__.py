@@ -1,0 +1,3 @@
+from commands.app import main
+
+main()

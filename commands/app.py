@@ -1,0 +1,50 @@
+"""Entry point of the `dolphin` console script.
+
+`main()` runs the Typer app and turns operator errors (`DolphinError`) into one
+readable line on stderr with the error's exit code. Unexpected exceptions are bugs:
+they are reported in one line too, with the full traceback only when DOLPHIN_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from commands import config_cmd
+from commands._output import fail_line
+from dolphin.errors import DolphinError
+
+app = typer.Typer(
+    name="dolphin",
+    help="DOLPHIN: operator toolkit for a systematic crypto-perpetuals trading system.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(config_cmd.app, name="config")
+
+
+def main() -> None:
+    debug = os.environ.get("DOLPHIN_DEBUG") == "1"
+    try:
+        app()
+    except DolphinError as exc:
+        if debug:
+            raise
+        fail_line(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        fail_line("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug, not an operator error
+        if debug:
+            raise
+        fail_line(f"internal error: {type(exc).__name__}: {exc} (set DOLPHIN_DEBUG=1 for the traceback)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""Suite-wide fixtures: every test runs with its own runtime root so nothing lands in run_logs/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runtime_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path_factory.mktemp("dolphin_home")
+    monkeypatch.setenv("DOLPHIN_HOME", str(root))
+    return root
+
+
+@pytest.fixture
+def runtime_root(_isolated_runtime_root: Path) -> Path:
+    return _isolated_runtime_root
