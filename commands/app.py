@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from commands import config_cmd
+from commands import backtest_cmd, config_cmd, scan_cmd
 from commands._output import fail_line
 from dolphin.errors import DolphinError
 
@@ -25,6 +25,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(scan_cmd.app, name="scan")
+app.command("backtest")(backtest_cmd.backtest)
 
 
 def main() -> None:

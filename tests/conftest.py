@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
+# One BLAS thread: on a small shared machine multi-threaded BLAS makes the many small
+# matrix operations of the scan oracle tens of times slower. Must precede numpy's import.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,123 @@
+"""`dolphin backtest`: replay a scan table (or a seeded synthetic market) through the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from commands._output import console, err_console, print_json
+
+if TYPE_CHECKING:
+    from dolphin.backtest.runner import BacktestResult
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:+.2f} %"
+
+
+def _num(x: float | None, fmt: str = "{:.3f}") -> str:
+    return "—" if x is None else fmt.format(x)
+
+
+def _render(result: BacktestResult, paths: tuple[Path, Path] | None) -> None:
+    m = result.metrics
+    summary = Table(title=f"backtest — {result.config.name} ({result.source})", show_header=False)
+    summary.add_column(style="bold")
+    summary.add_column(justify="right")
+    for label, value in [
+        ("span", f"{result.summary()['span']['start'][:10]} → {result.summary()['span']['end'][:10]} "  # type: ignore[index]
+                 f"({len(result.days)} days, {result.bars:,} bars, {len(result.assets)} assets)"),
+        ("capital", f"{m.initial_capital:,.2f} → {m.final_capital:,.2f}"),
+        ("ROI", _pct(m.roi)),
+        ("profit factor", _num(m.profit_factor)),
+        ("Sharpe (daily, √365)", _num(m.sharpe, "{:.2f}")),
+        ("max drawdown", _pct(-m.max_drawdown) if m.max_drawdown else "0.00 %"),
+        ("win rate", _pct(m.win_rate).lstrip("+") if m.win_rate is not None else "—"),
+        ("trades", f"{m.trades} ({m.wins} won, {m.losses} lost)"),
+        ("fees", f"{m.fees:,.2f}"),
+        ("exits", ", ".join(f"{k} {v}" for k, v in m.exit_reasons.items()) or "—"),
+        ("engine time", f"{result.engine_seconds:.2f} s ({result.bars / max(result.engine_seconds, 1e-9):,.0f} bars/s)"),
+    ]:
+        summary.add_row(label, value)
+    if result.open_position is not None:
+        p = result.open_position
+        summary.add_row("open at end", f"{p.side} {p.asset} @ {p.entry_price:g} (not counted)")
+    console.print(summary)
+    days = Table(title="per day")
+    for col in ("date", "trades", "pnl", "capital", "boost", "beta", "MC", "posture"):
+        days.add_column(col, justify="right" if col not in ("date", "MC", "posture") else "left")
+    for d in result.days:
+        days.add_row(d.date, str(d.trades), f"{d.pnl:+,.2f}", f"{d.capital:,.2f}", f"{d.boost:.3f}", f"{d.beta:.2f}",
+                     d.mc_status, d.posture)
+    console.print(days)
+    if paths:
+        console.print(f"summary: {paths[0]}\ntrades:  {paths[1]}")
+
+
+def backtest(
+    synthetic: Annotated[bool, typer.Option("--synthetic", help="Generate a seeded synthetic market and replay it.")] = False,
+    days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days of synthetic market (with --synthetic).")] = 3,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Synthetic market seed.")] = 7,
+    scans: Annotated[Path | None, typer.Option("--scans", help="A scan table (Parquet) to replay.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="First UTC date to replay (YYYY-MM-DD).")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last UTC date to replay (YYYY-MM-DD).")] = None,
+    config: Annotated[str, typer.Option("--config", help="Strategy config: blue, green or a .yml path.")] = "blue",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    write: Annotated[bool, typer.Option("--write/--no-write", help="Write summary and trades under run_logs/backtest/.")] = True,
+) -> None:
+    """Replay scans through the alpha engine: progress over days, then a summary and per-day rows."""
+    from dolphin.backtest.report import write_report
+    from dolphin.backtest.runner import run_backtest
+    from dolphin.backtest.synthetic import SyntheticFactors, synthetic_scan_table
+    from dolphin.config import load_config
+    from dolphin.errors import UsageError
+    from dolphin.store.scan_table import read_scan_table
+
+    if synthetic == (scans is not None):
+        raise UsageError("choose one input: --synthetic or --scans PATH")
+    cfg = load_config(config)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err_console, transient=True, disable=json_out)
+    with progress:
+        if synthetic:
+            gen = progress.add_task("generating market", total=days)
+            scan = progress.add_task("scanning", total=None)
+
+            def on_stage(stage: str, done: int, total: int) -> None:
+                task = gen if stage == "generate" else scan
+                progress.update(task, completed=done, total=total)
+
+            table, market = synthetic_scan_table(days, seed, progress=on_stage)
+            acb_source = SyntheticFactors(market)
+            source = f"synthetic seed {seed}, {days} days"
+        else:
+            assert scans is not None
+            load = progress.add_task(f"reading {scans.name}", total=None)
+            table = read_scan_table(scans)
+            progress.update(load, completed=1, total=1)
+            acb_source = None
+            source = str(scans)
+        from dolphin.backtest.runner import select_span, split_days
+
+        start, stop = select_span(table, date_from, date_to)
+        replay = progress.add_task("replaying days", total=len(split_days(table.ts[start:stop])))
+        result = run_backtest(table, cfg, date_from=date_from, date_to=date_to, acb_source=acb_source,
+                              on_day=lambda _day: progress.advance(replay), source=source)
+    paths = None
+    if write:
+        written = write_report(result)
+        paths = (written.summary, written.trades)
+    if json_out:
+        out = dict(result.summary())
+        out["days"] = [{"date": d.date, "trades": d.trades, "pnl": d.pnl, "capital": d.capital} for d in result.days]
+        if paths:
+            out["files"] = {"summary": str(paths[0]), "trades": str(paths[1])}
+        import msgspec
+
+        print_json(msgspec.to_builtins(out))
+        return
+    _render(result, paths)

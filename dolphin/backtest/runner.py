@@ -1,0 +1,142 @@
+"""Replay a scan table through the alpha engine, day by day (bible §13.1, §17.3).
+
+The runner is the backtest's only wiring: it derives the volatility gate from the scan
+table's own prices (the same trailing definition the live trader uses), splits the bars
+into UTC days and hands each day to `NDAlphaEngine.process_day`. Everything the engine
+needs arrives as arrays; it never touches a file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import numpy as np
+
+from dolphin.backtest.metrics import Metrics, compute_metrics
+from dolphin.config.champion import champion_hash
+from dolphin.config.schema import StrategyConfig
+from dolphin.engine.acb import AdaptiveCircuitBreaker, ExternalFactorsSource
+from dolphin.engine.engine import NDAlphaEngine
+from dolphin.engine.mc_gate import Forewarner
+from dolphin.engine.ob import OBProvider
+from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
+from dolphin.errors import DataError, UsageError
+from dolphin.scan.table import ScanTable
+from dolphin.scan.volatility import vol_regime_ok
+
+MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class DaySpan:
+    date: str
+    start: int
+    stop: int
+
+
+def split_days(ts_ms: np.ndarray) -> list[DaySpan]:
+    """Contiguous runs of bars sharing a UTC date (ts sorted)."""
+    if len(ts_ms) == 0:
+        return []
+    day_no = ts_ms // MS_PER_DAY
+    cuts = np.flatnonzero(np.diff(day_no)) + 1
+    starts = np.concatenate([[0], cuts])
+    stops = np.concatenate([cuts, [len(ts_ms)]])
+    return [DaySpan(datetime.fromtimestamp(int(day_no[s]) * 86_400, UTC).strftime("%Y-%m-%d"), int(s), int(e))
+            for s, e in zip(starts, stops)]
+
+
+def _parse_date(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag}: expected a date like 2026-01-31, got {text!r}") from None
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    config: StrategyConfig
+    assets: list[str]
+    days: list[DayResult]
+    trades: list[ClosedTrade]
+    metrics: Metrics
+    span_start_ms: int
+    span_end_ms: int
+    bars: int
+    open_position: OpenPosition | None
+    engine_seconds: float
+    source: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        """The JSON summary: config name and hash, data span, metrics, per-day rows."""
+        cfg = self.config
+        return {
+            "config": {"name": cfg.name, "hash": champion_hash(cfg.frozen_params()), "direction": cfg.direction},
+            "source": self.source,
+            "span": {
+                "start": datetime.fromtimestamp(self.span_start_ms / 1000, UTC).isoformat(),
+                "end": datetime.fromtimestamp(self.span_end_ms / 1000, UTC).isoformat(),
+                "days": len(self.days), "bars": self.bars, "assets": len(self.assets),
+            },
+            "metrics": self.metrics,
+            "engine_seconds": self.engine_seconds,
+            "open_position_at_end": self.open_position,
+            "days": self.days,
+            **self.extra,
+        }
+
+
+def select_span(data: ScanTable, date_from: str | None, date_to: str | None) -> tuple[int, int]:
+    """Bar range [start, stop) covering the inclusive UTC date range."""
+    start_d, stop_d = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    if start_d and stop_d and stop_d < start_d:
+        raise UsageError(f"--to {date_to} is before --from {date_from}")
+    start, stop = 0, len(data.ts)
+    if start_d:
+        start = int(np.searchsorted(data.ts, datetime(start_d.year, start_d.month, start_d.day,
+                                                          tzinfo=UTC).timestamp() * 1000))
+    if stop_d:
+        end_ms = (datetime(stop_d.year, stop_d.month, stop_d.day, tzinfo=UTC).timestamp() + 86_400) * 1000
+        stop = int(np.searchsorted(data.ts, end_ms))
+    if stop <= start:
+        raise DataError(f"no bars between {date_from or 'the start'} and {date_to or 'the end'}")
+    return start, stop
+
+
+def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None = None, date_to: str | None = None,
+                 acb_source: ExternalFactorsSource | None = None, ob_provider: OBProvider | None = None,
+                 forewarner: Forewarner | None = None, on_day: Callable[[DayResult], None] | None = None,
+                 source: str = "") -> BacktestResult:
+    """Replay ``data`` (optionally a date range of it) and compute the metrics."""
+    if data.rows == 0:
+        raise DataError("scan data has no bars")
+    assets = list(data.assets)
+    ref = cfg.extras.vol_reference if cfg.extras.vol_reference in assets else assets[0]
+    _, vol_ok = vol_regime_ok(data.prices[:, assets.index(ref)], cfg.extras.vol_window,
+                              cfg.extras.vol_percentile, cfg.extras.vol_calib_bars)
+    start, stop = select_span(data, date_from, date_to)
+    engine = NDAlphaEngine(cfg, assets, acb=AdaptiveCircuitBreaker(cfg.acb, acb_source), ob_provider=ob_provider,
+                           forewarner=forewarner)
+    days: list[DayResult] = []
+    engine_seconds = 0.0
+    bar_idx = np.arange(len(data.ts), dtype=np.int64)
+    for span in split_days(data.ts[start:stop]):
+        s, e = start + span.start, start + span.stop
+        t0 = time.perf_counter()
+        day = engine.process_day(span.date, bar_idx[s:e], data.ts[s:e], data.vel_div[s:e], data.v750_lambda_max_velocity[s:e],
+                                 vol_ok[s:e], data.prices[s:e])
+        engine_seconds += time.perf_counter() - t0
+        days.append(day)
+        if on_day is not None:
+            on_day(day)
+    metrics = compute_metrics(cfg.initial_capital, engine.capital, engine.trades, days)
+    return BacktestResult(config=cfg, assets=assets, days=days, trades=list(engine.trades),
+                          metrics=metrics, span_start_ms=int(data.ts[start]), span_end_ms=int(data.ts[stop - 1]),
+                          bars=stop - start, open_position=engine.open_position, engine_seconds=engine_seconds,
+                          source=source)

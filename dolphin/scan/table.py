@@ -1,0 +1,101 @@
+"""The scan table: one row per bar — time, scan number, the signal columns and every asset's close.
+
+It is the replay input of the backtester and the bible §3.1 layout (vel_div, the four
+window velocities, instability_50/150, then one close column per asset), with ts and
+scan_number in front. This module only turns a close matrix into the table's columns;
+reading and writing the file is `dolphin.store.scan_table`.
+
+Velocities here are the scan's share velocities (lambda_max / n_eligible, differenced):
+the bible's "lambda_max velocity" names are kept for compatibility.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+#: Non-asset columns, in file order. Every other column of a scan table is an asset's close.
+SCAN_META_COLUMNS: tuple[str, ...] = (
+    "ts", "scan_number", "vel_div",
+    "v50_lambda_max_velocity", "v150_lambda_max_velocity",
+    "v300_lambda_max_velocity", "v750_lambda_max_velocity",
+    "instability_50", "instability_150",
+)
+#: The float64 signal columns (meta columns after ts and scan_number).
+FEATURE_COLUMNS: tuple[str, ...] = SCAN_META_COLUMNS[2:]
+#: Windows the table's columns are defined on.
+TABLE_WINDOWS: tuple[int, ...] = (50, 150, 300, 750)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTable:
+    """A scan table in memory: one entry per bar in every array."""
+
+    ts: np.ndarray                        # int64 ms UTC, bar open time, strictly increasing
+    scan_number: np.ndarray               # int64, 1..N when built
+    vel_div: np.ndarray
+    v50_lambda_max_velocity: np.ndarray
+    v150_lambda_max_velocity: np.ndarray
+    v300_lambda_max_velocity: np.ndarray
+    v750_lambda_max_velocity: np.ndarray
+    instability_50: np.ndarray
+    instability_150: np.ndarray
+    assets: tuple[str, ...]
+    prices: np.ndarray                    # (bars, n_assets) float64 close, NaN = no price
+
+    @property
+    def rows(self) -> int:
+        return int(self.ts.shape[0])
+
+    def feature(self, name: str) -> np.ndarray:
+        """A signal column by its file name (one of FEATURE_COLUMNS)."""
+        if name not in FEATURE_COLUMNS:
+            raise KeyError(f"{name!r} is not a scan feature column ({', '.join(FEATURE_COLUMNS)})")
+        return getattr(self, name)
+
+    def price(self, asset: str) -> np.ndarray:
+        """One asset's close column."""
+        try:
+            return self.prices[:, self.assets.index(asset)]
+        except ValueError:
+            raise KeyError(f"asset {asset!r} not in the scan table") from None
+
+    def take(self, index: np.ndarray) -> ScanTable:
+        """The rows selected by a boolean mask or an index array."""
+        values = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name not in ("assets",)}
+        return ScanTable(assets=self.assets, **values)
+
+
+def build_scan_table(ts: np.ndarray, assets: tuple[str, ...] | list[str], close: np.ndarray, *,
+                     progress: Callable[[int, int], None] | None = None) -> ScanTable:
+    """Scan a close matrix (bars, assets) on the default windows and lay it out as a scan table.
+
+    Every bar is kept, including the warm-up bars whose features are still NaN, so the
+    price columns stay continuous for the replay.
+    """
+    from dolphin.scan.batch import build_scan_features
+
+    ts = np.ascontiguousarray(ts, dtype=np.int64)
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    names = tuple(str(a) for a in assets)
+    if close.ndim != 2 or close.shape != (ts.shape[0], len(names)):
+        raise ValueError(f"close must be (bars={ts.shape[0]}, assets={len(names)}), got {close.shape}")
+    clash = sorted(set(names) & set(SCAN_META_COLUMNS))
+    if clash or len(set(names)) != len(names):
+        raise ValueError(f"asset names must be unique and differ from the meta columns (clash: {clash})")
+    feats = build_scan_features(close, TABLE_WINDOWS, progress=progress)
+    return ScanTable(
+        ts=ts,
+        scan_number=np.arange(1, ts.shape[0] + 1, dtype=np.int64),
+        vel_div=feats.vel_div,
+        v50_lambda_max_velocity=feats.column("velocity", 50),
+        v150_lambda_max_velocity=feats.column("velocity", 150),
+        v300_lambda_max_velocity=feats.column("velocity", 300),
+        v750_lambda_max_velocity=feats.column("velocity", 750),
+        instability_50=feats.column("instability", 50),
+        instability_150=feats.column("instability", 150),
+        assets=names,
+        prices=close,
+    )

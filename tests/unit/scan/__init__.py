@@ -1,0 +1,1 @@
+"""Tests of the eigen scan, its files and `dolphin scan build`."""
