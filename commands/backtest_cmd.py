@@ -24,12 +24,14 @@ def _num(x: float | None, fmt: str = "{:.3f}") -> str:
 
 
 def _render(result: BacktestResult, paths: tuple[Path, Path] | None) -> None:
+    from dolphin.backtest.report import iso_utc
+
     m = result.metrics
     summary = Table(title=f"backtest — {result.config.name} ({result.source})", show_header=False)
     summary.add_column(style="bold")
-    summary.add_column(justify="right")
+    summary.add_column()
     for label, value in [
-        ("span", f"{result.summary()['span']['start'][:10]} → {result.summary()['span']['end'][:10]} "  # type: ignore[index]
+        ("span", f"{iso_utc(result.span_start_ms)[:10]} → {iso_utc(result.span_end_ms)[:10]} "
                  f"({len(result.days)} days, {result.bars:,} bars, {len(result.assets)} assets)"),
         ("capital", f"{m.initial_capital:,.2f} → {m.final_capital:,.2f}"),
         ("ROI", _pct(m.roi)),
@@ -40,7 +42,8 @@ def _render(result: BacktestResult, paths: tuple[Path, Path] | None) -> None:
         ("trades", f"{m.trades} ({m.wins} won, {m.losses} lost)"),
         ("fees", f"{m.fees:,.2f}"),
         ("exits", ", ".join(f"{k} {v}" for k, v in m.exit_reasons.items()) or "—"),
-        ("engine time", f"{result.engine_seconds:.2f} s ({result.bars / max(result.engine_seconds, 1e-9):,.0f} bars/s)"),
+        ("engine time", f"{result.engine_seconds:.2f} s ({result.bars / max(result.engine_seconds, 1e-9):,.0f} bars/s; "
+                        f"kernel load {result.compile_seconds:.2f} s)"),
     ]:
         summary.add_row(label, value)
     if result.open_position is not None:

@@ -19,7 +19,7 @@ from dolphin.backtest.metrics import Metrics, compute_metrics
 from dolphin.config.champion import champion_hash
 from dolphin.config.schema import StrategyConfig
 from dolphin.engine.acb import AdaptiveCircuitBreaker, ExternalFactorsSource
-from dolphin.engine.engine import NDAlphaEngine
+from dolphin.engine.engine import NDAlphaEngine, compile_kernel
 from dolphin.engine.mc_gate import Forewarner
 from dolphin.engine.ob import OBProvider
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
@@ -70,6 +70,7 @@ class BacktestResult:
     bars: int
     open_position: OpenPosition | None
     engine_seconds: float
+    compile_seconds: float = 0.0
     source: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -86,6 +87,7 @@ class BacktestResult:
             },
             "metrics": self.metrics,
             "engine_seconds": self.engine_seconds,
+            "compile_seconds": self.compile_seconds,
             "open_position_at_end": self.open_position,
             "days": self.days,
             **self.extra,
@@ -121,6 +123,9 @@ def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None 
     _, vol_ok = vol_regime_ok(data.prices[:, assets.index(ref)], cfg.extras.vol_window,
                               cfg.extras.vol_percentile, cfg.extras.vol_calib_bars)
     start, stop = select_span(data, date_from, date_to)
+    t0 = time.perf_counter()
+    compile_kernel()
+    compile_seconds = time.perf_counter() - t0
     engine = NDAlphaEngine(cfg, assets, acb=AdaptiveCircuitBreaker(cfg.acb, acb_source), ob_provider=ob_provider,
                            forewarner=forewarner)
     days: list[DayResult] = []
@@ -129,8 +134,8 @@ def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None 
     for span in split_days(data.ts[start:stop]):
         s, e = start + span.start, start + span.stop
         t0 = time.perf_counter()
-        day = engine.process_day(span.date, bar_idx[s:e], data.ts[s:e], data.vel_div[s:e], data.v750_lambda_max_velocity[s:e],
-                                 vol_ok[s:e], data.prices[s:e])
+        day = engine.process_day(span.date, bar_idx[s:e], data.ts[s:e], data.vel_div[s:e],
+                                 data.v750_lambda_max_velocity[s:e], vol_ok[s:e], data.prices[s:e])
         engine_seconds += time.perf_counter() - t0
         days.append(day)
         if on_day is not None:
@@ -139,4 +144,4 @@ def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None 
     return BacktestResult(config=cfg, assets=assets, days=days, trades=list(engine.trades),
                           metrics=metrics, span_start_ms=int(data.ts[start]), span_end_ms=int(data.ts[stop - 1]),
                           bars=stop - start, open_position=engine.open_position, engine_seconds=engine_seconds,
-                          source=source)
+                          compile_seconds=compile_seconds, source=source)

@@ -423,3 +423,15 @@ def encode_state(state: EngineState) -> bytes:
 
 def decode_state(data: bytes | str) -> EngineState:
     return msgspec.json.decode(data, type=EngineState)
+
+
+def compile_kernel() -> None:
+    """Compile (or load from numba's cache) the bar-loop kernel before the first real bar.
+
+    A fresh machine compiles for several seconds; callers that time the engine or serve
+    live bars call this first, off the clock. It runs one bar through a throwaway engine.
+    """
+    engine = NDAlphaEngine(StrategyConfig(), ["WARMUP"])
+    engine.begin_day("1970-01-01")
+    engine.run_block(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.full(1, np.nan), np.zeros(1),
+                     np.zeros(1, dtype=bool), np.ones((1, 1)))
