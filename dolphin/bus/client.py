@@ -1,0 +1,106 @@
+"""The one way a DOLPHIN process gets a Hazelcast client.
+
+Both the threaded `hazelcast.HazelcastClient` and the asyncio client are configured
+from the same `BusSettings`, so a service runs unchanged against the embedded member
+or a production cluster. Choices made here for every process:
+
+* the cluster connect timeout is finite (the client's default waits forever);
+* invocation timeout 30 s instead of 120 s, so a dead bus surfaces within a cycle;
+* statistics off and no near cache (the dev member does not serve near-cache
+  invalidation; reads are cheap on loopback anyway);
+* reconnect on, with the back-off capped at 5 s (client default 30 s), so a restarted
+  bus is found within seconds; the client re-registers listeners by itself.
+
+A failure to reach the cluster becomes `BusUnavailableError` (exit 10), with the
+address and cluster name but never the password.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import hazelcast
+from hazelcast.errors import HazelcastError, IllegalStateError
+
+from dolphin.bus.errors import BusUnavailableError
+from dolphin.bus.settings import BusSettings
+
+if TYPE_CHECKING:
+    from hazelcast.internal.asyncio_client import HazelcastClient as AsyncHazelcastClient
+
+log = logging.getLogger("dolphin.bus")
+
+PINNED_CLIENT_VERSION = "5.7.0"
+
+
+def client_options(settings: BusSettings | None = None, *, client_name: str | None = None,
+                   **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for either client class; `overrides` win (tests shorten timers)."""
+    s = settings if settings is not None else BusSettings.from_env()
+    options: dict[str, Any] = {
+        "cluster_members": list(s.members),
+        "cluster_name": s.cluster_name,
+        "cluster_connect_timeout": s.connect_timeout_s,
+        "connection_timeout": s.connection_timeout_s,
+        "invocation_timeout": s.invocation_timeout_s,
+        "smart_routing": s.smart_routing,
+        "statistics_enabled": False,
+        "retry_max_backoff": 5.0,
+    }
+    if client_name:
+        options["client_name"] = client_name
+    if s.username is not None:
+        options["creds_username"] = s.username
+        options["creds_password"] = s.password
+    options.update(overrides)
+    return options
+
+
+def _unavailable(settings: BusSettings, exc: BaseException) -> BusUnavailableError:
+    hint = " — start one with `dolphin hz serve`" if settings.embedded else ""
+    return BusUnavailableError(
+        f"cannot reach the bus: {settings.describe()} within {settings.connect_timeout_s:g} s "
+        f"({type(exc).__name__}){hint}")
+
+
+_version_checked = False
+
+
+def _check_version() -> None:
+    """Say once if the installed client is not the one the member was verified against."""
+    global _version_checked
+    if not _version_checked:
+        _version_checked = True
+        if hazelcast.__version__ != PINNED_CLIENT_VERSION:
+            log.warning("hazelcast-python-client %s is installed; DOLPHIN is verified against %s "
+                        "(run tests/integration/bus before trusting it)", hazelcast.__version__, PINNED_CLIENT_VERSION)
+
+
+def connect(settings: BusSettings | None = None, *, client_name: str | None = None,
+            **overrides: Any) -> hazelcast.HazelcastClient:
+    """A started threaded client. Its listener callbacks run on the client's reactor
+    thread: hand them to your own thread with `dolphin.bus.listeners`."""
+    _check_version()
+    s = settings if settings is not None else BusSettings.from_env()
+    try:
+        return hazelcast.HazelcastClient(**client_options(s, client_name=client_name, **overrides))
+    except (IllegalStateError, HazelcastError, OSError) as exc:
+        raise _unavailable(s, exc) from exc
+
+
+async def connect_async(settings: BusSettings | None = None, *, client_name: str | None = None,
+                        **overrides: Any) -> AsyncHazelcastClient:
+    """A started asyncio client, bound to the running loop."""
+    from hazelcast.asyncio import HazelcastClient as AsyncClient
+
+    _check_version()
+    s = settings if settings is not None else BusSettings.from_env()
+    try:
+        return await AsyncClient.create_and_start(**client_options(s, client_name=client_name, **overrides))
+    except (IllegalStateError, HazelcastError, OSError) as exc:
+        raise _unavailable(s, exc) from exc
+
+
+def client_version() -> str:
+    return hazelcast.__version__

@@ -1,0 +1,149 @@
+"""IMap contract: the official client (threaded/asyncio × smart/unisocket) against the member."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dolphin.bus.member import EmbeddedMember
+from tests.integration.bus._support import Driver, EventLog, wait_until
+
+ADDED, REMOVED, UPDATED, EXPIRED, CLEAR_ALL = 1, 2, 4, 16, 64
+
+
+def test_every_supported_map_operation(driver: Driver, name: str) -> None:
+    m = driver.map(name)
+    assert m.put("a", "1") is None
+    assert m.put("a", "2") == "1"
+    m.set("b", "x")
+    assert m.get("a") == "2" and m.get("b") == "x" and m.get("zz") is None
+    assert m.contains_key("a") and not m.contains_key("zz")
+    assert m.size() == 2
+    assert set(m.key_set()) == {"a", "b"}
+    assert sorted(m.values()) == ["2", "x"]
+    assert dict(m.entry_set()) == {"a": "2", "b": "x"}
+    assert m.get_all(["a", "zz", "b"]) == {"a": "2", "b": "x"}
+    m.put_all({"c": "3", "d": "4", "a": "5"})
+    assert m.size() == 4 and m.get("a") == "5"
+    assert m.remove("c") == "3"
+    assert m.remove("c") is None
+    m.delete("d")
+    assert not m.contains_key("d")
+    m.put(7, {"nested": [1, 2]})  # any serializable key/value: the member stores opaque bytes
+    assert m.get(7) == {"nested": [1, 2]}
+    m.clear()
+    assert m.size() == 0 and m.key_set() == []
+    assert name in driver.distributed_object_names()
+
+
+def test_ttl_expires_entries(driver: Driver, name: str) -> None:
+    m = driver.map(name)
+    m.put("short", "v", ttl=0.2)
+    m.set("also-short", "v", ttl=0.2)
+    m.put("long", "v", ttl=600)
+    m.put("forever", "v")
+    m.put("zero", "v", ttl=0)  # 0 = no expiry
+    wait_until(lambda: m.get("short") is None and m.get("also-short") is None)
+    assert m.get("long") == m.get("forever") == m.get("zero") == "v"
+    assert m.size() == 3
+
+
+def test_rewriting_without_ttl_makes_an_entry_permanent(driver: Driver, name: str) -> None:
+    m = driver.map(name)
+    m.put("k", "v1", ttl=0.2)
+    m.put("k", "v2")
+    time.sleep(0.5)
+    assert m.get("k") == "v2"
+
+
+@pytest.mark.parametrize("include_value", [True, False], ids=["with-values", "without-values"])
+def test_listener_on_a_second_client_sees_every_event_kind(driver: Driver, observer: Driver, name: str,
+                                                           include_value: bool) -> None:
+    events = EventLog()
+    listen = driver.map(name)
+    listen.add_entry_listener(include_value=include_value, added_func=events, updated_func=events,
+                              removed_func=events, expired_func=events)
+    w = observer.map(name)
+    w.put("k", "v1")
+    w.put("k", "v2")
+    w.remove("k")
+    w.set("t", "tv", ttl=0.2)
+    got = events.wait_for(5)
+    if include_value:
+        assert got == [(ADDED, "k", "v1", None), (UPDATED, "k", "v2", "v1"), (REMOVED, "k", None, "v2"),
+                       (ADDED, "t", "tv", None), (EXPIRED, "t", None, "tv")]
+    else:
+        assert got == [(ADDED, "k", None, None), (UPDATED, "k", None, None), (REMOVED, "k", None, None),
+                       (ADDED, "t", None, None), (EXPIRED, "t", None, None)]
+
+
+def test_key_listener_sees_only_its_key(driver: Driver, observer: Driver, name: str) -> None:
+    events = EventLog()
+    driver.map(name).add_entry_listener(include_value=True, key="mine", added_func=events, updated_func=events,
+                                        removed_func=events)
+    w = observer.map(name)
+    w.put("other", "x")
+    w.put("mine", "1")
+    w.put("other", "y")
+    w.put("mine", "2")
+    w.delete("other")
+    w.delete("mine")  # events arrive in write order, so a stray one would precede this REMOVED
+    got = events.wait_for(3)
+    assert got == [(ADDED, "mine", "1", None), (UPDATED, "mine", "2", "1"),
+                                        (REMOVED, "mine", None, "2")]
+
+
+def test_listener_flags_are_honoured(driver: Driver, observer: Driver, member: EmbeddedMember, name: str) -> None:
+    """Only subscribed event types are sent: anything else would crash the client's callback (G6)."""
+    events = EventLog()
+    driver.map(name).add_entry_listener(include_value=True, added_func=events)
+    sent_before = member.call(lambda m: m.counters["events_sent"])
+    w = observer.map(name)
+    w.put("a", "1")
+    w.put("a", "2")
+    w.remove("a")
+    w.put("b", "3")
+    assert events.wait_for(2) == [(ADDED, "a", "1", None), (ADDED, "b", "3", None)]
+    assert member.call(lambda m: m.counters["events_sent"]) - sent_before == 2
+
+
+def test_clear_all_event_reaches_listeners_that_asked(driver: Driver, observer: Driver, name: str) -> None:
+    events = EventLog()
+    driver.map(name).add_entry_listener(clear_all_func=events)
+    w = observer.map(name)
+    w.put_all({"a": "1", "b": "2"})
+    w.clear()
+    assert events.wait_for(1) == [(CLEAR_ALL, None, None, None)]
+
+
+def test_removed_listener_gets_nothing_more(driver: Driver, observer: Driver, name: str) -> None:
+    events = EventLog()
+    m = driver.map(name)
+    registration = m.add_entry_listener(include_value=True, added_func=events)
+    observer.map(name).put("a", "1")
+    events.wait_for(1)
+    assert m.remove_entry_listener(registration) is True
+    observer.map(name).put("b", "2")
+    probe = EventLog()
+    m.add_entry_listener(include_value=True, added_func=probe)
+    observer.map(name).put("c", "3")
+    probe.wait_for(1)
+    assert events.snapshot() == [(ADDED, "a", "1", None)]
+
+
+def test_destroyed_map_leaves_the_object_list(driver: Driver, name: str) -> None:
+    m = driver.map(name)
+    m.put("a", "1")
+    assert name in driver.distributed_object_names()
+    m.destroy()
+    assert name not in driver.distributed_object_names()
+
+
+def test_listeners_of_a_closed_client_are_dropped(member: EmbeddedMember, observer: Driver, name: str) -> None:
+    gone = Driver("threaded", True, member.address)
+    gone.map(name).add_entry_listener(added_func=lambda e: None)
+    before = member.call(lambda m: m.maps.listener_count())
+    gone.shutdown()
+    wait_until(lambda: member.call(lambda m: m.maps.listener_count()) < before)
+    observer.map(name).put("a", "1")  # no event is written to a closed connection
