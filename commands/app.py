@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from commands import backtest_cmd, config_cmd, hz_cmd, scan_cmd
+from commands import backtest_cmd, config_cmd, hz_cmd, scan_cmd, sim_cmd
 from commands._output import fail_line
 from dolphin.errors import DolphinError
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(scan_cmd.app, name="scan")
 app.add_typer(hz_cmd.app, name="hz")
+app.command("sim")(sim_cmd.sim)
 app.command("backtest")(backtest_cmd.backtest)
 
 

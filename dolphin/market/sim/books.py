@@ -1,0 +1,195 @@
+"""Synthetic order books: depth5 (or deeper) snapshots around the price, all symbols at once.
+
+A book is a pure function of (seed, symbol, 100 ms time bucket) and the price path, so
+the same seed and start give the same books at the same simulated time, whatever was
+subscribed or skipped. Per symbol and bucket:
+
+* **spread**: the symbol's tier spread × noise, floored at one tick (prices move, a tier
+  spread can fall below a tick); the last trade price sits inside [bid, ask);
+* **levels**: 5 (or ``levels``) per side, 1+ ticks apart, quantities from the symbol's
+  depth tier (USD in the top five levels), growing with distance, rounded to the step;
+* **imbalance**: a slowly varying (per second) random lean plus a weak tilt towards the
+  next few seconds of the price path — real books lean where price goes, weakly; the OBF
+  imbalance features need something real to see;
+* **liquidity withdrawal** episodes: seeded per 10-minute window (≈1 in 3 windows) on one
+  symbol, a group (~15 %) or the whole market, depth falls to 8–38 % and the spread
+  widens 2–5× for 30–180 s, ramping in and out;
+* **cascades**: where the 1 s path has moved more than 2.5 typical 30 s moves within the
+  last 30 s (in the synthetic market: each instability episode's panic), the side being
+  hit thins by up to 85 % and the spread widens — one-sided thinning with price
+  acceleration, as in a liquidation cascade.
+
+Our own fills do not change later books (no market impact): the market stays
+deterministic and the same for every client.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from dolphin.market.sim import rand
+from dolphin.market.sim.source import MarketSource
+from dolphin.market.symbols import MAX_UNIVERSE, PRIORITY_SYMBOLS
+
+BUCKET_MS = 100
+WINDOW_MS = 600_000
+_LEVEL_SHARE = np.array([0.12, 0.16, 0.20, 0.24, 0.28])
+_LOOKAHEAD_MS = 5_000
+_LOOKBACK_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class Books:
+    """Books of ``symbols`` (columns) at ``t_ms``: prices and quantities (m, levels) per side.
+
+    Prices are on each symbol's tick grid (``*_ticks`` are the integer tick counts),
+    quantities on its step grid, best level first. ``update_id`` is the bucket number.
+    """
+
+    t_ms: int
+    update_id: int
+    columns: np.ndarray
+    bid_ticks: np.ndarray
+    ask_ticks: np.ndarray
+    bid_px: np.ndarray
+    ask_px: np.ndarray
+    bid_qty: np.ndarray
+    ask_qty: np.ndarray
+    withdrawal: np.ndarray
+    cascade: np.ndarray
+
+    def row(self, i: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """(bids, asks) of the i-th symbol as (price, qty) lists."""
+        bids = list(zip(self.bid_px[i].tolist(), self.bid_qty[i].tolist(), strict=True))
+        asks = list(zip(self.ask_px[i].tolist(), self.ask_qty[i].tolist(), strict=True))
+        return bids, asks
+
+
+@dataclass(frozen=True, slots=True)
+class _Episode:
+    start_ms: int
+    end_ms: int
+    depth_factor: float
+    spread_factor: float
+    scope: str
+    symbol_key: int
+
+
+class BookModel:
+    """Computes `Books` for any subset of a source's symbols at any time (vectorised)."""
+
+    def __init__(self, seed: int, source: MarketSource) -> None:
+        self.seed = int(seed)
+        self.source = source
+        ins = source.instruments
+        self.keys = np.array([i.key for i in ins], dtype=np.int64)
+        self.scale = np.array([float(10**i.price_decimals) for i in ins])
+        self.step = np.array([i.step for i in ins])
+        self.spread_bps = np.array([i.spread_bps for i in ins])
+        self.depth_usd = np.array([i.depth_usd for i in ins])
+        self.vol30_bps = np.array([i.vol_bps_5s for i in ins]) * np.sqrt(6.0)
+        self.qty_scale = np.array([float(10 ** max(0, i.qty_decimals)) for i in ins])
+        self._episodes: dict[int, tuple[_Episode, ...]] = {}
+        self._lock = threading.Lock()
+
+    # -- episodes -----------------------------------------------------------------------
+
+    def episodes(self, window: int) -> tuple[_Episode, ...]:
+        """Liquidity-withdrawal episodes starting in 10-minute window ``window`` (seeded)."""
+        with self._lock:
+            found = self._episodes.get(window)
+            if found is not None:
+                return found
+        u = rand.uniform(self.seed, rand.WITHDRAWAL, window, np.arange(8)).tolist()
+        episodes: tuple[_Episode, ...] = ()
+        if u[0] < 0.35:
+            scope = "symbol" if u[1] < 0.5 else ("group" if u[1] < 0.8 else "market")
+            start = window * WINDOW_MS + int(u[2] * (WINDOW_MS - 60_000))
+            duration = 30_000 + int(u[3] * 150_000)
+            key = (int(u[6] * len(PRIORITY_SYMBOLS)) if u[7] < 0.5 else int(u[6] * MAX_UNIVERSE))
+            episodes = (_Episode(start, start + duration, 0.08 + 0.3 * u[4], 2.0 + 3.0 * u[5], scope, key),)
+        with self._lock:
+            self._episodes[window] = episodes
+            if len(self._episodes) > 64:
+                self._episodes.pop(next(iter(self._episodes)))
+        return episodes
+
+    def _withdrawal(self, keys: np.ndarray, t_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        """(depth multiplier, spread multiplier) per symbol from active withdrawal episodes."""
+        depth = np.ones(keys.shape[0])
+        spread = np.ones(keys.shape[0])
+        window = t_ms // WINDOW_MS
+        for w in (window - 1, window):
+            for ep in self.episodes(w):
+                if not ep.start_ms <= t_ms < ep.end_ms:
+                    continue
+                length = ep.end_ms - ep.start_ms
+                ramp = min(1.0, (t_ms - ep.start_ms) / (0.2 * length), (ep.end_ms - t_ms) / (0.2 * length))
+                if ep.scope == "market":
+                    hit = np.ones(keys.shape[0], dtype=bool)
+                elif ep.scope == "group":
+                    hit = rand.uniform(self.seed, rand.WITHDRAWAL, w, keys, 99) < 0.15
+                else:
+                    hit = keys == ep.symbol_key
+                depth = np.where(hit, depth * (1.0 - (1.0 - ep.depth_factor) * ramp), depth)
+                spread = np.where(hit, spread * (1.0 + (ep.spread_factor - 1.0) * ramp), spread)
+        return depth, spread
+
+    # -- books --------------------------------------------------------------------------
+
+    def compute(self, columns: np.ndarray, t_ms: int, levels: int = 5) -> Books:
+        """Books of the symbols at ``columns`` at simulated time ``t_ms`` (its 100 ms bucket)."""
+        cols = np.asarray(columns, dtype=np.int64)
+        bucket = int(t_ms) // BUCKET_MS
+        t = bucket * BUCKET_MS
+        src = self.source
+        keys = self.keys[cols]
+        scale = self.scale[cols]
+        mid = src.price_at(t)[cols]
+        ahead = src.price_at(t + _LOOKAHEAD_MS)[cols]
+        behind = src.price_at(max(src.first_ms, t - _LOOKBACK_MS))[cols]
+        L = max(1, int(levels))
+        u = rand.uniform(self.seed, rand.BOOK, keys[:, None], bucket, np.arange(2 + 4 * L)[None, :])
+        slow = rand.uniform(self.seed, rand.BOOK, keys, t // 1000, 1_000_000)
+
+        withdraw, widen = self._withdrawal(keys, t)
+        move_bps = (mid - behind) / behind * 1e4
+        z = np.abs(move_bps) / self.vol30_bps[cols]
+        cascade = np.clip((z - 2.5) / 3.0, 0.0, 1.0)
+        falling = move_bps < 0
+
+        spread_px = mid * self.spread_bps[cols] * (0.8 + 0.4 * u[:, 0]) * widen * (1.0 + 2.0 * cascade) / 1e4
+        n_ticks = np.maximum(1, np.ceil(spread_px * scale - 1e-9)).astype(np.int64)
+        k_mid = np.rint(mid * scale).astype(np.int64)
+        bid0 = k_mid - np.floor(u[:, 1] * n_ticks).astype(np.int64)
+        ask0 = bid0 + n_ticks
+        max_gap = np.maximum(1, n_ticks // 2)[:, None]
+        bid_gap = 1 + np.floor(u[:, 2:2 + L] * max_gap).astype(np.int64)
+        ask_gap = 1 + np.floor(u[:, 2 + L:2 + 2 * L] * max_gap).astype(np.int64)
+        bid_gap[:, 0] = 0
+        ask_gap[:, 0] = 0
+        bid_ticks = np.maximum(1, bid0[:, None] - np.cumsum(bid_gap, axis=1))
+        ask_ticks = ask0[:, None] + np.cumsum(ask_gap, axis=1)
+
+        lean = (slow - 0.5) * 0.4 + np.clip(0.15 * (ahead - mid) / mid * 1e4 / self.vol30_bps[cols] * np.sqrt(6.0),
+                                            -0.35, 0.35)
+        side_usd = self.depth_usd[cols] * withdraw
+        bid_usd = side_usd * (1.0 + lean) * np.where(falling, 1.0 - 0.85 * cascade, 1.0)
+        ask_usd = side_usd * (1.0 - lean) * np.where(falling, 1.0, 1.0 - 0.85 * cascade)
+        share = _LEVEL_SHARE if L <= 5 else np.concatenate([_LEVEL_SHARE, 0.28 * 1.1 ** np.arange(1, L - 4)])
+        share = share[:L][None, :]
+        bid_px = bid_ticks / scale[:, None]
+        ask_px = ask_ticks / scale[:, None]
+        step = self.step[cols][:, None]
+        bid_noise = 0.5 + u[:, 2 + 2 * L:2 + 3 * L]
+        ask_noise = 0.5 + u[:, 2 + 3 * L:2 + 4 * L]
+        bid_units = np.maximum(1, np.floor(bid_usd[:, None] * share * bid_noise / bid_px / step))
+        ask_units = np.maximum(1, np.floor(ask_usd[:, None] * share * ask_noise / ask_px / step))
+        qty_scale = self.qty_scale[cols]
+        bid_qty = np.rint(bid_units * step * qty_scale[:, None]) / qty_scale[:, None]
+        ask_qty = np.rint(ask_units * step * qty_scale[:, None]) / qty_scale[:, None]
+        return Books(t, bucket, cols, bid_ticks, ask_ticks, bid_px, ask_px, bid_qty, ask_qty, withdraw,
+                     np.where(cascade > 0, np.where(falling, -cascade, cascade), 0.0))
