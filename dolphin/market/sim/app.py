@@ -47,8 +47,8 @@ def iso(ms: int) -> str:
 
 
 def resolve_start(config: SimConfig, source: MarketSource) -> int:
-    """The simulated start time: configured, else the source's first bar + 1 day (capped by the data)."""
-    start = config.start_ms if config.start_ms is not None else source.first_ms + DAY_MS
+    """The simulated start time: configured, else the source's default (capped by the data)."""
+    start = config.start_ms if config.start_ms is not None else source.default_start_ms()
     if source.end_ms is not None and config.start_ms is None:
         start = min(start, source.end_ms - source.bar_ms)
     if start < source.first_ms:

@@ -65,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="synthetic", help="'synthetic' (default) or a klines .parquet/.csv to replay")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
     p.add_argument("--seed", type=int, default=7, help="market seed (default 7)")
-    p.add_argument("--start", default=None, help="simulated start: ms or ISO time (default: first bar + 1 day)")
+    p.add_argument("--start", default=None, help="simulated start: ms or ISO time (default: a day in; synthetic: 3 min before day 1's first panic)")
     p.add_argument("--state-dir", type=Path, default=None, help="persist the account here and restore it on start")
     p.add_argument("--api-key", default=None, help="API key to accept (default from the environment)")
     p.add_argument("--api-secret", default=None, help="API secret to accept (prefer the environment)")

@@ -35,7 +35,8 @@ class SimConfig:
 
     ``source`` is ``"synthetic"`` or the path of a klines file (Parquet/CSV) to replay.
     ``symbols`` is a count (the first N of the universe / of the file) or explicit names.
-    ``start_ms`` None means the source's first bar + 1 day (a day of history to backfill).
+    ``start_ms`` None means the source's default: a day of history, then (synthetic) a few
+    minutes before the first panic of day 1.
     ``tick_ms`` is the wall period of the emission loop (one message per stream per tick
     at most, except kline closes and trades, which are never skipped).
     """

@@ -31,6 +31,8 @@ import numpy as np
 from dolphin.market.errors import SimConfigError
 from dolphin.market.sim import rand
 from dolphin.market.sim.config import DAY_MS, SimConfig
+
+PANIC_LEAD_MS = 3 * 60_000  # the default start leaves this long before the first panic's onset
 from dolphin.market.symbols import MAX_UNIVERSE, symbol_index, universe
 
 log = logging.getLogger("dolphin.market.sim")
@@ -125,6 +127,10 @@ class MarketSource(ABC):
         self.price_scale = np.array([float(10**i.price_decimals) for i in instruments])
 
     # -- time ---------------------------------------------------------------------------
+
+    def default_start_ms(self) -> int:
+        """Where simulated time starts when no --start is given: one day in (a day of history)."""
+        return self.first_ms + DAY_MS
 
     @property
     def n_bars(self) -> int | None:
@@ -292,6 +298,23 @@ class SyntheticSource(MarketSource):
         super().__init__(tuple(instruments), config.bar_seconds, self.market.config.start_ms, None,
                          max(config.history_cache_mb * 2**20, bytes_per_bar * 4000))
         self._factor_days: dict[int, float] = {}
+
+    def default_start_ms(self) -> int:
+        """A few minutes before the first downward panic of day 1 (or day 1's start if it has none).
+
+        A newcomer's `dolphin up` should see the loop trade within minutes, not after the
+        hour a random start waits on average for an instability episode: the schedule
+        picks the start, the engine's parameters stay untouched. Day 0 remains history.
+        """
+        day1 = self.first_ms + DAY_MS
+        per_day = DAY_MS // self.bar_ms
+        for episode in self.market.episodes(1):
+            if episode.direction < 0 and episode.kind == "panic":
+                onset_ms = self.first_ms + episode.onset_bar * self.bar_ms
+                start = onset_ms - PANIC_LEAD_MS
+                if day1 <= start < day1 + per_day * self.bar_ms:
+                    return start - start % self.bar_ms
+        return day1
 
     def _make_block(self, index: int) -> BarBlock:
         b = self.market.generate(index * self.block_bars, self.block_bars)
