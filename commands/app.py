@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from commands import backtest_cmd, config_cmd, hz_cmd, scan_cmd, sim_cmd
+from commands import backtest_cmd, config_cmd, family_cmd, hz_cmd, scan_cmd, sim_cmd, svc_cmd
 from commands._output import fail_line
 from dolphin.errors import DolphinError
 
@@ -28,6 +28,9 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(scan_cmd.app, name="scan")
 app.add_typer(hz_cmd.app, name="hz")
 app.command("sim")(sim_cmd.sim)
+app.command("up")(family_cmd.up)
+app.command("down")(family_cmd.down)
+app.add_typer(svc_cmd.app, name="svc")
 app.command("backtest")(backtest_cmd.backtest)
 
 

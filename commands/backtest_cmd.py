@@ -65,10 +65,14 @@ def backtest(
     synthetic: Annotated[bool, typer.Option("--synthetic", help="Generate a seeded synthetic market and replay it.")] = False,
     days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days of synthetic market (with --synthetic).")] = 3,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Synthetic market seed.")] = 7,
-    scans: Annotated[Path | None, typer.Option("--scans", help="A scan table (Parquet) to replay.")] = None,
+    scans: Annotated[Path | None, typer.Option("--scans", help="A scan table (Parquet) or an Arrow scan archive "
+                                                               "(arrow_scans/ or a root holding it) to replay.")] = None,
     date_from: Annotated[str | None, typer.Option("--from", help="First UTC date to replay (YYYY-MM-DD).")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="Last UTC date to replay (YYYY-MM-DD).")] = None,
     config: Annotated[str, typer.Option("--config", help="Strategy config: blue, green or a .yml path.")] = "blue",
+    trade_from_scan: Annotated[int | None, typer.Option(
+        "--trade-from-scan", min=1, help="Replay a live session: earlier scans only warm the engine.")] = None,
+    until_scan: Annotated[int | None, typer.Option("--until-scan", min=1, help="Stop after this scan.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     write: Annotated[bool, typer.Option("--write/--no-write", help="Write summary and trades under run_logs/backtest/.")] = True,
 ) -> None:
@@ -100,7 +104,12 @@ def backtest(
         else:
             assert scans is not None
             load = progress.add_task(f"reading {scans.name}", total=None)
-            table = read_scan_table(scans)
+            if scans.is_dir():
+                from dolphin.store.scan_archive import load_arrow_scans
+
+                table = load_arrow_scans(scans)
+            else:
+                table = read_scan_table(scans)
             progress.update(load, completed=1, total=1)
             acb_source = None
             source = str(scans)
@@ -109,7 +118,8 @@ def backtest(
         start, stop = select_span(table, date_from, date_to)
         replay = progress.add_task("replaying days", total=len(split_days(table.ts[start:stop])))
         result = run_backtest(table, cfg, date_from=date_from, date_to=date_to, acb_source=acb_source,
-                              on_day=lambda _day: progress.advance(replay), source=source)
+                              on_day=lambda _day: progress.advance(replay), source=source,
+                              trade_from_scan=trade_from_scan, until_scan=until_scan)
     paths = None
     if write:
         written = write_report(result)

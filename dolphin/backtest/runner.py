@@ -114,8 +114,14 @@ def select_span(data: ScanTable, date_from: str | None, date_to: str | None) -> 
 def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None = None, date_to: str | None = None,
                  acb_source: ExternalFactorsSource | None = None, ob_provider: OBProvider | None = None,
                  forewarner: Forewarner | None = None, on_day: Callable[[DayResult], None] | None = None,
-                 source: str = "") -> BacktestResult:
-    """Replay ``data`` (optionally a date range of it) and compute the metrics."""
+                 source: str = "", trade_from_scan: int | None = None,
+                 until_scan: int | None = None) -> BacktestResult:
+    """Replay ``data`` (optionally a date range of it) and compute the metrics.
+
+    ``trade_from_scan`` replays a live trader's session: scans before it only warm the
+    engine (no trading), as a fresh trader warms on the archive before its first live
+    scan; ``until_scan`` stops after that scan.
+    """
     if data.rows == 0:
         raise DataError("scan data has no bars")
     assets = list(data.assets)
@@ -123,6 +129,11 @@ def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None 
     _, vol_ok = vol_regime_ok(data.prices[:, assets.index(ref)], cfg.extras.vol_window,
                               cfg.extras.vol_percentile, cfg.extras.vol_calib_bars)
     start, stop = select_span(data, date_from, date_to)
+    if until_scan is not None:
+        stop = min(stop, int(np.searchsorted(data.scan_number, until_scan, side="right")))
+    trade_from = start if trade_from_scan is None else int(np.searchsorted(data.scan_number, trade_from_scan))
+    if stop <= start or (trade_from_scan is not None and trade_from >= stop):
+        raise DataError(f"no scans to trade between scan {trade_from_scan or 'the start'} and {until_scan or 'the end'}")
     t0 = time.perf_counter()
     compile_kernel()
     compile_seconds = time.perf_counter() - t0
@@ -130,18 +141,25 @@ def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None 
                            forewarner=forewarner)
     days: list[DayResult] = []
     engine_seconds = 0.0
-    bar_idx = np.arange(len(data.ts), dtype=np.int64)
+    numbered = data.rows > 1 and bool(np.all(np.diff(data.scan_number) > 0))
+    bar_idx = data.scan_number.astype(np.int64) if numbered else np.arange(data.rows, dtype=np.int64)
+    columns = (bar_idx, data.ts, data.vel_div, data.v750_lambda_max_velocity, vol_ok, data.prices)
     for span in split_days(data.ts[start:stop]):
         s, e = start + span.start, start + span.stop
         t0 = time.perf_counter()
-        day = engine.process_day(span.date, bar_idx[s:e], data.ts[s:e], data.vel_div[s:e],
-                                 data.v750_lambda_max_velocity[s:e], vol_ok[s:e], data.prices[s:e])
+        engine.begin_day(span.date)
+        cut = min(max(trade_from, s), e)
+        if cut > s:
+            engine.run_block(*(c[s:cut] for c in columns), trade=False)
+        if e > cut:
+            engine.run_block(*(c[cut:e] for c in columns))
+        day = engine.end_day()
         engine_seconds += time.perf_counter() - t0
         days.append(day)
         if on_day is not None:
             on_day(day)
     metrics = compute_metrics(cfg.initial_capital, engine.capital, engine.trades, days)
     return BacktestResult(config=cfg, assets=assets, days=days, trades=list(engine.trades),
-                          metrics=metrics, span_start_ms=int(data.ts[start]), span_end_ms=int(data.ts[stop - 1]),
-                          bars=stop - start, open_position=engine.open_position, engine_seconds=engine_seconds,
+                          metrics=metrics, span_start_ms=int(data.ts[trade_from]), span_end_ms=int(data.ts[stop - 1]),
+                          bars=stop - trade_from, open_position=engine.open_position, engine_seconds=engine_seconds,
                           compile_seconds=compile_seconds, source=source)

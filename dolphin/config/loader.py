@@ -32,12 +32,12 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
         return candidate
     path = config_dir() / f"{text}.yml"
     if not path.is_file():
-        known = sorted(p.stem for p in config_dir().glob("*.yml") if not p.stem.startswith("services"))
+        known = sorted(p.stem for p in config_dir().glob("*.yml") if p.stem != "services")
         raise ConfigError(f"unknown config '{text}' (known: {', '.join(known) or 'none'}; or pass a .yml path)")
     return path
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -66,7 +66,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_raw(path: Path, depth: int = 0) -> dict[str, Any]:
-    data = _read_yaml(path)
+    data = read_yaml(path)
     parent = data.pop("extends", None)
     if parent is None:
         return data
@@ -112,7 +112,7 @@ def _check_value(where: str, value: Any, default: Any, meta: dict[str, Any]) -> 
     return value, None
 
 
-def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
+def build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -164,7 +164,7 @@ def config_from_mapping(raw: dict[str, Any], source: str = "<mapping>") -> Strat
                 problems.append(problem)
             else:
                 top[key] = value
-    sections = {name: _build_section(name, cls, raw.get(name), problems) for name, cls in SECTIONS.items()}
+    sections = {name: build_section(name, cls, raw.get(name), problems) for name, cls in SECTIONS.items()}
     cfg = StrategyConfig(**top, **sections)
     if not problems:
         _cross_checks(cfg, problems)

@@ -60,6 +60,21 @@ MAX_KLINES_PER_REQUEST = 1500
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
+class AggTradeRow(msgspec.Struct, frozen=True):
+    """One row of ``GET /fapi/v1/aggTrades`` (the stream's `P.AggTrade` without ``e``/``E``/``s``).
+
+    Added for the scanner's Binance backfill; belongs in `dolphin.market.payloads`.
+    """
+
+    agg_id: int = msgspec.field(name="a")
+    price: float = msgspec.field(name="p")
+    qty: float = msgspec.field(name="q")
+    first_trade_id: int = msgspec.field(name="f")
+    last_trade_id: int = msgspec.field(name="l")
+    trade_time: int = msgspec.field(name="T")
+    buyer_is_maker: bool = msgspec.field(name="m")
+
+
 def _interval_ms(interval: str) -> int:
     try:
         return INTERVAL_MS[interval]
@@ -301,6 +316,16 @@ class BinanceRest:
         return await self._get(list[P.TakerRatio], "/futures/data/takerlongshortRatio",
                                {"symbol": symbol, "period": period, "limit": max(1, min(int(limit), 500)),
                                 "startTime": start_ms, "endTime": end_ms}, weight=0)
+
+    async def agg_trades(self, symbol: str, start_ms: int | None = None, end_ms: int | None = None,
+                         from_id: int | None = None, limit: int = 500) -> list[AggTradeRow]:
+        """``GET /fapi/v1/aggTrades`` (≤ 1000 rows, oldest first; a time range must span < 1 hour).
+
+        Real Binance only (the simulator does not serve it): the scanner's 5 s bar history.
+        """
+        return await self._get(list[AggTradeRow], "/fapi/v1/aggTrades",
+                               {"symbol": symbol, "startTime": start_ms, "endTime": end_ms, "fromId": from_id,
+                                "limit": max(1, min(int(limit), 1000))}, weight=20)
 
     # ------------------------------------------------------------------ trading (signed)
 

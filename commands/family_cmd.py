@@ -1,0 +1,73 @@
+"""`dolphin up` / `dolphin down`: the daemon family under supervisord."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.status import Status
+
+from commands._output import console, err_console, print_json
+from commands.svc_cmd import process_json, process_table
+
+
+def up(
+    market: Annotated[str | None, typer.Option("--market", help="sim (local simulator exchange) or binance.")] = None,
+    speed: Annotated[float | None, typer.Option("--speed", help="Simulated seconds per wall second (sim only).")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Return once the family runs (for scripts).")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print where things are as JSON.")] = False,
+) -> None:
+    """Start the family on its embedded defaults and wait until every autostart program is RUNNING."""
+    from dolphin.config.services import load_services_config, override
+    from dolphin.errors import UsageError
+    from dolphin.supervision.family import up as family_up
+    from dolphin.supervision.render import market_urls
+
+    cfg = load_services_config()
+    if market is not None and market not in ("sim", "binance"):
+        raise UsageError(f"--market must be sim or binance, got {market!r}")
+    cfg = override(cfg, "market", source=market, speed=speed)
+    if speed is not None and cfg.market.source != "sim":
+        raise UsageError("--speed applies to the simulator only (--market sim)")
+    with Status("starting the family…", console=err_console, spinner="dots") as status:
+        def progress(infos) -> None:
+            status.update("starting: " + ", ".join(f"{i.name} {i.state}" for i in infos))
+
+        result = family_up(cfg, on_progress=None if json_out else progress)
+    rest, ws = market_urls(cfg)
+    where = {
+        "already_running": result.already_running,
+        "runtime_root": str(result.paths.home),
+        "supervisor_socket": str(result.paths.socket),
+        "supervisor_config": str(result.paths.conf),
+        "logs": str(result.paths.logdir),
+        "bus": f"{cfg.bus.host}:{cfg.bus.port}" if not cfg.external_bus else "external (DOLPHIN_HZ_MEMBERS)",
+        "market": {"source": cfg.market.source, "rest": rest, "ws": ws,
+                   "speed": cfg.market.speed if cfg.market.source == "sim" else None},
+    }
+    if json_out:
+        print_json({**where, "processes": process_json(result.processes)})
+        return
+    headline = "the family is already running" if result.already_running else "the family is up"
+    console.print(f"[bold green]{headline}[/]")
+    console.print(process_table(result.processes))
+    console.print(f"runtime root  {where['runtime_root']}\nsupervisor    {where['supervisor_socket']}\n"
+                  f"logs          {where['logs']}\nbus           {where['bus']}\n"
+                  f"market        {cfg.market.source}: {rest}  {ws}")
+    _ = detach  # the TUI opens here once it exists; --detach already means "return now"
+
+
+def down(json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False) -> None:
+    """Stop every program and supervisord; returns once no process of the family is left."""
+    from dolphin.supervision.family import down as family_down
+
+    with Status("stopping the family…", console=err_console, spinner="dots"):
+        result = family_down()
+    if json_out:
+        print_json({"was_running": result.was_running, "stopped_pids": result.stopped_pids})
+        return
+    if not result.was_running:
+        console.print("nothing to stop: the family is not running")
+        return
+    console.print(f"[yellow]the family is down[/] ({len(result.stopped_pids)} processes stopped)")

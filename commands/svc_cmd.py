@@ -1,0 +1,134 @@
+"""`dolphin svc status|start|stop|restart|logs`: drive the family's programs through supervisord."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from commands._output import console, print_json
+
+if TYPE_CHECKING:
+    from dolphin.supervision.rpc import ProcessInfo
+
+app = typer.Typer(help="The daemon family's services (supervisord).", no_args_is_help=True)
+
+NamesArg = Annotated[list[str], typer.Argument(help="Service short names (scanner, sim, hz, …) or group:name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+STATE_STYLE = {"RUNNING": "green", "STARTING": "yellow", "BACKOFF": "yellow", "STOPPING": "yellow",
+               "STOPPED": "dim", "EXITED": "red", "FATAL": "bold red", "UNKNOWN": "red"}
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}"
+
+
+def process_table(infos: list[ProcessInfo], title: str = "services") -> Table:
+    from dolphin.supervision.programs import BY_NAME
+
+    table = Table(title=title)
+    for col in ("service", "group", "state", "pid", "uptime", "role"):
+        table.add_column(col, justify="right" if col in ("pid", "uptime") else "left")
+    for i in infos:
+        program = BY_NAME.get(i.name)
+        style = STATE_STYLE.get(i.state, "")
+        table.add_row(i.name, i.group, f"[{style}]{i.state}[/]", str(i.pid or ""), _uptime(i.uptime_s),
+                      program.description if program else i.description)
+    return table
+
+
+def process_json(infos: list[ProcessInfo]) -> list[dict[str, object]]:
+    return [{"name": i.name, "group": i.group, "state": i.state, "pid": i.pid or None, "uptime_s": i.uptime_s,
+             "exitstatus": i.exitstatus, "spawnerr": i.spawnerr or None, "log": i.logfile} for i in infos]
+
+
+def _context():
+    from dolphin.config.services import load_services_config
+    from dolphin.supervision.family import family_paths, require_running
+
+    cfg = load_services_config()
+    paths = family_paths()
+    return cfg, paths, require_running(paths)
+
+
+@app.command("status")
+def status(json_out: JsonOpt = False) -> None:
+    """Every program: state, pid, uptime."""
+    _, paths, sup = _context()
+    infos = sup.all_processes()
+    if json_out:
+        print_json({"socket": str(paths.socket), "processes": process_json(infos)})
+        return
+    console.print(process_table(infos))
+
+
+def _act(names: list[str], verb: str) -> None:
+    from dolphin.supervision.family import resolve_many, restart_program, start_program, stop_program
+
+    cfg, _, sup = _context()
+    programs = resolve_many(names, cfg)  # every name is checked before anything is touched
+    for program in programs:
+        if verb == "start":
+            info = start_program(sup, program)
+            console.print(f"[green]started[/] {program.name} (pid {info.pid})")
+        elif verb == "stop":
+            info = stop_program(sup, program)
+            console.print(f"[yellow]stopped[/] {program.name} ({info.state})")
+        else:
+            before = sup.process(program.fullname).pid
+            info = restart_program(sup, program)
+            console.print(f"[green]restarted[/] {program.name} (pid {before or '-'} → {info.pid})")
+
+
+@app.command("start")
+def start(names: NamesArg) -> None:
+    """Start services and wait until they are RUNNING."""
+    _act(names, "start")
+
+
+@app.command("stop")
+def stop(names: NamesArg) -> None:
+    """Stop services."""
+    _act(names, "stop")
+
+
+@app.command("restart")
+def restart(names: NamesArg) -> None:
+    """Stop then start services, waiting for RUNNING (failures show the last log lines)."""
+    _act(names, "restart")
+
+
+@app.command("logs")
+def logs(
+    name: Annotated[str, typer.Argument(help="Service short name or group:name.")],
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines (Ctrl-C to stop).")] = False,
+    lines: Annotated[int, typer.Option("-n", "--lines", min=1, max=100_000, help="Lines to show.")] = 40,
+) -> None:
+    """The tail of a service's log, through supervisord."""
+    from dolphin.supervision.programs import resolve
+
+    cfg, _, sup = _context()
+    program = resolve(name, cfg)
+    text = sup.tail(program.fullname, max(4096, lines * 200))
+    tail = text.splitlines()[-lines:]
+    for line in tail:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if not follow:
+        return
+    _, offset = sup.read_from(program.fullname, 0, 0)
+    try:
+        while True:
+            time.sleep(0.5)
+            chunk, offset = sup.read_from(program.fullname, offset)
+            for line in chunk.splitlines():
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+    except KeyboardInterrupt:
+        return

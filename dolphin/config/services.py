@@ -1,0 +1,166 @@
+"""The services configuration (configs/services.yml): bus, market, per-service and supervisor settings.
+
+Precedence: built-in defaults < configs/services.yml < environment (``DOLPHIN_HZ_PORT``,
+``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
+``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_MHS_RECOVERY``,
+``DOLPHIN_MHS_INTERVAL``) < command-line flags. Secrets never live here: API keys come from the environment only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dolphin.config.loader import build_section, read_yaml
+from dolphin.engine.params import spec
+from dolphin.errors import ConfigError
+from dolphin.paths import config_dir
+
+
+@dataclass(frozen=True, slots=True)
+class BusSection:
+    embedded: bool = spec(True, doc="run DOLPHIN's member under supervisord when DOLPHIN_HZ_MEMBERS is empty")
+    host: str = spec("127.0.0.1")
+    port: int = spec(5701, 1, 65535)
+    cluster_name: str = spec("dolphin")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSection:
+    source: str = spec("sim", choices=("sim", "binance"))
+    binance_network: str = spec("testnet", choices=("testnet", "mainnet"))
+    sim_host: str = spec("127.0.0.1")
+    sim_port: int = spec(8790, 1, 65535)
+    speed: float = spec(1.0, 0.01, 10_000.0)
+    seed: int = spec(7, 0, 2**32 - 1)
+    symbols: int = spec(50, 1, 540)
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerSection:
+    symbols: int = spec(50, 2, 540)
+    bar_seconds: int = spec(5, 1, 3600)
+    precision: str = spec("float64", choices=("float64", "arb512"))
+
+
+@dataclass(frozen=True, slots=True)
+class TraderSection:
+    autostart: bool = spec(True, doc="start the trader with the family (paper by default)")
+    strategy: str = spec("blue")
+    venue: str = spec("paper", choices=("paper", "sim"))
+    stale_after_s: float = spec(10.0, 0.1, 3_600.0, doc="a scan older than this (market seconds) is not traded")
+    kill_switch: str = spec("KILL", doc="kill-switch file, relative to the runtime root unless absolute")
+
+
+@dataclass(frozen=True, slots=True)
+class MhsSection:
+    recovery: bool = spec(True, doc="restart stopped critical data services (bible §24.5.3)")
+    check_interval_s: float = spec(10.0, 0.5, 3_600.0)
+    cooldown_s: float = spec(10.0, 0.0, 86_400.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorSection:
+    startsecs: int = spec(2, 0, 300)
+    startretries: int = spec(5, 0, 100)
+    stopwaitsecs: int = spec(15, 1, 600)
+    log_max_mb: int = spec(20, 1, 10_000)
+    log_backups: int = spec(5, 0, 1_000)
+    up_timeout_s: float = spec(120.0, 1.0, 3_600.0)
+
+
+SERVICE_SECTIONS: dict[str, type] = {
+    "bus": BusSection,
+    "market": MarketSection,
+    "scanner": ScannerSection,
+    "trader": TraderSection,
+    "mhs": MhsSection,
+    "supervisor": SupervisorSection,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServicesConfig:
+    bus: BusSection = field(default_factory=BusSection)
+    market: MarketSection = field(default_factory=MarketSection)
+    scanner: ScannerSection = field(default_factory=ScannerSection)
+    trader: TraderSection = field(default_factory=TraderSection)
+    mhs: MhsSection = field(default_factory=MhsSection)
+    supervisor: SupervisorSection = field(default_factory=SupervisorSection)
+
+    @property
+    def external_bus(self) -> bool:
+        """A real cluster is configured: DOLPHIN runs no member of its own."""
+        return bool(os.environ.get("DOLPHIN_HZ_MEMBERS", "").strip())
+
+    @property
+    def sim_rest_url(self) -> str:
+        return f"http://{self.market.sim_host}:{self.market.sim_port}"
+
+    @property
+    def sim_ws_url(self) -> str:
+        return f"ws://{self.market.sim_host}:{self.market.sim_port}"
+
+
+_ENV: tuple[tuple[str, str, str, Any], ...] = (
+    ("DOLPHIN_HZ_PORT", "bus", "port", int),
+    ("DOLPHIN_HZ_CLUSTER", "bus", "cluster_name", str),
+    ("DOLPHIN_SIM_PORT", "market", "sim_port", int),
+    ("DOLPHIN_SIM_SPEED", "market", "speed", float),
+    ("DOLPHIN_MARKET", "market", "source", str),
+    ("DOLPHIN_TRADER_STRATEGY", "trader", "strategy", str),
+    ("DOLPHIN_TRADER_VENUE", "trader", "venue", str),
+    ("DOLPHIN_MHS_RECOVERY", "mhs", "recovery", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
+    ("DOLPHIN_MHS_INTERVAL", "mhs", "check_interval_s", float),
+)
+
+
+def _with_env(raw: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for var, section, key, cast in _ENV:
+        value = os.environ.get(var)
+        if value is None or value == "":
+            continue
+        try:
+            converted = cast(value)
+        except ValueError:
+            problems.append(f"{var}: cannot read {value!r} as {getattr(cast, '__name__', 'a flag')}")
+            continue
+        out.setdefault(section, {})
+        if isinstance(out[section], dict):
+            out[section][key] = converted
+    return out
+
+
+def services_from_mapping(raw: dict[str, Any], source: str = "<mapping>") -> ServicesConfig:
+    problems: list[str] = []
+    for key in sorted(set(raw) - set(SERVICE_SECTIONS)):
+        problems.append(f"{key}: unknown section (known: {', '.join(SERVICE_SECTIONS)})")
+    merged = _with_env(raw, problems)
+    sections = {name: build_section(name, cls, merged.get(name), problems) for name, cls in SERVICE_SECTIONS.items()}
+    if problems:
+        raise ConfigError(f"{source}: {len(problems)} problem(s)", problems)
+    return ServicesConfig(**sections)
+
+
+def load_services_config(path: str | Path | None = None) -> ServicesConfig:
+    """configs/services.yml (or ``path``) with environment overrides; defaults if the file is absent."""
+    target = Path(path) if path is not None else config_dir() / "services.yml"
+    if path is not None and not target.is_file():
+        raise ConfigError(f"services config not found: {target}")
+    raw = read_yaml(target) if target.is_file() else {}
+    return services_from_mapping(raw, source=str(target))
+
+
+def override(cfg: ServicesConfig, section: str, **values: Any) -> ServicesConfig:
+    """A copy with some keys of one section replaced (command-line flags), validated the same way."""
+    current = getattr(cfg, section)
+    raw = {f.name: getattr(current, f.name) for f in fields(current)}
+    raw.update({k: v for k, v in values.items() if v is not None})
+    problems: list[str] = []
+    new = build_section(section, type(current), raw, problems)
+    if problems:
+        raise ConfigError("invalid option", problems)
+    return replace(cfg, **{section: new})

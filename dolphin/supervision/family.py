@@ -1,0 +1,181 @@
+"""Bring the daemon family up and down, and drive its programs (shared by CLI, MHS and TUI)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dolphin.config.services import ServicesConfig
+from dolphin.paths import runtime_root
+from dolphin.supervision.errors import (
+    NotRunning,
+    StartFailed,
+    SupervisionTimeout,
+    SupervisorNotRunning,
+)
+from dolphin.supervision.programs import Program, enabled_programs, resolve
+from dolphin.supervision.render import FamilyPaths, write_config
+from dolphin.supervision.rpc import RUNNING_STATES, STOPPED_STATES, ProcessInfo, SupervisorClient
+
+SUPERVISORD_READY_S = 20.0
+LOG_LINES_ON_FAILURE = 12
+
+
+def family_paths(home: Path | None = None) -> FamilyPaths:
+    return FamilyPaths.for_home(home or runtime_root())
+
+
+def client_for(paths: FamilyPaths, timeout: float = 30.0) -> SupervisorClient:
+    return SupervisorClient(paths.socket, timeout=timeout)
+
+
+def last_log_lines(sup: SupervisorClient, fullname: str, n: int = LOG_LINES_ON_FAILURE) -> str:
+    try:
+        text = sup.tail(fullname, 8192)
+    except Exception:
+        return ""
+    return "\n".join(text.splitlines()[-n:])
+
+
+@dataclass(frozen=True, slots=True)
+class UpResult:
+    paths: FamilyPaths
+    processes: list[ProcessInfo]
+    already_running: bool
+
+
+def _spawn_supervisord(paths: FamilyPaths) -> None:
+    if paths.socket.exists():
+        paths.socket.unlink()  # stale: nobody answered on it
+    proc = subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(paths.conf)],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=60)
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise StartFailed(f"supervisord did not start: {detail[-1] if detail else f'exit {proc.returncode}'}")
+
+
+def _wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise SupervisionTimeout(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(poll_s)
+
+
+def wait_autostart(sup: SupervisorClient, cfg: ServicesConfig, timeout_s: float,
+                   on_progress: Callable[[list[ProcessInfo]], None] | None = None) -> list[ProcessInfo]:
+    """Until every autostart program is RUNNING; a FATAL one fails at once with its last log lines."""
+    wanted = {p.fullname for p in enabled_programs(cfg) if p.starts_with_family(cfg)}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        infos = sup.all_processes()
+        if on_progress is not None:
+            on_progress(infos)
+        by_name = {i.fullname: i for i in infos}
+        for name in sorted(wanted):
+            info = by_name.get(name)
+            if info is not None and info.state == "FATAL":
+                raise StartFailed(f"{name} could not start (FATAL: {info.spawnerr or 'exited too quickly'}); "
+                                  f"last log lines:\n{last_log_lines(sup, name)}")
+        if all(by_name.get(n) is not None and by_name[n].state in RUNNING_STATES for n in wanted):
+            return infos
+        if time.monotonic() >= deadline:
+            pending = ", ".join(f"{n} {by_name[n].state if n in by_name else 'missing'}" for n in sorted(wanted)
+                                if n not in by_name or by_name[n].state not in RUNNING_STATES)
+            raise SupervisionTimeout(f"not RUNNING after {timeout_s:.0f} s: {pending}")
+        time.sleep(0.25)
+
+
+def up(cfg: ServicesConfig, paths: FamilyPaths | None = None,
+       on_progress: Callable[[list[ProcessInfo]], None] | None = None) -> UpResult:
+    """Start supervisord with the rendered config and wait for the autostart programs.
+
+    If the family already runs, report it instead of starting a second one.
+    """
+    paths = paths or family_paths()
+    sup = client_for(paths)
+    if sup.ping():
+        return UpResult(paths=paths, processes=sup.all_processes(), already_running=True)
+    write_config(cfg, paths)
+    _spawn_supervisord(paths)
+    _wait_until(sup.ping, SUPERVISORD_READY_S, f"supervisord on {paths.socket}")
+    try:
+        infos = wait_autostart(sup, cfg, cfg.supervisor.up_timeout_s, on_progress)
+    except (StartFailed, SupervisionTimeout) as exc:
+        raise type(exc)(f"{exc}\nThe rest of the family keeps running: inspect with `dolphin svc status` and "
+                        "`dolphin svc logs NAME`, then `dolphin svc start NAME` or `dolphin down`.") from None
+    return UpResult(paths=paths, processes=infos, already_running=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class DownResult:
+    was_running: bool
+    stopped_pids: list[int]
+
+
+def down(paths: FamilyPaths | None = None, timeout_s: float = 60.0) -> DownResult:
+    """Stop every program and supervisord itself; wait until none of their pids is alive."""
+    paths = paths or family_paths()
+    sup = client_for(paths)
+    if not sup.ping():
+        return DownResult(was_running=False, stopped_pids=[])
+    pids = [p.pid for p in sup.all_processes() if p.pid > 0]
+    pids.append(sup.pid())
+    sup.shutdown()
+    _wait_until(lambda: not any(_alive(pid) for pid in pids), timeout_s,
+                "the family's processes to exit (" + ", ".join(str(p) for p in pids) + ")")
+    if paths.socket.exists():
+        paths.socket.unlink()
+    return DownResult(was_running=True, stopped_pids=pids)
+
+
+# ------------------------------------------------------------------------ one program at a time
+def start_program(sup: SupervisorClient, program: Program, timeout_s: float = 60.0) -> ProcessInfo:
+    """Start and wait for RUNNING; a failure carries the program's last log lines."""
+    try:
+        sup.start(program.fullname, wait=True)
+    except StartFailed as exc:
+        raise StartFailed(f"{exc}; last log lines:\n{last_log_lines(sup, program.fullname)}") from None
+    return sup.wait_state(program.fullname, RUNNING_STATES, timeout_s)
+
+
+def stop_program(sup: SupervisorClient, program: Program) -> ProcessInfo:
+    sup.stop(program.fullname, wait=True)
+    return sup.process(program.fullname)
+
+
+def restart_program(sup: SupervisorClient, program: Program, timeout_s: float = 60.0) -> ProcessInfo:
+    """Stop (if it runs) then start, waiting for RUNNING; returns the new process info."""
+    if sup.process(program.fullname).state not in STOPPED_STATES:
+        try:
+            sup.stop(program.fullname, wait=True)
+        except NotRunning:
+            pass
+    return start_program(sup, program, timeout_s)
+
+
+def resolve_many(names: list[str], cfg: ServicesConfig) -> list[Program]:
+    return [resolve(n, cfg) for n in names]
+
+
+def require_running(paths: FamilyPaths) -> SupervisorClient:
+    sup = client_for(paths)
+    if not sup.ping():
+        raise SupervisorNotRunning(f"the family is not running (no supervisord on {paths.socket}); "
+                                   "start it with `dolphin up`")
+    return sup

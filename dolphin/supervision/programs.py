@@ -1,0 +1,116 @@
+"""The daemon family: every program supervisord runs, its group, command and role.
+
+Two groups as in the bible (§16.2–§16.3): `dolphin_data` starts with the family
+(the bus member when no external cluster is configured, the simulator when the market
+is simulated, the scanner and the data services), `dolphin` holds the trading programs
+(trader, bridge). The bridge starts on demand; the trader starts with the family when
+it paper-trades (`trader.autostart`, so `dolphin up` trades on its own) — set it to
+false for the bible's start-by-hand discipline. `critical_data` marks what MHS may restart.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dolphin.config.services import ServicesConfig
+
+DATA_GROUP = "dolphin_data"
+TRADING_GROUP = "dolphin"
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    name: str
+    group: str
+    module: str
+    description: str
+    autostart: bool
+    critical_data: bool
+    priority: int
+    publishes: tuple[str, ...] = ()
+    args: Callable[[ServicesConfig, Path], list[str]] = lambda cfg, home: []
+    enabled: Callable[[ServicesConfig], bool] = lambda cfg: True
+    autostart_if: Callable[[ServicesConfig], bool] = lambda cfg: True
+
+    def starts_with_family(self, cfg: ServicesConfig) -> bool:
+        return self.autostart and self.autostart_if(cfg)
+
+    @property
+    def fullname(self) -> str:
+        return f"{self.group}:{self.name}"
+
+    def command(self, cfg: ServicesConfig, home: Path) -> list[str]:
+        return [sys.executable, "-m", self.module, *self.args(cfg, home)]
+
+
+def _hz_args(cfg: ServicesConfig, home: Path) -> list[str]:
+    return ["--host", cfg.bus.host, "--port", str(cfg.bus.port), "--cluster-name", cfg.bus.cluster_name,
+            "--data-dir", str(home / "hz")]
+
+
+def _sim_args(cfg: ServicesConfig, home: Path) -> list[str]:
+    m = cfg.market
+    return ["--host", m.sim_host, "--port", str(m.sim_port), "--speed", repr(m.speed), "--seed", str(m.seed),
+            "--symbols", str(m.symbols), "--state-dir", str(home / "sim")]
+
+
+PROGRAMS: tuple[Program, ...] = (
+    Program("hz", DATA_GROUP, "dolphin.bus.member", "embedded Hazelcast-protocol member (the bus)", autostart=True,
+            critical_data=False, priority=10, args=_hz_args,
+            enabled=lambda cfg: cfg.bus.embedded and not cfg.external_bus),
+    Program("sim", DATA_GROUP, "dolphin.market.sim", "simulator exchange (Binance USD-M protocol)", autostart=True,
+            critical_data=True, priority=20, args=_sim_args, enabled=lambda cfg: cfg.market.source == "sim"),
+    Program("scanner", DATA_GROUP, "dolphin.services.scanner", "eigen scanner: 5 s bars → scans (NG8)",
+            autostart=True, critical_data=True, priority=30,
+            publishes=("DOLPHIN_FEATURES[latest_eigen_scan]",)),
+    Program("bridge", TRADING_GROUP, "dolphin.services.bridge", "Arrow scan files → bus (external scanner)",
+            autostart=False, critical_data=False, priority=60,
+            publishes=("DOLPHIN_FEATURES[latest_eigen_scan]",)),
+)
+
+BY_NAME = {p.name: p for p in PROGRAMS}
+
+#: Which service writes each bus key the operator watches (for "never published" panels).
+PUBLISHERS: dict[str, str] = {
+    "DOLPHIN_FEATURES[latest_eigen_scan]": "scanner",
+    "DOLPHIN_FEATURES[acb_boost]": "acb",
+    "DOLPHIN_FEATURES[exf_latest]": "exf",
+    "DOLPHIN_FEATURES[obf_universe_latest]": "obf",
+    "DOLPHIN_FEATURES[mc_forewarner_latest]": "mc",
+    "DOLPHIN_SAFETY[latest]": "watchdog",
+    "DOLPHIN_STATE_BLUE[latest]": "trader",
+    "DOLPHIN_PNL_BLUE[<date>]": "trader",
+    "DOLPHIN_HEARTBEAT[<service>_heartbeat]": "every service",
+    "DOLPHIN_META_HEALTH[latest]": "mhs",
+}
+
+
+def publisher_of(map_name: str, key: str) -> str | None:
+    """The short name of the service that writes ``map_name[key]`` (None if nobody does)."""
+    exact = PUBLISHERS.get(f"{map_name}[{key}]")
+    if exact is not None:
+        return exact
+    if map_name == "DOLPHIN_PNL_BLUE":
+        return "trader"
+    return None
+
+
+def enabled_programs(cfg: ServicesConfig) -> list[Program]:
+    return [p for p in PROGRAMS if p.enabled(cfg)]
+
+
+def resolve(name: str, cfg: ServicesConfig) -> Program:
+    """A short name (``scanner``) or ``group:name`` to its program, or a clear error listing the valid ones."""
+    from dolphin.supervision.errors import UnknownService
+
+    programs = enabled_programs(cfg)
+    short = name.split(":", 1)[1] if ":" in name else name
+    for p in programs:
+        if p.name == short and (":" not in name or name == p.fullname):
+            return p
+    valid = ", ".join(p.name for p in programs)
+    hint = " (configured off in this family)" if short in BY_NAME else ""
+    raise UnknownService(f"unknown service {name!r}{hint}; valid: {valid} (or group:name)")

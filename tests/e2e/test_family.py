@@ -1,0 +1,121 @@
+"""The daemon family under a real supervisord: up, svc, kill -9, down (issue 7)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from .family import Family, start_family, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.degradation]
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory: pytest.TempPathFactory):
+    # MHS recovery off here: these tests stop services on purpose and check they stay stopped
+    fam = start_family(tmp_path_factory.mktemp("family"), speed=30.0, extra_env={"DOLPHIN_MHS_RECOVERY": "0"})
+    try:
+        yield fam
+    finally:
+        fam.down()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_up_brings_every_autostart_program_to_running(family: Family) -> None:
+    procs = family.status()
+    for name in ("hz", "sim", "scanner"):
+        assert procs[name]["state"] == "RUNNING", procs[name]
+    assert procs["bridge"]["state"] == "STOPPED"          # on demand
+    conf = (family.home / "supervisor" / "dolphin-supervisord.conf").read_text()
+    assert "[group:dolphin_data]" in conf and "[group:dolphin]" in conf and "inet_http_server" not in conf
+    sock = family.home / "supervisor" / "supervisor.sock"
+    assert sock.exists() and (sock.stat().st_mode & 0o077) == 0
+
+
+def test_up_twice_reports_the_running_family(family: Family) -> None:
+    res = family.cli("up", "--detach", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["already_running"] is True and {p["name"] for p in out["processes"]} >= {"hz", "sim", "scanner"}
+
+
+def test_scans_reach_the_archive_and_the_bus(family: Family) -> None:
+    from dolphin.bus import Bus, schema
+
+    wait_for(lambda: len(family.archive_numbers()) > 10, 120, "scans in the archive")
+    client = family.bus_client()
+    try:
+        scan = wait_for(lambda: Bus(client).get(schema.FEATURES, schema.LATEST_EIGEN_SCAN), 60, "a scan on the bus")
+    finally:
+        client.shutdown()
+    numbers = family.archive_numbers()
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert scan.scan_number in numbers and len(scan.asset_prices) == 50
+
+
+def test_restart_scanner_gives_a_new_pid(family: Family) -> None:
+    before = family.pid("scanner")
+    res = family.cli("svc", "restart", "scanner")
+    assert res.returncode == 0, res.stderr
+    after = family.status()["scanner"]
+    assert after["state"] == "RUNNING" and after["pid"] != before and not _alive(before)
+
+
+def test_stop_and_start(family: Family) -> None:
+    assert family.cli("svc", "stop", "scanner").returncode == 0
+    assert family.status()["scanner"]["state"] == "STOPPED"
+    again = family.cli("svc", "stop", "scanner")
+    assert again.returncode == 33 and "not running" in again.stderr          # stopping a stopped service
+    assert family.cli("svc", "start", "dolphin_data:scanner").returncode == 0  # group:name works too
+    twice = family.cli("svc", "start", "scanner")
+    assert twice.returncode == 32 and "already running" in twice.stderr
+    assert family.status()["scanner"]["state"] == "RUNNING"
+
+
+def test_logs_through_supervisord(family: Family) -> None:
+    res = family.cli("svc", "logs", "scanner", "-n", "5")
+    assert res.returncode == 0 and 0 < len(res.stdout.strip().splitlines()) <= 5
+
+
+def test_unknown_service_lists_the_valid_ones(family: Family) -> None:
+    res = family.cli("svc", "restart", "nosuch")
+    assert res.returncode == 31 and "valid: hz, sim, scanner" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_kill_9_scanner_leaves_no_gap_and_no_duplicate(family: Family) -> None:
+    wait_for(lambda: len(family.archive_numbers()) > 20, 120, "scans before the kill")
+    pid = family.pid("scanner")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (p := family.status()["scanner"])["state"] == "RUNNING" and p["pid"] != pid, 90,
+             "supervisord to restart the scanner")
+    n_after_restart = len(family.archive_numbers())
+    wait_for(lambda: len(family.archive_numbers()) > n_after_restart + 10, 120, "live scans after the restart")
+    numbers = family.archive_numbers()
+    assert numbers == list(range(1, len(numbers) + 1)), "the archive has a gap or a duplicate"
+    from dolphin.store.scan_archive import load_arrow_scans
+
+    table = load_arrow_scans(family.home)
+    steps = set((table.ts[1:] - table.ts[:-1]).tolist())
+    assert steps == {5000}, steps                                                # one scan per 5 s bar
+
+
+def test_down_leaves_no_process(tmp_path: Path) -> None:
+    fam = start_family(tmp_path / "home", speed=10.0, extra_env={"DOLPHIN_MHS_RECOVERY": "0"})
+    pids = {p["pid"] for p in fam.status().values() if p["pid"]}
+    sup_pid = int((fam.home / "supervisor" / "supervisord.pid").read_text())
+    res = fam.cli("down")
+    assert res.returncode == 0, res.stderr
+    assert not any(_alive(pid) for pid in pids | {sup_pid})
+    assert fam.cli("svc", "status").returncode == 30                            # no supervisord any more
+    assert "not running" in fam.cli("down").stdout                             # idempotent

@@ -1,0 +1,159 @@
+"""Helpers for the bridge tests: an external scanner that drops files, an in-process bridge, a bus listener."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dolphin.bus import BusSettings, EigenScan, ThreadQueue, connect, schema, subscribe
+from dolphin.services.bridge import BridgeOptions, BridgeStats, run_bridge
+from dolphin.services.runtime import ServiceContext
+from dolphin.store.arrow_scans import WINDOW_COLUMNS, ScanRecord, encode_scan, iso_from_ns, regime_signal, scan_path
+
+T0_NS = 1_775_390_400_000_000_000  # 2026-04-05 12:00:00 UTC, market time
+STEP_NS = 5_000_000_000
+
+
+def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.02) -> Any:
+    """Poll until `predicate()` is truthy; the timeout only guards against hangs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def make_record(n: int, *, at_ns: int | None = None, vel_div: float = -0.03, btc: float = 70_000.0) -> ScanRecord:
+    """A scan as an external scanner would write it (w50 − w750 = vel_div)."""
+    ts = T0_NS + n * STEP_NS if at_ns is None else at_ns
+    stats = {c: 0.4 for c in WINDOW_COLUMNS}
+    stats["w750_velocity"] = 0.001
+    stats["w50_velocity"] = vel_div + 0.001 if not math.isnan(vel_div) else math.nan
+    stats["w300_acceleration"] = math.nan
+    return ScanRecord(scan_number=n, timestamp_ns=ts, timestamp=iso_from_ns(ts), **stats, vel_div=vel_div,
+                      regime_signal=regime_signal(vel_div), instability_composite=0.4, n_assets=3,
+                      assets=("BTCUSDT", "ETHUSDT", "SOLUSDT"), prices=(btc, 3_500.0, None),
+                      loadings={"50": (0.6, 0.5, None)})
+
+
+@dataclass
+class ExternalScanner:
+    """Drops files the way a scanner on another host does: written aside, then renamed into place.
+
+    Each drop gets a strictly later mtime than the previous one (never earlier than the
+    wall clock), so the order the bridge sees is the order of the test; `advance`
+    moves the writer's clock forward, as if time had passed between two drops.
+    """
+
+    root: Path  # the arrow_scans directory
+    staging: Path
+    _last_ns: int = 0
+
+    def advance(self, seconds: float) -> None:
+        self._last_ns = max(time.time_ns(), self._last_ns) + int(seconds * 1e9)
+
+    def _place(self, data: bytes, target: Path) -> Path:
+        self.staging.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.staging / target.name
+        tmp.write_bytes(data)
+        self._last_ns = max(time.time_ns(), self._last_ns + 2_000_000)
+        os.utime(tmp, ns=(self._last_ns, self._last_ns))
+        os.replace(tmp, target)
+        return target
+
+    def drop(self, record: ScanRecord) -> Path:
+        return self._place(encode_scan(record), scan_path(self.root, record))
+
+    def drop_bytes(self, record: ScanRecord, data: bytes) -> Path:
+        """A file named for `record` holding `data` (garbage, a truncated file, a foreign schema)."""
+        return self._place(data, scan_path(self.root, record))
+
+
+@dataclass
+class BusWatch:
+    """A separate threaded client listening to latest_eigen_scan: every push, in order."""
+
+    address: str
+    client: Any = None
+    queue: ThreadQueue = field(default_factory=ThreadQueue)
+    pushes: list[EigenScan] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.client = connect(BusSettings(members=(self.address,), connect_timeout_s=10.0))
+        self.subscription = subscribe(self.client, schema.FEATURES, self.queue, key=schema.LATEST_EIGEN_SCAN,
+                                      source="bridge test listener")
+
+    def numbers(self) -> list[int]:
+        while self.queue.qsize():
+            event = self.queue.get(timeout=1.0)
+            if event.payload is not None:
+                self.pushes.append(event.payload)
+        return [p.scan_number for p in self.pushes]
+
+    def wait_numbers(self, expected: list[int], timeout: float = 20.0) -> list[EigenScan]:
+        wait_until(lambda: self.numbers() == expected or len(self.numbers()) > len(expected), timeout)
+        assert self.numbers() == expected
+        return self.pushes
+
+    def get(self, map_name: str, key: str) -> Any:
+        from dolphin.bus import Bus
+
+        return Bus(self.client).get(map_name, key)
+
+    def close(self) -> None:
+        self.subscription.close()
+        self.client.shutdown()
+
+
+class BridgeThread:
+    """The bridge service body run in-process on its own loop and thread, stopped like SIGTERM would."""
+
+    def __init__(self, home: Path, options: BridgeOptions, *, heartbeat_s: float = 0.2) -> None:
+        self.home = home
+        self.options = options
+        self.heartbeat_s = heartbeat_s
+        self.stats = BridgeStats()
+        self.ctx: ServiceContext | None = None
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name="bridge-under-test", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ctx = ServiceContext(name="bridge", log=logging.getLogger("dolphin.bridge"), home=self.home)
+        self.ctx = ctx
+        ctx.spawn(ctx.heartbeat_forever(self.heartbeat_s), "heartbeat")
+        try:
+            await run_bridge(ctx, self.options, stats=self.stats)
+        finally:
+            await ctx.close()
+
+    def start(self) -> BridgeThread:
+        self._thread.start()
+        wait_until(lambda: self.ctx is not None and self.ctx.phase.startswith("watching") or self.error, 30.0)
+        assert self.error is None, self.error
+        return self
+
+    def stop(self) -> None:
+        assert self._loop is not None and self.ctx is not None
+        self._loop.call_soon_threadsafe(self.ctx.stop.set)
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), "bridge did not stop"
+        assert self.error is None, self.error

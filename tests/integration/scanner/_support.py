@@ -1,0 +1,172 @@
+"""Helpers for the scanner integration tests: the scanner in a thread or a process, a bus listener, archive checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dolphin.bus import BusSettings, EigenScan, ThreadQueue, connect, schema, subscribe
+from dolphin.services.runtime import ServiceContext
+from dolphin.services.scanner import ScannerOptions, ScannerStats, run_scanner
+from dolphin.store.arrow_scans import archive_dir
+from dolphin.store.scan_archive import list_scan_files, load_arrow_scans
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll until `predicate()` is truthy; the timeout only guards against hangs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class BusWatch:
+    """A separate threaded client listening to latest_eigen_scan: every write, in order."""
+
+    address: str
+    client: Any = None
+    queue: ThreadQueue = field(default_factory=ThreadQueue)
+    scans: list[EigenScan] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.client = connect(BusSettings(members=(self.address,), connect_timeout_s=10.0))
+        self.subscription = subscribe(self.client, schema.FEATURES, self.queue, key=schema.LATEST_EIGEN_SCAN,
+                                      source="scanner test listener")
+
+    def numbers(self) -> list[int]:
+        while self.queue.qsize():
+            event = self.queue.get(timeout=1.0)
+            if event.payload is not None:
+                self.scans.append(event.payload)
+        return [s.scan_number for s in self.scans]
+
+    def close(self) -> None:
+        self.subscription.close()
+        self.client.shutdown()
+
+
+class ScannerThread:
+    """The scanner service body in-process, on its own thread and loop, stopped like SIGTERM would."""
+
+    def __init__(self, home: Path, options: ScannerOptions) -> None:
+        self.home = home
+        self.options = options
+        self.stats = ScannerStats()
+        self.ctx: ServiceContext | None = None
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name="scanner-under-test", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ctx = ServiceContext(name="scanner", log=logging.getLogger("dolphin.scanner"), home=self.home)
+        self.ctx = ctx
+        try:
+            await run_scanner(ctx, self.options, stats=self.stats)
+        finally:
+            await ctx.close()
+
+    def start(self) -> ScannerThread:
+        self._thread.start()
+        return self
+
+    def wait_live(self, scans: int, timeout: float = 90.0) -> None:
+        wait_until(lambda: self.stats.live >= scans or self.error or not self._thread.is_alive(), timeout,
+                   what=f"{scans} live scans")
+        assert self.error is None, self.error
+        assert self._thread.is_alive(), "the scanner stopped by itself"
+
+    def stop(self) -> None:
+        assert self._loop is not None and self.ctx is not None
+        self._loop.call_soon_threadsafe(self.ctx.stop.set)
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), f"scanner did not stop; its tasks:\n{self._dump()}"
+        assert self.error is None, self.error
+
+
+    def _dump(self) -> str:
+        import io
+
+        out = io.StringIO()
+        assert self._loop is not None
+        for task in asyncio.all_tasks(self._loop):
+            task.print_stack(limit=8, file=out)
+        return out.getvalue()
+
+
+class ScannerProcess:
+    """``python -m dolphin.services.scanner`` with the environment `dolphin up` gives it."""
+
+    def __init__(self, home: Path, *, rest_url: str, ws_url: str, hz_port: int, log_path: Path,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        env = dict(os.environ)
+        env.update({"DOLPHIN_HOME": str(home), "DOLPHIN_MARKET": "sim", "DOLPHIN_MARKET_REST_URL": rest_url,
+                    "DOLPHIN_MARKET_WS_URL": ws_url, "DOLPHIN_HZ_PORT": str(hz_port),
+                    "DOLPHIN_HZ_CONNECT_TIMEOUT": "10", "PYTHONUNBUFFERED": "1"})
+        env.pop("DOLPHIN_HZ_MEMBERS", None)
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "dolphin.services.scanner", *extra_args],
+                                     cwd=PROJECT_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text()
+
+    def backfilled_range(self) -> tuple[int, int] | None:
+        match = re.search(r"backfill done .*\(scans (\d+)…(\d+)\)", self.log_text())
+        return (int(match[1]), int(match[2])) if match else None
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self._log.close()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self._log.close()
+        return self.proc.returncode
+
+
+def archive_numbers(home: Path) -> list[int]:
+    return [f.scan_number for f in list_scan_files(archive_dir(home))]
+
+
+def check_archive(home: Path, bar_ms: int = 5_000) -> tuple[list[int], np.ndarray]:
+    """Scan numbers 1..N without gap or duplicate, bar times exactly one bar apart."""
+    numbers = archive_numbers(home)
+    assert numbers == list(range(1, len(numbers) + 1)), "scan numbers have a gap or a duplicate"
+    ts = np.asarray(load_arrow_scans(home).ts)
+    steps = np.diff(ts)
+    assert (steps == bar_ms).all(), f"bar times not {bar_ms} ms apart: {sorted(set(steps.tolist()))[:5]}"
+    return numbers, ts
