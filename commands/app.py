@@ -12,7 +12,17 @@ import sys
 
 import typer
 
-from commands import backtest_cmd, config_cmd, family_cmd, hz_cmd, scan_cmd, sim_cmd, svc_cmd
+from commands import (
+    backtest_cmd,
+    config_cmd,
+    family_cmd,
+    health_cmd,
+    hz_cmd,
+    paper_cmd,
+    scan_cmd,
+    sim_cmd,
+    svc_cmd,
+)
 from commands._output import fail_line
 from dolphin.errors import DolphinError
 
@@ -31,6 +41,8 @@ app.command("sim")(sim_cmd.sim)
 app.command("up")(family_cmd.up)
 app.command("down")(family_cmd.down)
 app.add_typer(svc_cmd.app, name="svc")
+app.command("health")(health_cmd.health)
+app.command("paper")(paper_cmd.paper)
 app.command("backtest")(backtest_cmd.backtest)
 
 

@@ -385,11 +385,39 @@ class DailyResult(Payload, frozen=True, kw_only=True):
 
 
 # ---------------------------------------------------------------- DOLPHIN_STATE_BLUE
+class OpenPositionView(Payload, frozen=True, kw_only=True):
+    """The trader's open position, as operators see it (a DOLPHIN addition to §15.1)."""
+
+    trade_id: int
+    asset: str
+    side: str
+    entry_price: float
+    notional: float
+    leverage: float
+    entry_ts: int             # ms, market time
+    entry_scan: int
+
+
+class TradeView(Payload, frozen=True, kw_only=True):
+    """A recently closed trade (DOLPHIN addition: the TUI's "last trades")."""
+
+    trade_id: int
+    asset: str
+    side: str
+    entry_price: float
+    exit_price: float
+    pnl: float
+    exit_reason: str
+    exit_ts: int              # ms, market time
+
+
 class StrategyState(Payload, frozen=True, kw_only=True):
     """Capital and engine continuity (§15.1 ``latest`` and ``state_{strategy}_{date}``).
 
     `engine_state` is the engine's own JSON document, carried raw: the engine owns its
-    schema, the bus only moves it.
+    schema, the bus only moves it (the trader attaches it with each journal snapshot,
+    not every scan). `open_position`, `posture`, `last_scan_number`, `recent_trades` and
+    the counters are DOLPHIN additions.
     """
 
     strategy: str
@@ -401,6 +429,14 @@ class StrategyState(Payload, frozen=True, kw_only=True):
     drawdown: float
     updated_at: float | str
     engine_state: msgspec.Raw = NULL_RAW
+    open_position: OpenPositionView | None = None
+    posture: Posture | None = None
+    last_scan_number: int | None = None
+    last_scan_ts: int | None = None       # ms, market time of the last scan processed
+    recent_trades: list[TradeView] = []
+    venue: str | None = None
+    stale_scans: int = 0
+    stale_state_events: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()

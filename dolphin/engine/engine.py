@@ -182,7 +182,11 @@ class NDAlphaEngine:
     @property
     def entries_halted(self) -> bool:
         s = self._st[0]
-        return bool(s["halt_day"]) or int(s["posture"]) <= TURTLE
+        return bool(s["halt_day"]) or bool(s["kill_switch"]) or int(s["posture"]) <= TURTLE
+
+    def set_kill_switch(self, active: bool) -> None:
+        """The operator's kill switch: no new entries while active; open positions are still managed."""
+        self._st[0]["kill_switch"] = bool(active)
 
     @property
     def bar_count(self) -> int:
@@ -290,8 +294,14 @@ class NDAlphaEngine:
             self._uniforms = np.concatenate([self._uniforms, self._rng.random_sample(extra)])
 
     def run_block(self, bar_idx: np.ndarray, ts_ms: np.ndarray, vel_div: np.ndarray, v750: np.ndarray,
-                  vol_ok: np.ndarray, prices: np.ndarray) -> tuple[list[OpenPosition], list[ClosedTrade]]:
-        """Advance over a block of bars (arrays aligned on bars; prices (n_bars, n_assets))."""
+                  vol_ok: np.ndarray, prices: np.ndarray,
+                  trade: bool = True) -> tuple[list[OpenPosition], list[ClosedTrade]]:
+        """Advance over a block of bars (arrays aligned on bars; prices (n_bars, n_assets)).
+
+        ``trade=False`` only feeds the histories (warm-up on archived history, stale scans):
+        the bars feed the price, vel_div and w750 histories and the bar count, but no exit
+        or entry is evaluated — an open position waits for the next traded bar.
+        """
         if self.current_date is None:
             raise RuntimeError("begin_day() must be called before bars are processed")
         n = int(bar_idx.shape[0])
@@ -312,12 +322,12 @@ class NDAlphaEngine:
                         np.ascontiguousarray(bar_idx, dtype=np.int64), np.ascontiguousarray(ts_ms, dtype=np.int64),
                         np.ascontiguousarray(vel_div, dtype=np.float64), np.ascontiguousarray(v750, dtype=np.float64),
                         np.ascontiguousarray(vol_ok, dtype=np.bool_), prices, self.ob_provider is not None,
-                        block.asset, block.macro, events, seg, keys, order, align, action)
+                        block.asset, block.macro, events, seg, keys, order, align, action, trade)
         self.day_bars += n
         return self._decode_events(events[:n_ev])
 
     def step_bar(self, bar_idx: int, vel_div: float, prices: np.ndarray | Mapping[str, float], v50_vel: float,
-                 v750_vel: float, vol_regime_ok: bool, ts_ms: int = 0) -> BarResult:
+                 v750_vel: float, vol_regime_ok: bool, ts_ms: int = 0, trade: bool = True) -> BarResult:
         """One live bar (§14.1 ⑦). ``prices`` is aligned on `assets` or a symbol → price mapping.
 
         ``v50_vel`` is accepted for API parity with the bible; vel_div already carries it.
@@ -325,7 +335,7 @@ class NDAlphaEngine:
         row = self._price_row(prices)
         entries, exits = self.run_block(np.array([bar_idx], dtype=np.int64), np.array([ts_ms], dtype=np.int64),
                                         np.array([vel_div], dtype=np.float64), np.array([v750_vel], dtype=np.float64),
-                                        np.array([bool(vol_regime_ok)]), row[None, :])
+                                        np.array([bool(vol_regime_ok)]), row[None, :], trade=trade)
         return BarResult(bar_idx=bar_idx, entries=entries, exits=exits, capital=self.capital,
                          regime_size_mult=self.regime_size_mult)
 

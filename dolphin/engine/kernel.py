@@ -408,8 +408,12 @@ def _manage_position(st, P, bar: int, ts: int, vd: float, price_row: np.ndarray,
 @nb.njit(cache=True)
 def run_bars(st, P, hist, hist_n, vd_ring, w750_ring, recent, bucket_n, bucket_w, uniforms,
              bar_idx, ts, vel_div, v750, vol_ok, prices, ob_on, ob_asset, ob_macro, events,
-             seg, keys, order, align, action) -> int:
-    """Advance the engine over ``len(bar_idx)`` bars; returns the number of event rows written."""
+             seg, keys, order, align, action, trade) -> int:
+    """Advance the engine over ``len(bar_idx)`` bars; returns the number of event rows written.
+
+    With ``trade`` False the bars only warm the engine (histories, bar count, the ACB
+    w750 window): no exit or entry is evaluated, so no event is written.
+    """
     s = st[0]
     n_bars = bar_idx.shape[0]
     n_assets = prices.shape[1]
@@ -436,6 +440,8 @@ def run_bars(st, P, hist, hist_n, vd_ring, w750_ring, recent, bucket_n, bucket_w
             s.w750_count += 1
         s.regime_size_mult = regime_size_mult(vd, P[P_THRESHOLD], P[P_EXTREME], P[P_CONVEXITY], s.day_base_boost,
                                               s.day_beta, s.day_mc_scale)
+        if not trade:
+            continue
         ob_row_asset = ob_asset[k] if ob_on else empty_asset
         ob_row_macro = ob_macro[k] if ob_on else empty_macro
 
@@ -443,7 +449,7 @@ def run_bars(st, P, hist, hist_n, vd_ring, w750_ring, recent, bucket_n, bucket_w
             n_ev = _manage_position(st, P, bar, t, vd, row, hist, hist_n, recent, bucket_n, bucket_w, uniforms,
                                     ob_on, ob_row_asset, ob_row_macro, events, n_ev)
 
-        halted = s.halt_day or s.posture <= TURTLE
+        halted = s.halt_day or s.kill_switch or s.posture <= TURTLE
         if (not s.pos_active and bar > s.last_exit_bar and not halted and s.bar_count >= P[P_LOOKBACK]
                 and vol_ok[k] and s.capital > 0.0):
             n_ev = _try_entry(st, P, bar, t, vd, row, hist, hist_n, vd_ring, recent, bucket_n, bucket_w, ob_on,

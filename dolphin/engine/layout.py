@@ -29,6 +29,7 @@ SCALAR_DTYPE = np.dtype([
     ("bar_count", "i8"),
     ("last_exit_bar", "i8"),
     ("halt_day", "b1"),
+    ("kill_switch", "b1"),
     ("posture", "i8"),
     ("direction", "i8"),
     ("rng_index", "i8"),

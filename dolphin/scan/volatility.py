@@ -137,6 +137,24 @@ class VolGate:
         """dvol of the last bar (NaN before `window` valid returns)."""
         return float(self._dvol[0]) if self._ist[_I_BARS] else float("nan")
 
+    _STATE_ARRAYS = ("_fst", "_ist", "_rets", "_hist", "_srt", "_dvol", "_ok")
+
+    def get_state(self) -> dict[str, object]:
+        """Exact state (arrays as raw bytes) so a restarted trader resumes the same gate."""
+        return {"window": self.window, "percentile": self.percentile, "calib_bars": self.calib_bars,
+                **{name.lstrip("_"): getattr(self, name).tobytes() for name in self._STATE_ARRAYS}}
+
+    def restore_state(self, state: dict[str, object]) -> None:
+        if (state["window"], state["percentile"], state["calib_bars"]) != (self.window, self.percentile,
+                                                                             self.calib_bars):
+            raise ValueError("vol gate state was taken with other parameters")
+        for name in self._STATE_ARRAYS:
+            current = getattr(self, name)
+            raw = np.frombuffer(state[name.lstrip("_")], dtype=current.dtype)  # type: ignore[arg-type]
+            if raw.shape != current.shape:
+                raise ValueError(f"vol gate state field {name} has the wrong size")
+            setattr(self, name, raw.copy())
+
     def update(self, price: float) -> bool:
         self._px[0] = price
         _vol_rows(self._px, self.window, self._q, self.calib_bars, self._fst, self._ist,

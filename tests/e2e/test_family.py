@@ -34,7 +34,7 @@ def _alive(pid: int) -> bool:
 
 def test_up_brings_every_autostart_program_to_running(family: Family) -> None:
     procs = family.status()
-    for name in ("hz", "sim", "scanner"):
+    for name in ("hz", "sim", "scanner", "mhs", "trader"):
         assert procs[name]["state"] == "RUNNING", procs[name]
     assert procs["bridge"]["state"] == "STOPPED"          # on demand
     conf = (family.home / "supervisor" / "dolphin-supervisord.conf").read_text()

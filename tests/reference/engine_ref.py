@@ -128,6 +128,7 @@ class ReferenceEngine:
         self.base_boost, self.beta, self.mc_scale, self.mc_halt = 1.0, 0.0, 1.0, False
         self.rsm = 1.0
         self.subday_exit = False
+        self.kill_switch = False
 
     # ---- day
     def begin_day(self, date: str, posture: str = "APEX", direction: int | None = None) -> None:
@@ -164,16 +165,17 @@ class ReferenceEngine:
     # ---- bars
     def process_day(self, date: str, bar_idx: np.ndarray, ts: np.ndarray, vel_div: np.ndarray, v750: np.ndarray,
                     vol_ok: np.ndarray, prices: np.ndarray, posture: str = "APEX",
-                    direction: int | None = None) -> None:
+                    direction: int | None = None, trade: bool = True) -> None:
         self.begin_day(date, posture, direction)
         ob = self.ob_provider.block(np.asarray(ts, dtype=np.int64), self.assets) if self.ob_provider else None
         for k in range(len(bar_idx)):
             row = {a: float(prices[k, j]) for j, a in enumerate(self.assets)}
             ob_bar = (ob.asset[k], ob.macro[k]) if ob is not None else None
-            self.step_bar(int(bar_idx[k]), float(vel_div[k]), row, float(v750[k]), bool(vol_ok[k]), int(ts[k]), ob_bar)
+            self.step_bar(int(bar_idx[k]), float(vel_div[k]), row, float(v750[k]), bool(vol_ok[k]), int(ts[k]), ob_bar,
+                          trade)
 
     def step_bar(self, bar_idx: int, vd: float, prices: dict[str, float], v750: float, vol_ok: bool, ts: int,
-                 ob_bar: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 ob_bar: tuple[np.ndarray, np.ndarray] | None = None, trade: bool = True) -> None:
         self.bar_count += 1
         self.vel_div_history.append(vd)
         if len(self.vel_div_history) > 200:
@@ -188,9 +190,11 @@ class ReferenceEngine:
             self.w750.append(v750)
         self.rsm = regime_size_mult(vd, self.threshold, self.extreme, self.cfg.champion.leverage_convexity,
                                     self.base_boost, self.beta, self.mc_scale)
+        if not trade:
+            return
         if self.position is not None:
             self._manage_position(bar_idx, vd, valid, ts, ob_bar)
-        halted = self.mc_halt or self.posture <= TURTLE
+        halted = self.mc_halt or self.kill_switch or self.posture <= TURTLE
         if (self.position is None and bar_idx > self.last_exit_bar and not halted
                 and self.bar_count >= self.cfg.champion.lookback and vol_ok and self.capital > 0):
             self._try_entry(bar_idx, vd, valid, ts, ob_bar)

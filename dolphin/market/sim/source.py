@@ -32,7 +32,8 @@ from dolphin.market.errors import SimConfigError
 from dolphin.market.sim import rand
 from dolphin.market.sim.config import DAY_MS, SimConfig
 
-PANIC_LEAD_MS = 3 * 60_000  # the default start leaves this long before the first panic's onset
+PANIC_LEAD_MS = 3 * 60_000  # the default start leaves this long before the first panic signal
+SIGNAL_GATE = -0.02         # the champion's vel_div threshold (bible §19.1)
 from dolphin.market.symbols import MAX_UNIVERSE, symbol_index, universe
 
 log = logging.getLogger("dolphin.market.sim")
@@ -300,21 +301,39 @@ class SyntheticSource(MarketSource):
         self._factor_days: dict[int, float] = {}
 
     def default_start_ms(self) -> int:
-        """A few minutes before the first downward panic of day 1 (or day 1's start if it has none).
+        """A few minutes before the first signal of a downward panic on day 1 (day 1's start if none).
 
         A newcomer's `dolphin up` should see the loop trade within minutes, not after the
-        hour a random start waits on average for an instability episode: the schedule
-        picks the start, the engine's parameters stay untouched. Day 0 remains history.
+        hour a random start waits on average for an instability episode. The start is
+        chosen from the simulator's own schedule: the first bar of day 1 that lies inside
+        a scheduled downward panic and where the scan of the priority universe shows
+        vel_div below the champion's −0.02 gate with the volatility gate open. The
+        engine's parameters stay untouched; day 0 remains history.
         """
         day1 = self.first_ms + DAY_MS
+        signal_ms = self._first_panic_signal_ms()
+        if signal_ms is None:
+            return day1
+        start = signal_ms - PANIC_LEAD_MS
+        return max(day1, start - (start - self.first_ms) % self.bar_ms)
+
+    def _first_panic_signal_ms(self) -> int | None:
+        from dolphin.market.symbols import PRIORITY_SYMBOLS
+        from dolphin.scan import build_scan_features, vol_regime_ok
+
         per_day = DAY_MS // self.bar_ms
-        for episode in self.market.episodes(1):
-            if episode.direction < 0 and episode.kind == "panic":
-                onset_ms = self.first_ms + episode.onset_bar * self.bar_ms
-                start = onset_ms - PANIC_LEAD_MS
-                if day1 <= start < day1 + per_day * self.bar_ms:
-                    return start - start % self.bar_ms
-        return day1
+        width = min(len(PRIORITY_SYMBOLS), self.market.config.n_symbols)
+        bars = self.market.generate(0, 2 * per_day)
+        close = np.ascontiguousarray(bars.close[:, :width])
+        vel_div = build_scan_features(close).vel_div
+        _, vol_ok = vol_regime_ok(close[:, 0])
+        panic = np.zeros(2 * per_day, dtype=bool)
+        for e in self.market.episodes(1):
+            if e.kind == "panic" and e.direction < 0:
+                end = e.onset_bar + e.fracture_bars + e.panic_bars
+                panic[max(0, e.onset_bar):min(2 * per_day, end)] = True
+        hits = np.flatnonzero(panic[per_day:] & (vel_div[per_day:] < SIGNAL_GATE) & vol_ok[per_day:])
+        return None if hits.size == 0 else int(bars.ts_ms[per_day + hits[0]])
 
     def _make_block(self, index: int) -> BarBlock:
         b = self.market.generate(index * self.block_bars, self.block_bars)

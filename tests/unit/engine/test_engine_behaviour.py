@@ -15,6 +15,8 @@ from dolphin.engine.engine import NDAlphaEngine, decode_state, encode_state
 from dolphin.engine.mc_gate import MCReport, StaticForewarner
 from dolphin.engine.ob import RecordedOBProvider
 
+from tests.reference.engine_ref import ReferenceEngine
+
 from .markets import falling_market, random_market
 
 pytestmark = [pytest.mark.engine, pytest.mark.signal_fill]
@@ -87,6 +89,21 @@ def test_stalker_caps_leverage(blue: StrategyConfig) -> None:
     assert stalker.trades[0].leverage == 2.0
 
 
+def test_kill_switch_blocks_entries_but_manages_positions(blue: StrategyConfig) -> None:
+    m = falling_market()
+    eng = NDAlphaEngine(blue, m.assets)
+    eng.begin_day("2026-01-05")
+    eng.run_block(*m.day(0, 160))
+    assert eng.open_position is not None
+    eng.set_kill_switch(True)
+    _, exits = eng.run_block(*m.day(160, 260))
+    assert [t.exit_reason for t in exits] == ["FIXED_TP"]          # the open position still exits normally
+    assert eng.open_position is None and eng.entries_halted        # …and nothing new is entered
+    eng.set_kill_switch(False)
+    entries, _ = eng.run_block(*m.day(260, 262))
+    assert len(entries) == 1
+
+
 def test_hibernate_force_exits_open_position(blue: StrategyConfig) -> None:
     m = falling_market()
     eng = NDAlphaEngine(blue, m.assets)
@@ -155,6 +172,29 @@ def test_state_round_trip_mid_position(blue: StrategyConfig) -> None:
     after_cut = [t for t in whole.trades if t.exit_bar >= cut]
     assert after_cut and resumed.trades == after_cut
     assert resumed.capital == whole.capital
+
+
+def test_warming_feeds_histories_without_trading(blue: StrategyConfig) -> None:
+    """A trader warms on archived scans; warmed-then-live must equal a backtest warmed the same way."""
+    m = random_market(9, 4000, 8)
+    warm = NDAlphaEngine(blue, m.assets)
+    warm.begin_day("2026-01-05")
+    entries, exits = warm.run_block(*m.day(0, 2000), trade=False)
+    assert entries == exits == [] and warm.bar_count == 2000 and warm.open_position is None
+    warm.run_block(*m.day(2000, 4000))
+    ref = ReferenceEngine(blue, m.assets)
+    ref.process_day("2026-01-05", *m.day(0, 2000), trade=False)
+    assert ref.trades == []
+    bar_idx, ts, vd, v750, vol_ok, prices = m.day(2000, 4000)
+    for k in range(len(bar_idx)):
+        ref.step_bar(int(bar_idx[k]), float(vd[k]), {a: float(prices[k, j]) for j, a in enumerate(m.assets)},
+                     float(v750[k]), bool(vol_ok[k]), int(ts[k]))
+    assert len(warm.trades) > 5
+    assert [(t.asset, t.entry_bar, t.exit_bar, t.pnl) for t in warm.trades] == [
+        (t.asset, t.entry_bar, t.exit_bar, t.pnl) for t in ref.trades]
+    cold = NDAlphaEngine(blue, m.assets)
+    cold.process_day("2026-01-05", *m.day(2000, 4000))
+    assert cold.trades != warm.trades          # warming matters: it is part of the state
 
 
 def test_state_rejects_other_assets(blue: StrategyConfig) -> None:

@@ -53,18 +53,23 @@ def test_default_start_leaves_a_day_of_history() -> None:
     src = source(10)
     start = resolve_start(SimConfig(), src)
     assert src.first_ms + DAY_MS <= start < src.first_ms + 2 * DAY_MS
-    assert start % src.bar_ms == src.first_ms % src.bar_ms
-
-
-def test_default_synthetic_start_is_minutes_before_the_first_panic() -> None:
-    """A newcomer's family trades within minutes: the schedule, not the engine, is tuned."""
-    from dolphin.market.sim.source import PANIC_LEAD_MS
-
-    src = source(10)
-    start = resolve_start(SimConfig(), src)
-    panics = [e for e in src.market.episodes(1) if e.kind == "panic" and e.direction < 0]
-    onset = src.first_ms + panics[0].onset_bar * src.bar_ms
-    assert 0 < onset - start <= PANIC_LEAD_MS + src.bar_ms
+    assert (start - src.first_ms) % src.bar_ms == 0
     assert resolve_start(SimConfig(start_ms=src.first_ms + 5), src) == src.first_ms + 5
     with pytest.raises(SimConfigError):
         resolve_start(SimConfig(start_ms=src.first_ms - 1), src)
+
+
+def test_default_synthetic_start_is_minutes_before_the_first_panic_signal() -> None:
+    """A newcomer's family trades within minutes: the schedule, not the engine, is tuned."""
+    import numpy as np
+
+    from dolphin.market.sim.source import PANIC_LEAD_MS, SIGNAL_GATE
+    from dolphin.scan import build_scan_features
+
+    src = source(50)
+    start = resolve_start(SimConfig(symbols=50), src)
+    bar = (start + PANIC_LEAD_MS - src.first_ms) // src.bar_ms
+    closes = src.market.generate(0, bar + 1).close
+    assert build_scan_features(np.ascontiguousarray(closes)).vel_div[bar] < SIGNAL_GATE
+    assert any(e.kind == "panic" and e.direction < 0
+               and e.onset_bar <= bar < e.onset_bar + e.fracture_bars + e.panic_bars for e in src.market.episodes(1))

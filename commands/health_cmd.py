@@ -1,0 +1,76 @@
+"""`dolphin health`: the latest meta-health report (MHS v3)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from commands._output import console, print_json
+
+STATUS_STYLE = {"GREEN": "bold green", "DEGRADED": "bold yellow", "CRITICAL": "bold red", "DEAD": "bold white on red"}
+
+
+def health(json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False) -> None:
+    """Print the latest MHS report: rm_meta, status, sensors M1–M5, services and data keys.
+
+    Read from the bus; when the bus is unreachable, from run_logs/meta_health.json.
+    """
+    import msgspec
+
+    from dolphin.bus import BusUnavailableError, MetaHealth, schema
+    from dolphin.bus.access import Bus
+    from dolphin.bus.client import connect
+    from dolphin.errors import DataError
+    from dolphin.paths import runtime_root
+
+    report: MetaHealth | None = None
+    source = "bus"
+    try:
+        client = connect(cluster_connect_timeout=3.0)
+        try:
+            report = Bus(client, source="dolphin health").get(schema.META_HEALTH, schema.LATEST)
+        finally:
+            client.shutdown()
+    except BusUnavailableError:
+        source = "file (bus unreachable)"
+    path = runtime_root() / "meta_health.json"
+    if report is None and path.is_file():
+        try:
+            report = msgspec.json.decode(path.read_bytes(), type=MetaHealth)
+            source = f"file {path}" if source == "bus" else source
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            raise DataError(f"{path}: not a valid health report ({exc})") from None
+    if report is None:
+        raise DataError("no health report yet: is the mhs service running? (`dolphin svc status`)")
+    age = time.time() - report.timestamp_s()
+    if json_out:
+        print_json({"source": source, "age_s": age, "report": msgspec.to_builtins(report)})
+        return
+    style = STATUS_STYLE.get(report.status, "")
+    console.print(f"[{style}] {report.status} [/]  rm_meta {report.rm_meta:.3f}   ({source}, {age:.0f} s ago)")
+    sensors = Table(title="sensors")
+    for col in ("sensor", "score", "weight"):
+        sensors.add_column(col, justify="left" if col == "sensor" else "right")
+    for name, label, weight in (("m4_control_plane", "M4 control plane (bus, supervisord)", "0.35"),
+                                ("m1_data_infra", "M1 data services running", "0.35"),
+                                ("m3_data_freshness", "M3 data freshness", "0.20"),
+                                ("m5_coherence", "M5 coherence", "0.10"),
+                                ("m2_heartbeat", "M2 heartbeats (informational)", "—"),
+                                ("m1_trader", "M1 trader (informational)", "—")):
+        sensors.add_row(label, f"{getattr(report, name):.2f}", weight)
+    console.print(sensors)
+    services = Table(title="services")
+    services.add_column("service")
+    services.add_column("state")
+    for name, state in report.service_status.items():
+        services.add_row(name, state)
+    keys = Table(title="data keys")
+    for col in ("key", "status", "age", "score"):
+        keys.add_column(col)
+    for key, ks in report.hz_key_status.items():
+        keys.add_row(key, ks.status or "", "" if ks.age_s is None else f"{ks.age_s:.1f} s", f"{ks.score:.1f}")
+    console.print(services)
+    console.print(keys)

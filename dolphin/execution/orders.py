@@ -1,0 +1,73 @@
+"""Orders the trader sends and fills it records, with deterministic client order ids.
+
+A client order id is a pure function of the book (a random id fixed when the journal is
+created), the engine's trade id and the leg. The same engine state therefore produces
+the same id after a restart, and the venue's duplicate-id rejection plus a lookup by id
+make every submission idempotent: a restart can never double-submit.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Literal
+
+import msgspec
+
+from dolphin.engine.trades import ClosedTrade, OpenPosition
+
+Leg = Literal["entry", "exit"]
+Side = Literal["BUY", "SELL"]
+_CLIENT_ID_RE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")  # Binance newClientOrderId rule
+
+
+def new_book_id() -> str:
+    return secrets.token_hex(4)
+
+
+def client_order_id(book_id: str, trade_id: int, leg: Leg) -> str:
+    cid = f"dol{book_id}-{trade_id}-{'e' if leg == 'entry' else 'x'}"
+    if not _CLIENT_ID_RE.match(cid):
+        raise ValueError(f"client order id {cid!r} breaks the venue's format")
+    return cid
+
+
+class OrderIntent(msgspec.Struct, frozen=True):
+    """What the engine decided, as an order: the leg of a trade at the engine's reference price."""
+
+    client_order_id: str
+    trade_id: int
+    leg: Leg
+    symbol: str
+    side: Side
+    quantity: float
+    reference_price: float     # the engine's price for this leg (scan close, or exit incl. slippage)
+    notional: float
+    engine_fee: float          # the engine's fee model for this leg
+    reduce_only: bool
+    ts_ms: int                 # market time of the bar that decided it
+
+
+class Fill(msgspec.Struct, frozen=True):
+    client_order_id: str
+    price: float
+    quantity: float
+    fee: float
+    venue: str
+    venue_order_id: str | None = None
+
+
+def entry_intent(book_id: str, pos: OpenPosition) -> OrderIntent:
+    side: Side = "SELL" if pos.side == "SHORT" else "BUY"
+    return OrderIntent(client_order_id=client_order_id(book_id, pos.trade_id, "entry"), trade_id=pos.trade_id,
+                       leg="entry", symbol=pos.asset, side=side, quantity=pos.notional / pos.entry_price,
+                       reference_price=pos.entry_price, notional=pos.notional, engine_fee=pos.entry_fee,
+                       reduce_only=False, ts_ms=pos.entry_ts)
+
+
+def exit_intent(book_id: str, trade: ClosedTrade) -> OrderIntent:
+    side: Side = "BUY" if trade.side == "SHORT" else "SELL"
+    return OrderIntent(client_order_id=client_order_id(book_id, trade.trade_id, "exit"), trade_id=trade.trade_id,
+                       leg="exit", symbol=trade.asset, side=side, quantity=trade.notional / trade.entry_price,
+                       reference_price=trade.exit_price, notional=trade.notional, engine_fee=trade.exit_fee,
+                       reduce_only=True, ts_ms=trade.exit_ts)

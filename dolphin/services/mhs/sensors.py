@@ -1,0 +1,115 @@
+"""MHS v3 sensors and the rm_meta formula (bible §24.5, §26.3), as pure functions.
+
+rm_meta is a weighted *sum* — the v2 product formula let any one sensor zero the whole
+score (the "random killer" root cause, §26.1). M2 (heartbeats) and M1_trader are
+reported but not weighted: a trader may be stopped on purpose.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+CHECK_INTERVAL_S = 10.0
+DATA_STALE_S = 30.0
+DATA_DEAD_S = 120.0
+
+SENSOR_WEIGHTS: dict[str, float] = {
+    "m4_control_plane": 0.35,
+    "m1_data_infra": 0.35,
+    "m3_data_freshness": 0.20,
+    "m5_coherence": 0.10,
+}
+BUS_WEIGHT = 0.8          # M4: the bus member (the bible's Hazelcast port)
+SUPERVISOR_WEIGHT = 0.2   # M4: supervisord's RPC (replaces the bible's Prefect API)
+GREEN_ABOVE = 0.85
+DEGRADED_ABOVE = 0.60
+CRITICAL_ABOVE = 0.30
+ACB_BOOST_RANGE = (1.0, 2.5)   # base_boost is 1 + 0.5·ln(1 + signals) ≤ ~1.8 for 4 full signals
+OBF_COVERAGE_FULL = 0.9        # share of the configured universe the OBF snapshot must cover
+OBF_PARTIAL_SCORE = 0.5
+
+
+def _unit(x: float) -> float:
+    """Clamp to [0, 1]; NaN (a broken sensor) counts as 0."""
+    if not isinstance(x, (int, float)) or math.isnan(x):
+        return 0.0
+    return 0.0 if x < 0 else 1.0 if x > 1 else float(x)
+
+
+def m4_control_plane(bus_reachable: bool, supervisor_reachable: bool) -> float:
+    return BUS_WEIGHT * bool(bus_reachable) + SUPERVISOR_WEIGHT * bool(supervisor_reachable)
+
+
+def m1_process_integrity(states: Mapping[str, str], critical: Iterable[str]) -> float:
+    """Fraction of the critical data services that are RUNNING (1.0 when there are none)."""
+    names = list(critical)
+    if not names:
+        return 1.0
+    return sum(1 for n in names if states.get(n) == "RUNNING") / len(names)
+
+
+def freshness_score(age_s: float | None) -> float:
+    """1 fresh, 0.5 stale (> 30 s), 0 dead (> 120 s) or absent/invalid."""
+    if age_s is None or not isinstance(age_s, (int, float)) or math.isnan(age_s):
+        return 0.0
+    age = max(0.0, float(age_s))
+    if age > DATA_DEAD_S:
+        return 0.0
+    if age > DATA_STALE_S:
+        return 0.5
+    return 1.0
+
+
+def freshness_label(score: float, present: bool) -> str:
+    if not present:
+        return "absent"
+    return {1.0: "fresh", 0.5: "stale"}.get(score, "dead")
+
+
+def m3_data_freshness(scores: Iterable[float]) -> float:
+    values = [_unit(s) for s in scores]
+    return sum(values) / len(values) if values else 1.0
+
+
+def acb_coherent(boost: float | None, beta: float | None) -> float:
+    if boost is None or beta is None:
+        return 0.0
+    lo, hi = ACB_BOOST_RANGE
+    return 1.0 if (lo <= boost <= hi and 0.0 <= beta <= 1.0) else 0.0
+
+
+def obf_coverage(n_assets: int | None, expected: int) -> float:
+    if n_assets is None or expected <= 0:
+        return 0.0
+    return 1.0 if n_assets >= OBF_COVERAGE_FULL * expected else OBF_PARTIAL_SCORE
+
+
+def m5_coherence(checks: Iterable[float]) -> float:
+    """Mean of the coherence checks that apply (ACB range, OBF coverage); 1.0 when none apply."""
+    values = [_unit(c) for c in checks]
+    return sum(values) / len(values) if values else 1.0
+
+
+def m2_heartbeat(ages: Mapping[str, float | None]) -> float:
+    """Informational: share of service heartbeats younger than the stale threshold."""
+    if not ages:
+        return 1.0
+    return sum(1 for a in ages.values() if freshness_score(a) == 1.0) / len(ages)
+
+
+def rm_meta(sensors: Mapping[str, float]) -> float:
+    """Weighted sum of M4, M1 (data), M3, M5 over the sum of weights; always in [0, 1]."""
+    total = sum(SENSOR_WEIGHTS.values())
+    return _unit(sum(w * _unit(sensors.get(name, 0.0)) for name, w in SENSOR_WEIGHTS.items()) / total)
+
+
+def status_for(rm: float) -> str:
+    rm = _unit(rm)
+    if rm > GREEN_ABOVE:
+        return "GREEN"
+    if rm > DEGRADED_ABOVE:
+        return "DEGRADED"
+    if rm > CRITICAL_ABOVE:
+        return "CRITICAL"
+    return "DEAD"

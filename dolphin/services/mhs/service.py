@@ -1,0 +1,223 @@
+"""MHS v3 (bible §24.5, §26.3): every 10 s observe the family, score it, publish, recover.
+
+Observation is separated from scoring: `observe()` does the I/O (bus probe and reads,
+supervisord RPC), `build_report()` is pure, so the formulas are tested with hand-worked
+inputs and the loop with the real member and supervisord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from dolphin.bus import HzKeyStatus, MetaHealth, schema
+from dolphin.bus.codec import default_codec
+from dolphin.config.services import ServicesConfig, load_services_config
+from dolphin.services.mhs import sensors as S
+from dolphin.services.mhs.recovery import RecoveryManager
+from dolphin.services.runtime import ServiceContext
+from dolphin.store.atomic import atomic_write_bytes
+from dolphin.supervision.programs import Program, enabled_programs, publisher_of
+from dolphin.supervision.render import FamilyPaths
+from dolphin.supervision.rpc import SupervisorClient
+
+BUS_PROBE_TIMEOUT_S = 3.0
+
+#: The data keys MHS watches for freshness (§24.5.5), when their publisher is in the family.
+FRESHNESS_KEYS: tuple[tuple[str, str], ...] = (
+    (schema.FEATURES, schema.EXF_LATEST),
+    (schema.FEATURES, schema.ACB_BOOST),
+    (schema.FEATURES, schema.LATEST_EIGEN_SCAN),
+    (schema.FEATURES, schema.OBF_UNIVERSE_LATEST),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyObservation:
+    present: bool
+    age_s: float | None
+    payload: Any = None
+    invalid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyView:
+    """What this family consists of: which services are critical, who publishes what."""
+
+    programs: tuple[Program, ...]
+    obf_universe: int = 50
+
+    @property
+    def critical(self) -> list[str]:
+        return [p.name for p in self.programs if p.critical_data]
+
+    @property
+    def names(self) -> set[str]:
+        return {p.name for p in self.programs}
+
+    def watched_keys(self) -> list[tuple[str, str]]:
+        return [(m, k) for m, k in FRESHNESS_KEYS if publisher_of(m, k) in self.names]
+
+    def heartbeat_services(self) -> list[str]:
+        """Services that run through `run_service` (the member and the simulator do not beat)."""
+        return [p.name for p in self.programs if p.module.startswith("dolphin.services.")]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    bus_reachable: bool
+    supervisor_reachable: bool
+    states: dict[str, str]
+    keys: dict[tuple[str, str], KeyObservation]
+    heartbeats: dict[str, float | None] = field(default_factory=dict)
+
+
+def build_report(obs: Observation, family: FamilyView, now: float) -> MetaHealth:
+    """Score an observation (pure)."""
+    key_status: dict[str, HzKeyStatus] = {}
+    scores = []
+    for (map_name, key), ko in obs.keys.items():
+        score = 0.0 if ko.invalid else S.freshness_score(ko.age_s)
+        if (map_name, key) == (schema.FEATURES, schema.ACB_BOOST) and ko.present and not ko.invalid and ko.age_s is None:
+            score = 1.0  # §24.5.5: acb_boost is checked for presence only when it carries no timestamp
+        scores.append(score)
+        label = "invalid" if ko.invalid else S.freshness_label(score, ko.present)
+        key_status[key] = HzKeyStatus(score=score, age_s=None if ko.age_s is None else round(max(0.0, ko.age_s), 3),
+                                      status=label)
+    checks = []
+    acb = obs.keys.get((schema.FEATURES, schema.ACB_BOOST))
+    if acb is not None:
+        payload = acb.payload
+        checks.append(S.acb_coherent(getattr(payload, "boost", None), getattr(payload, "beta", None)))
+    obf = obs.keys.get((schema.FEATURES, schema.OBF_UNIVERSE_LATEST))
+    if obf is not None:
+        checks.append(S.obf_coverage(getattr(obf.payload, "n_assets", None), family.obf_universe))
+    sensors = {
+        "m4_control_plane": S.m4_control_plane(obs.bus_reachable, obs.supervisor_reachable),
+        "m1_data_infra": S.m1_process_integrity(obs.states, family.critical),
+        "m3_data_freshness": S.m3_data_freshness(scores),
+        "m5_coherence": S.m5_coherence(checks),
+    }
+    rm = S.rm_meta(sensors)
+    trader_state = obs.states.get("trader")
+    return MetaHealth(
+        rm_meta=rm, status=S.status_for(rm), m4_control_plane=sensors["m4_control_plane"],
+        m1_data_infra=sensors["m1_data_infra"], m1_trader=1.0 if trader_state == "RUNNING" else 0.0,
+        m2_heartbeat=S.m2_heartbeat(obs.heartbeats), m3_data_freshness=sensors["m3_data_freshness"],
+        m5_coherence=sensors["m5_coherence"],
+        service_status={name: obs.states.get(name, "UNKNOWN") for name in sorted(family.names)},
+        hz_key_status=key_status, timestamp=now)
+
+
+class HealthMonitor:
+    """One MHS: observes through an asyncio bus client and a supervisord client."""
+
+    def __init__(self, bus: Any, supervisor: SupervisorClient, family: FamilyView, *,
+                 recovery: RecoveryManager | None = None, report_path: Path | None = None) -> None:
+        self.bus = bus
+        self.supervisor = supervisor
+        self.family = family
+        self.recovery = recovery
+        self.report_path = report_path
+        self.last: MetaHealth | None = None
+
+    async def _probe_bus(self) -> bool:
+        try:
+            m = await self.bus.map(schema.HEARTBEAT)
+            await asyncio.wait_for(m.size(), BUS_PROBE_TIMEOUT_S)
+            return True
+        except Exception:
+            return False
+
+    async def _read_key(self, map_name: str, key: str, now: float) -> KeyObservation:
+        try:
+            m = await self.bus.map(map_name)
+            raw = await asyncio.wait_for(m.get(key), BUS_PROBE_TIMEOUT_S)
+        except Exception:
+            return KeyObservation(present=False, age_s=None)
+        if raw is None:
+            return KeyObservation(present=False, age_s=None)
+        payload = default_codec.accept(map_name, key, raw, source="mhs")
+        if payload is None:
+            return KeyObservation(present=True, age_s=None, invalid=True)
+        published = payload.published_s()
+        return KeyObservation(present=True, age_s=None if published is None else now - published, payload=payload)
+
+    async def observe(self) -> Observation:
+        now = time.time()
+        bus_ok = await self._probe_bus()
+        try:
+            infos = await asyncio.to_thread(self.supervisor.all_processes)
+            sup_ok, states = True, {i.name: i.state for i in infos}
+        except Exception:
+            sup_ok, states = False, {}
+        keys: dict[tuple[str, str], KeyObservation] = {}
+        beats: dict[str, float | None] = {}
+        if bus_ok:
+            for map_name, key in self.family.watched_keys():
+                keys[(map_name, key)] = await self._read_key(map_name, key, now)
+            for service in self.family.heartbeat_services():
+                if states.get(service) != "RUNNING":
+                    continue  # only a running service owes a heartbeat
+                ko = await self._read_key(schema.HEARTBEAT, schema.heartbeat_key(service), now)
+                beats[service] = ko.age_s
+        else:
+            keys = {k: KeyObservation(present=False, age_s=None) for k in self.family.watched_keys()}
+        return Observation(bus_ok, sup_ok, states, keys, beats)
+
+    async def check(self) -> MetaHealth:
+        obs = await self.observe()
+        report = build_report(obs, self.family, time.time())
+        self.last = report
+        if obs.bus_reachable:
+            try:
+                await self.bus.put(schema.META_HEALTH, schema.LATEST, report)
+            except Exception:
+                pass  # the file below still carries the report
+        if self.report_path is not None:
+            await asyncio.to_thread(atomic_write_bytes, self.report_path,
+                                    msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+        if self.recovery is not None and obs.supervisor_reachable:
+            for name in self.family.critical:
+                self.recovery.maybe_recover(name, obs.states.get(name, "UNKNOWN"), critical=True)
+        return report
+
+
+def family_view(cfg: ServicesConfig) -> FamilyView:
+    return FamilyView(programs=tuple(enabled_programs(cfg)), obf_universe=cfg.market.symbols)
+
+
+def supervisor_socket(home: Path) -> str:
+    return os.environ.get("DOLPHIN_SUPERVISOR_SOCKET") or str(FamilyPaths.for_home(home).socket)
+
+
+async def run(ctx: ServiceContext) -> None:
+    from dolphin.supervision.family import start_program
+    from dolphin.supervision.programs import BY_NAME
+
+    cfg = load_services_config()
+    socket = supervisor_socket(ctx.home)
+    family = family_view(cfg)
+
+    def restart(name: str) -> None:
+        # its own client: the check loop's XML-RPC connection is not shared across threads
+        start_program(SupervisorClient(socket, timeout=60.0), BY_NAME[name])
+
+    recovery = RecoveryManager(restart, cooldown_s=cfg.mhs.cooldown_s) if cfg.mhs.recovery else None
+    monitor = HealthMonitor(None, SupervisorClient(socket, timeout=5.0), family, recovery=recovery,
+                            report_path=ctx.home / "meta_health.json")
+    monitor.bus = await ctx.connect_bus()
+    if monitor.bus is None:
+        return
+    ctx.phase = "running"
+    while not ctx.stop.is_set():
+        report = await monitor.check()
+        ctx.log.info("rm_meta %.3f %s (M4 %.2f M1 %.2f M3 %.2f M5 %.2f)", report.rm_meta, report.status,
+                     report.m4_control_plane, report.m1_data_infra, report.m3_data_freshness, report.m5_coherence)
+        await ctx.sleep(cfg.mhs.check_interval_s)

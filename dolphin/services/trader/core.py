@@ -1,0 +1,403 @@
+"""The trader without its wiring: one engine step per scan, journaled before anything is published.
+
+Per scan (bible §14.1, with DOLPHIN's journal):
+① duplicates (scan_number already processed) are ignored; a scan older than
+  `stale_after_s` of market time is stale — it still feeds the histories (so the engine
+  stays continuous) but is not traded; ② a new UTC date (from the scan's own time) closes
+  the day and opens the next; ③ the pending ACB update is applied (§14.2 pattern), then
+  posture (HIBERNATE is enforced by the engine: no entries, open position force-exited)
+  and the kill switch; ④ the input is journaled (write-ahead); ⑤ `_GateSnap` before,
+  `step_bar`, `_GateSnap` after (§14.3); ⑥ every order goes through the executor by its
+  deterministic client order id and each fill is journaled; ⑦ a commit closes the step.
+
+Recovery replays the journal's inputs after the last snapshot through the same code
+path; fills already journaled are reused, missing ones are looked up at the venue by
+client order id before anything is resubmitted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import msgspec
+
+from dolphin.config.champion import champion_hash
+from dolphin.config.schema import StrategyConfig
+from dolphin.engine.acb import AdaptiveCircuitBreaker
+from dolphin.engine.engine import NDAlphaEngine, compile_kernel, decode_state, encode_state
+from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
+from dolphin.execution.executor import Executor, PaperExecutor
+from dolphin.execution.kill_switch import KillSwitch
+from dolphin.execution.orders import Fill, OrderIntent, entry_intent, exit_intent, new_book_id
+from dolphin.scan.volatility import VolGate
+from dolphin.store.journal import (
+    Commit,
+    FillRecord,
+    Journal,
+    ScanInput,
+    SessionStart,
+    Snapshot,
+    TradeRecord,
+    encode_raw,
+)
+
+log = logging.getLogger("dolphin.trader")
+
+STALE_AFTER_S = 10.0          # of market time (§14.4)
+SNAPSHOT_EVERY_SCANS = 720    # one hour of 5 s bars
+
+
+class ScanBar(msgspec.Struct, frozen=True):
+    """One scan as the trader consumes it (from the bus payload or the Arrow archive)."""
+
+    scan_number: int
+    ts_ms: int                       # market time
+    vel_div: float
+    v50: float
+    v750: float
+    prices: dict[str, float]
+    published_s: float | None = None  # wall clock of the bus write (None from the archive)
+
+    @classmethod
+    def from_payload(cls, scan: Any) -> ScanBar:
+        def f(x: Any) -> float:
+            return math.nan if x is None else float(x)
+
+        return cls(scan_number=int(scan.scan_number), ts_ms=int(scan.timestamp_ns // 1_000_000),
+                   vel_div=f(scan.vel_div), v50=f(scan.w50_velocity), v750=f(scan.w750_velocity),
+                   prices=dict(scan.asset_prices), published_s=scan.published_s())
+
+
+class GateSnap(NamedTuple):
+    """§14.3: the gates a step depends on; a difference before/after flags the result stale."""
+
+    acb_boost: float
+    acb_beta: float
+    posture: str
+    mc_gate_open: bool
+
+
+class PendingUpdate:
+    """§14.2 pending flag: producers parse outside the lock and swap under it; the step drains it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: Any = None
+        self.offers = 0
+
+    def offer(self, value: Any) -> None:
+        with self._lock:
+            self._value = value
+            self.offers += 1
+
+    def take(self) -> Any:
+        with self._lock:
+            value, self._value = self._value, None
+        return value
+
+    @property
+    def pending(self) -> bool:
+        with self._lock:
+            return self._value is not None
+
+
+@dataclass
+class StepResult:
+    scan_number: int
+    entries: list[OpenPosition] = field(default_factory=list)
+    exits: list[ClosedTrade] = field(default_factory=list)
+    orders: list[tuple[OrderIntent, Fill]] = field(default_factory=list)
+    closed_day: DayResult | None = None
+    stale: bool = False
+    duplicate: bool = False
+    stale_state: bool = False
+    changed_fields: tuple[str, ...] = ()
+
+
+@dataclass
+class TraderStats:
+    scans: int = 0
+    traded_scans: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    stale_state_events: int = 0
+    gaps_filled: int = 0
+    orders: int = 0
+    replayed: int = 0
+    reconciled: int = 0
+    reconcile_ok: bool | None = None
+    last_scan_number: int = 0
+    last_scan_ts_ms: int = 0
+    last_latency_ms: float | None = None
+
+
+class TraderCore:
+    def __init__(self, cfg: StrategyConfig, assets: list[str], journal: Journal, executor: Executor, *,
+                 kill_switch: KillSwitch | None = None, speed: float = 1.0, stale_after_s: float = STALE_AFTER_S,
+                 snapshot_every: int = SNAPSHOT_EVERY_SCANS, venue: str = "paper",
+                 posture_now: Callable[[], str] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.assets = list(assets)
+        self.journal = journal
+        self.executor = executor
+        self.kill_switch = kill_switch
+        self.speed = speed
+        self.stale_after_s = stale_after_s
+        self.snapshot_every = snapshot_every
+        self.venue = venue
+        self.posture_now = posture_now or (lambda: self.posture)
+        self.clock = clock
+        self.engine = NDAlphaEngine(cfg, self.assets, acb=AdaptiveCircuitBreaker(cfg.acb))
+        x = cfg.extras
+        self.vol_ref = x.vol_reference if x.vol_reference in self.assets else self.assets[0]
+        self.vol_gate = VolGate(x.vol_window, x.vol_percentile, x.vol_calib_bars)
+        self.acb_inbox = PendingUpdate()
+        self.posture = "APEX"
+        self.book_id = ""
+        self.last_scan = 0
+        self.scans_since_snapshot = 0
+        self.stats = TraderStats()
+        self.trades: list[ClosedTrade] = []
+        self._journal_fills: dict[str, Fill] = {}
+        self._journaled_trades: set[int] = set()
+        self._replaying = False
+        compile_kernel()
+
+    # ------------------------------------------------------------------ start
+    async def start(self) -> bool:
+        """Open the books: recover from the journal (True) or start a fresh one (False)."""
+        records = self.journal.records()
+        self.journal.open()
+        if not records:
+            self.book_id = new_book_id()
+            self.journal.append(SessionStart(seq=self.journal.next_seq(), wall_ts=self.clock(),
+                                             strategy=self.cfg.name, config_hash=champion_hash(self.cfg.frozen_params()),
+                                             venue=self.venue, book_id=self.book_id, pid=0))
+            self._snapshot()
+            return False
+        await self._recover(records)
+        return True
+
+    async def _recover(self, records: list[Any]) -> None:
+        session = next((r for r in records if isinstance(r, SessionStart)), None)
+        if session is None:
+            raise RuntimeError(f"{self.journal.path}: no session record; not a trader journal")
+        self.book_id = session.book_id
+        snap_idx = max(i for i, r in enumerate(records) if isinstance(r, Snapshot))
+        snap = records[snap_idx]
+        self.engine.restore_state(decode_state(bytes(snap.engine_state)))
+        gate = msgspec.json.decode(bytes(snap.vol_gate), type=dict[str, int | float | bytes] | None)
+        if gate is not None:
+            self.vol_gate.restore_state(gate)
+        self.last_scan = snap.scan_number
+        self.posture = snap.extra.get("posture", "APEX")
+        self.trades = [msgspec.convert(r.trade, ClosedTrade) for r in records if isinstance(r, TradeRecord)]
+        for r in records[snap_idx + 1:]:
+            if isinstance(r, FillRecord):
+                self._journal_fills[r.client_order_id] = Fill(client_order_id=r.client_order_id, price=r.price,
+                                                              quantity=r.quantity, fee=r.fee, venue=r.venue,
+                                                              venue_order_id=r.venue_order_id)
+        trades_after_snapshot = {r.trade["trade_id"] for r in records[snap_idx + 1:] if isinstance(r, TradeRecord)}
+        self.trades = [t for t in self.trades if t.trade_id not in trades_after_snapshot]  # replay re-adds them
+        self._journaled_trades = set(trades_after_snapshot)
+        committed = {r.scan_number for r in records[snap_idx + 1:] if isinstance(r, Commit)}
+        self._replaying = True
+        try:
+            for r in records[snap_idx + 1:]:
+                if isinstance(r, ScanInput):
+                    await self._replay_input(r, committed=r.scan_number in committed)
+        finally:
+            self._replaying = False
+        self.stats.last_scan_number = self.last_scan
+        log.info("recovered %s: capital %.2f, %d trades, last scan %d, open %s", self.journal.path,
+                 self.engine.capital, len(self.trades), self.last_scan, self.engine.open_position)
+
+    async def _replay_input(self, r: ScanInput, committed: bool) -> None:
+        bar = ScanBar(scan_number=r.scan_number, ts_ms=r.ts_ms, vel_div=_nan(r.vel_div), v50=_nan(r.v50),
+                      v750=_nan(r.v750), prices=r.prices)
+        vol_ok = self.vol_gate.update(bar.prices.get(self.vol_ref, math.nan))
+        if vol_ok != r.vol_ok:
+            raise RuntimeError(f"journal replay diverged at scan {r.scan_number}: vol_ok {vol_ok} != {r.vol_ok}")
+        self.posture = r.posture or self.posture
+        await self._step(bar, trade=r.trade, vol_ok=vol_ok, acb=r.acb, posture=self.posture,
+                         kill=r.kill_switch, journal_input=False, commit=not committed)
+        self.stats.replayed += 1
+
+    # ------------------------------------------------------------------ warm-up
+    def warm(self, bars: list[ScanBar]) -> int:
+        """Feed archived history (no trading) to the engine and the vol gate, then snapshot.
+
+        Only a fresh book warms, before any live step; the snapshot afterwards is the
+        commit point, so a crash while warming simply warms again on restart.
+        """
+        n = 0
+        for bar in bars:
+            if bar.scan_number <= self.last_scan:
+                continue
+            vol_ok = self.vol_gate.update(bar.prices.get(self.vol_ref, math.nan))
+            self._date_boundary(bar, self.posture)
+            self.engine.step_bar(bar.scan_number, bar.vel_div, bar.prices, bar.v50, bar.v750, vol_ok, bar.ts_ms,
+                                 trade=False)
+            self.last_scan = bar.scan_number
+            n += 1
+        if n:
+            self._snapshot()
+            log.info("warmed on %d archived scans (up to scan %d)", n, self.last_scan)
+        return n
+
+    # ------------------------------------------------------------------ live steps
+    def is_stale(self, bar: ScanBar) -> bool:
+        """Older than `stale_after_s` of market time: wall seconds since publication × sim speed."""
+        if bar.published_s is None:
+            return True
+        return (self.clock() - bar.published_s) * self.speed > self.stale_after_s
+
+    async def process(self, bar: ScanBar) -> StepResult:
+        """One scan from the bus."""
+        if bar.scan_number <= self.last_scan:
+            self.stats.duplicates += 1
+            return StepResult(bar.scan_number, duplicate=True)
+        stale = self.is_stale(bar)
+        if stale:
+            self.stats.stale += 1
+            log.warning("scan %d is stale (%.1f s of market time old): feeding histories, not trading",
+                        bar.scan_number, (self.clock() - (bar.published_s or 0.0)) * self.speed)
+        vol_ok = self.vol_gate.update(bar.prices.get(self.vol_ref, math.nan))
+        kill = self.kill_switch.active() if self.kill_switch is not None else False
+        result = await self._step(bar, trade=not stale, vol_ok=vol_ok, acb=self.acb_inbox.take(),
+                                  posture=self.posture_now(), kill=kill, journal_input=True, commit=True)
+        result.stale = stale
+        return result
+
+    def _date_boundary(self, bar: ScanBar, posture: str) -> DayResult | None:
+        date = datetime.fromtimestamp(bar.ts_ms / 1000, UTC).strftime("%Y-%m-%d")
+        if self.engine.current_date == date:
+            return None
+        closed = self.engine.end_day() if self.engine.current_date is not None else None
+        self.engine.begin_day(date, posture=posture)
+        return closed
+
+    def _input_record(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
+                      kill: bool) -> ScanInput:
+        return ScanInput(seq=self.journal.next_seq(), scan_number=bar.scan_number, ts_ms=bar.ts_ms,
+                         vel_div=_none(bar.vel_div), v50=_none(bar.v50), v750=_none(bar.v750), vol_ok=vol_ok,
+                         prices=bar.prices, trade=trade, acb=acb, posture=self.posture, kill_switch=kill)
+
+    def gate_snap(self, posture: str) -> GateSnap:
+        return GateSnap(self.engine.day_base_boost, self.engine.day_beta, posture, self.engine.mc_gate_open)
+
+    async def _step(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
+                    posture: str, kill: bool, journal_input: bool, commit: bool) -> StepResult:
+        """Step the engine, then journal: input + commit in one write when the step orders nothing;
+        the input first (write-ahead) and the fills + commit after when it does."""
+        result = StepResult(bar.scan_number)
+        self.posture = posture
+        result.closed_day = self._date_boundary(bar, posture)
+        if acb is not None:
+            self.engine.update_acb_boost(*acb)
+        self.engine.set_posture(posture)
+        self.engine.set_kill_switch(kill)
+        before = self.gate_snap(posture)
+        hibernating = posture == "HIBERNATE" and self.engine.open_position is None
+        out = self.engine.step_bar(bar.scan_number, bar.vel_div, bar.prices, bar.v50, bar.v750, vol_ok, bar.ts_ms,
+                                   trade=trade and not hibernating)
+        if not self._replaying:
+            after = self.gate_snap(self.posture_now())
+            if self.acb_inbox.pending or after != before:
+                changed = tuple(name for name in GateSnap._fields if getattr(before, name) != getattr(after, name))
+                result.stale_state = True
+                result.changed_fields = changed or ("acb_pending",)
+                self.stats.stale_state_events += 1
+                log.warning("[STALE_STATE] gate changed mid-eval at scan %d: %s", bar.scan_number,
+                            ", ".join(result.changed_fields))
+        pending: list[Any] = []
+        if journal_input:
+            pending.append(self._input_record(bar, trade=trade, vol_ok=vol_ok, acb=acb, kill=kill))
+        if out.exits or out.entries:
+            if pending:
+                self.journal.append(*pending)       # write-ahead: durable before any order leaves
+                pending = []
+            for trade_out in out.exits:
+                intent = exit_intent(self.book_id, trade_out)
+                fill, record = await self._execute(intent, bar.scan_number)
+                result.orders.append((intent, fill))
+                pending += record
+                if trade_out.trade_id not in self._journaled_trades:
+                    pending.append(TradeRecord(seq=self.journal.next_seq(), scan_number=bar.scan_number,
+                                               trade=msgspec.to_builtins(trade_out)))
+                    self._journaled_trades.add(trade_out.trade_id)
+                self.trades.append(trade_out)
+            for pos in out.entries:
+                intent = entry_intent(self.book_id, pos)
+                fill, record = await self._execute(intent, bar.scan_number)
+                result.orders.append((intent, fill))
+                pending += record
+        result.exits, result.entries = list(out.exits), list(out.entries)
+        if commit:
+            pending.append(Commit(seq=self.journal.next_seq(), scan_number=bar.scan_number,
+                                  capital=self.engine.capital))
+        if pending:
+            self.journal.append(*pending)
+        self.last_scan = bar.scan_number
+        self.stats.scans += 1
+        self.stats.traded_scans += int(trade)
+        self.stats.last_scan_number = bar.scan_number
+        self.stats.last_scan_ts_ms = bar.ts_ms
+        self.scans_since_snapshot += 1
+        if result.closed_day is not None or (not self._replaying and self.scans_since_snapshot >= self.snapshot_every):
+            self._snapshot()
+        return result
+
+    async def _execute(self, intent: OrderIntent, scan_number: int) -> tuple[Fill, list[FillRecord]]:
+        """Idempotent by client order id: journaled fill → venue lookup → submit.
+
+        Returns the fill and the record still to journal (none when it is already there).
+        """
+        fill = self._journal_fills.get(intent.client_order_id)
+        if fill is not None:
+            if isinstance(self.executor, PaperExecutor):
+                self.executor.remember(fill)
+            return fill, []
+        if self._replaying:
+            fill = await self.executor.lookup(intent)
+            if fill is not None:
+                self.stats.reconciled += 1
+                log.info("reconciled %s from the venue after a restart", intent.client_order_id)
+        if fill is None:
+            fill = await self.executor.submit(intent)
+            self.stats.orders += 1
+        record = FillRecord(seq=self.journal.next_seq(), scan_number=scan_number,
+                            client_order_id=intent.client_order_id, trade_id=intent.trade_id, kind=intent.leg,
+                            symbol=intent.symbol, side=intent.side, quantity=fill.quantity, price=fill.price,
+                            fee=fill.fee, venue=fill.venue, venue_order_id=fill.venue_order_id)
+        self._journal_fills[intent.client_order_id] = fill
+        return fill, [record]
+
+    def _snapshot(self) -> None:
+        self.journal.append(Snapshot(seq=self.journal.next_seq(), scan_number=self.last_scan,
+                                     engine_state=msgspec.Raw(encode_state(self.engine.get_state())),
+                                     vol_gate=encode_raw(self.vol_gate.get_state()),
+                                     extra={"posture": self.posture}))
+        self.scans_since_snapshot = 0
+        self._journal_fills.clear()
+        self._journaled_trades.clear()
+
+    def close(self) -> None:
+        self._snapshot()
+        self.journal.close()
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
+def _none(x: float) -> float | None:
+    return None if math.isnan(x) else x

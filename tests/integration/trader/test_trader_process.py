@@ -1,0 +1,206 @@
+"""The trader daemon as a real process: bus in, journal and venue orders out, kill -9 mid-position.
+
+Scans are fed by the test in lockstep (the next scan is published once the trader has
+reported the previous one), so a run that is killed and restarted sees exactly the
+same scans as an uninterrupted one. Orders go to a real simulator exchange (`--venue
+sim`) through the Binance adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from dolphin.bus import Bus, EmbeddedMember, schema
+from dolphin.bus.client import connect
+from dolphin.market.sim import SimConfig, SimExchange
+from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
+from dolphin.scan import ScanUpdater
+from dolphin.services.scan_payload import payload_from_record
+from dolphin.store.arrow_scans import ScanRecord, write_scan
+
+pytestmark = [pytest.mark.actor, pytest.mark.degradation, pytest.mark.slow]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+WARM_UNTIL = 620      # scans 1..619 are archived history; 620.. are fed live
+LAST = 1000           # the synthetic day 0 enters at 02:07:55 UTC in this span (THETAUSDT)
+
+
+@pytest.fixture(scope="module")
+def records() -> list[ScanRecord]:
+    """Scans of the seeded synthetic market's first hours, numbered from the first defined vel_div."""
+    market = SyntheticMarket(SyntheticConfig(seed=7))
+    bars = market.generate(0, 751 + LAST)
+    updater = ScanUpdater(len(market.symbols))
+    out: list[ScanRecord] = []
+    for i in range(bars.n_bars):
+        features = updater.update(bars.close[i])
+        if np.isfinite(features.vel_div):
+            out.append(ScanRecord.from_features(len(out) + 1, int(bars.ts_ms[i]) * 1_000_000, list(market.symbols),
+                                                bars.close[i], features))
+    return out[:LAST]
+
+
+@pytest.fixture(scope="module")
+def member():
+    with EmbeddedMember(port=0) as m:
+        yield m
+
+
+class Trader:
+    """A `python -m dolphin.services.trader` process with its own runtime root and venue."""
+
+    def __init__(self, home: Path, member, sim: SimExchange) -> None:
+        self.home = home
+        self.env = {**os.environ, "DOLPHIN_HOME": str(home), "DOLPHIN_HZ_PORT": str(member.port),
+                    "DOLPHIN_HZ_MEMBERS": "", "DOLPHIN_MARKET": "sim", "DOLPHIN_MARKET_REST_URL": sim.rest_url,
+                    "DOLPHIN_MARKET_WS_URL": sim.ws_url, "DOLPHIN_TRADER_VENUE": "sim", "DOLPHIN_SIM_SPEED": "1"}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, bus: Bus) -> None:
+        """Launch and wait until it is listening: it publishes its state once subscribed."""
+        since = time.time()
+        log = open(self.home / "trader.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "dolphin.services.trader"], env=self.env,
+                                     cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        _wait(lambda: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
+              and float(s.updated_at) >= since, 120, "the trader to start listening")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                assert self.proc.wait(60) == 0, "the trader did not stop cleanly"
+            finally:
+                if self.proc.poll() is None:
+                    self.proc.kill()
+
+    def journal(self) -> list[dict]:
+        lines = (self.home / "journal" / "blue.jsonl").read_bytes().splitlines()
+        return [json.loads(line) for line in lines if line.endswith(b"}")]
+
+    def trades(self) -> list[dict]:
+        return [r["trade"] for r in self.journal() if r["type"] == "trade"]
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _archive(home: Path, records: list[ScanRecord]) -> None:
+    for rec in records[:WARM_UNTIL - 1]:
+        write_scan(home, rec)
+
+
+def _feed(bus: Bus, trader: Trader, records: list[ScanRecord], stop_when=None) -> int:
+    """Publish scans in lockstep; returns the next scan number to publish."""
+    for rec in records[WARM_UNTIL - 1:]:
+        bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, payload_from_record(rec, bridge_ts=time.time()))
+        _wait(lambda rec=rec: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
+              and s.last_scan_number == rec.scan_number, 60, f"the trader to take scan {rec.scan_number}")
+        if stop_when is not None and stop_when():
+            return rec.scan_number + 1
+    return records[-1].scan_number + 1
+
+
+def _venue_orders(sim: SimExchange) -> tuple[int, set[str]]:
+    return sim.call(lambda s: (len(s.exchange.state.orders), set(s.exchange._client_ids)))
+
+
+def test_kill_9_mid_position_resumes_the_same_books_without_duplicate_orders(records, member,
+                                                                               tmp_path: Path) -> None:
+    client = connect(cluster_connect_timeout=10.0, cluster_members=[f"127.0.0.1:{member.port}"])
+    bus = Bus(client)
+    try:
+        results = {}
+        for run in ("whole", "killed"):
+            bus.delete(schema.STATE_BLUE, schema.LATEST)
+            home = tmp_path / run
+            home.mkdir()
+            _archive(home, records)
+            with SimExchange(SimConfig(port=0, symbols=50, seed=7)) as sim:
+                trader = Trader(home, member, sim)
+                trader.start(bus)
+                try:
+                    if run == "whole":
+                        _feed(bus, trader, records)
+                    else:
+                        def holding() -> bool:
+                            state = bus.get(schema.STATE_BLUE, schema.LATEST)
+                            return state is not None and state.open_position is not None
+
+                        resume_at = _feed(bus, trader, records, stop_when=holding)
+                        held = bus.get(schema.STATE_BLUE, schema.LATEST)
+                        trader.kill9()
+                        trader.start(bus)
+                        _wait(lambda: "reconciled with the venue: positions agree"
+                              in (home / "trader.log").read_text(), 60, "the restarted trader to reconcile")
+                        after = bus.get(schema.STATE_BLUE, schema.LATEST)
+                        assert after.open_position == held.open_position and after.capital == held.capital
+                        _feed(bus, trader, [r for r in records if r.scan_number >= resume_at or
+                                            r.scan_number < WARM_UNTIL])
+                    trades = trader.trades()
+                    final = bus.get(schema.STATE_BLUE, schema.LATEST)
+                    n_orders, client_ids = _venue_orders(sim)
+                finally:
+                    trader.stop()
+            legs = {r["client_order_id"] for r in trader.journal() if r["type"] == "fill"}
+            assert n_orders == len(legs) and client_ids == legs, "an order reached the venue twice"
+            results[run] = (trades, final.capital, final.open_position)
+        assert len(results["whole"][0]) >= 1          # the kill happened inside this trade
+        assert results["killed"] == results["whole"]
+    finally:
+        client.shutdown()
+
+
+def test_bad_and_duplicate_scans_do_not_stop_the_trader(records, member, tmp_path: Path) -> None:
+    client = connect(cluster_connect_timeout=10.0, cluster_members=[f"127.0.0.1:{member.port}"])
+    bus = Bus(client)
+    raw = client.get_map(schema.FEATURES).blocking()
+    try:
+        bus.delete(schema.STATE_BLUE, schema.LATEST)
+        home = tmp_path / "bad"
+        home.mkdir()
+        _archive(home, records)
+        with SimExchange(SimConfig(port=0, symbols=50, seed=7)) as sim:
+            trader = Trader(home, member, sim)
+            trader.start(bus)
+            try:
+                first, second = records[WARM_UNTIL - 1], records[WARM_UNTIL]
+                _feed(bus, trader, [first])
+                raw.put(schema.LATEST_EIGEN_SCAN, "{not json")                                    # malformed
+                raw.put(schema.LATEST_EIGEN_SCAN, msgspec.json.encode({"scan_number": 5}).decode())  # missing fields
+                bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, payload_from_record(first, bridge_ts=time.time()))
+                stale = payload_from_record(second, bridge_ts=time.time() - 60)                    # 60 s old
+                bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, stale)
+                _wait(lambda: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
+                      and s.last_scan_number == second.scan_number, 60, "the stale scan to be taken")
+                state = bus.get(schema.STATE_BLUE, schema.LATEST)
+                assert state.stale_scans == 1
+                assert trader.proc is not None and trader.proc.poll() is None
+                log = (home / "trader.log").read_text()
+                assert "stale" in log and "rejected" in log.lower()
+            finally:
+                trader.stop()
+    finally:
+        client.shutdown()

@@ -1,0 +1,187 @@
+"""MHS v3: sensor formulas with hand-worked values, report building, recovery policy."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dolphin.bus import AcbBoost, ObfUniverse, schema
+from dolphin.bus.codec import BusCodec
+from dolphin.config.services import ServicesConfig
+from dolphin.services.mhs import sensors as S
+from dolphin.services.mhs.recovery import RecoveryManager
+from dolphin.services.mhs.service import FamilyView, KeyObservation, Observation, build_report, family_view
+
+pytestmark = [pytest.mark.degradation]
+
+NOW = 1_780_000_000.0
+
+
+# ------------------------------------------------------------------ formulas, by hand
+def test_control_plane_weights() -> None:
+    assert S.m4_control_plane(True, True) == pytest.approx(1.0)
+    assert S.m4_control_plane(True, False) == pytest.approx(0.8)
+    assert S.m4_control_plane(False, True) == pytest.approx(0.2)
+    assert S.m4_control_plane(False, False) == 0.0
+
+
+def test_process_integrity() -> None:
+    states = {"sim": "RUNNING", "scanner": "STOPPED", "mhs": "RUNNING"}
+    assert S.m1_process_integrity(states, ["sim", "scanner"]) == 0.5
+    assert S.m1_process_integrity(states, []) == 1.0
+    assert S.m1_process_integrity({}, ["sim"]) == 0.0
+
+
+@pytest.mark.parametrize(("age", "score"), [(0.0, 1.0), (30.0, 1.0), (30.1, 0.5), (120.0, 0.5), (120.1, 0.0),
+                                            (None, 0.0), (math.nan, 0.0), (-3.0, 1.0)])
+def test_freshness_thresholds(age: float | None, score: float) -> None:
+    assert S.freshness_score(age) == score
+
+
+def test_rm_meta_weighted_sum_and_status() -> None:
+    # a stopped scanner out of two critical services, fresh data: 0.35 + 0.175 + 0.2 + 0.1
+    sensors = {"m4_control_plane": 1.0, "m1_data_infra": 0.5, "m3_data_freshness": 1.0, "m5_coherence": 1.0}
+    assert S.rm_meta(sensors) == pytest.approx(0.825)
+    assert S.status_for(0.825) == "DEGRADED"
+    assert S.status_for(0.86) == "GREEN" and S.status_for(0.85) == "DEGRADED"
+    assert S.status_for(0.61) == "DEGRADED" and S.status_for(0.6) == "CRITICAL"
+    assert S.status_for(0.31) == "CRITICAL" and S.status_for(0.3) == "DEAD"
+    # product-formula regression guard: one zero sensor must not zero rm_meta
+    assert S.rm_meta({**sensors, "m1_data_infra": 0.0}) == pytest.approx(0.65)
+
+
+def test_coherence() -> None:
+    assert S.acb_coherent(1.347, 0.8) == 1.0
+    assert S.acb_coherent(3.0, 0.8) == 0.0 and S.acb_coherent(1.2, 1.5) == 0.0 and S.acb_coherent(None, None) == 0.0
+    assert S.obf_coverage(50, 50) == 1.0 and S.obf_coverage(30, 50) == 0.5 and S.obf_coverage(None, 50) == 0.0
+    assert S.m5_coherence([]) == 1.0 and S.m5_coherence([1.0, 0.5]) == 0.75
+
+
+@given(st.dictionaries(st.sampled_from(list(S.SENSOR_WEIGHTS)),
+                       st.floats(allow_nan=True, allow_infinity=True) | st.integers(-5, 5)))
+def test_rm_always_valid(sensors: dict) -> None:
+    rm = S.rm_meta(sensors)
+    assert 0.0 <= rm <= 1.0 and S.status_for(rm) in {"GREEN", "DEGRADED", "CRITICAL", "DEAD"}
+
+
+@given(a=st.floats(0, 1), b=st.floats(0, 1))
+def test_rm_monotone_in_each_sensor(a: float, b: float) -> None:
+    base = {"m4_control_plane": 0.5, "m1_data_infra": 0.5, "m3_data_freshness": 0.5, "m5_coherence": 0.5}
+    for name in base:
+        lo, hi = min(a, b), max(a, b)
+        assert S.rm_meta({**base, name: lo}) <= S.rm_meta({**base, name: hi}) + 1e-12
+
+
+# ------------------------------------------------------------------ reports from observations
+def _family() -> FamilyView:
+    return family_view(ServicesConfig())
+
+
+def test_family_view_of_the_default_family() -> None:
+    fam = _family()
+    assert set(fam.critical) >= {"sim", "scanner"} and "mhs" not in fam.critical
+    assert (schema.FEATURES, schema.LATEST_EIGEN_SCAN) in fam.watched_keys()
+
+
+def test_report_for_a_stopped_scanner_is_degraded() -> None:
+    fam = _family()
+    states = {p.name: "RUNNING" for p in fam.programs}
+    states["scanner"] = "STOPPED"
+    keys = {k: KeyObservation(present=True, age_s=3.0) for k in fam.watched_keys()}
+    report = build_report(Observation(True, True, states, keys), fam, NOW)
+    n_critical = len(fam.critical)
+    assert report.m1_data_infra == pytest.approx((n_critical - 1) / n_critical)
+    assert report.status == "DEGRADED" and report.service_status["scanner"] == "STOPPED"
+    healthy = build_report(Observation(True, True, {**states, "scanner": "RUNNING"}, keys), fam, NOW)
+    assert healthy.status == "GREEN" and healthy.rm_meta == pytest.approx(1.0)
+
+
+def test_bad_inputs_are_scored_not_fatal() -> None:
+    """Garbage JSON, future timestamps and NaN in health inputs never crash the report."""
+    fam = _family()
+    codec = BusCodec(clock=lambda: NOW)
+    garbage = codec.accept(schema.FEATURES, schema.LATEST_EIGEN_SCAN, "{not json", source="test")
+    future = codec.accept(schema.FEATURES, schema.EXF_LATEST, json.dumps({"_pushed_at": NOW + 3600}), source="test")
+    nan = codec.accept(schema.FEATURES, schema.ACB_BOOST, '{"boost": NaN, "beta": 0.2}', source="test")
+    assert garbage is None and future is None and nan is None and codec.rejections.total == 3
+    keys = {k: KeyObservation(present=True, age_s=None, invalid=True) for k in fam.watched_keys()}
+    report = build_report(Observation(True, True, {}, keys), fam, NOW)
+    assert report.m3_data_freshness == 0.0
+    assert all(ks.status == "invalid" for ks in report.hz_key_status.values())
+    assert 0.0 <= report.rm_meta <= 1.0
+
+
+def test_acb_presence_and_obf_coverage_feed_coherence() -> None:
+    fam = FamilyView(programs=_family().programs, obf_universe=50)
+    acb = KeyObservation(present=True, age_s=None, payload=AcbBoost(boost=1.35, beta=0.8))
+    obf = KeyObservation(present=True, age_s=1.0, payload=ObfUniverse(snapshot_utc=NOW, n_assets=20, assets={}))
+    obs = Observation(True, True, {}, {(schema.FEATURES, schema.ACB_BOOST): acb,
+                                       (schema.FEATURES, schema.OBF_UNIVERSE_LATEST): obf})
+    report = build_report(obs, fam, NOW)
+    assert report.hz_key_status["acb_boost"].score == 1.0          # present, no timestamp: presence only
+    assert report.m5_coherence == pytest.approx((1.0 + 0.5) / 2)
+
+
+# ------------------------------------------------------------------ recovery
+def test_only_stopped_critical_non_trader_services_are_restarted() -> None:
+    done = threading.Event()
+    calls: list[str] = []
+    rm = RecoveryManager(lambda name: (calls.append(name), done.set()))
+    assert not rm.maybe_recover("scanner", "RUNNING", True)
+    assert not rm.maybe_recover("scanner", "STARTING", True)      # supervisord is on it
+    assert not rm.maybe_recover("scanner", "BACKOFF", True)
+    assert not rm.maybe_recover("trader", "STOPPED", True)         # never the trader
+    assert not rm.maybe_recover("mhs", "STOPPED", False)           # not critical
+    assert rm.maybe_recover("scanner", "FATAL", True)
+    assert done.wait(5) and calls == ["scanner"]
+
+
+def test_cooldown_and_concurrent_attempts_fire_once() -> None:
+    clock = [100.0]
+    fired: list[str] = []
+    lock = threading.Lock()
+
+    def restart(name: str) -> None:
+        with lock:
+            fired.append(name)
+
+    rm = RecoveryManager(restart, cooldown_s=10.0, clock=lambda: clock[0])
+    barrier = threading.Barrier(10)
+    results: list[bool] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        results.append(rm.maybe_recover("scanner", "STOPPED", True))
+
+    threads = [threading.Thread(target=attempt) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    deadline = time.monotonic() + 5
+    while not fired and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert results.count(True) == 1 and fired == ["scanner"]
+    clock[0] += 9.9
+    assert not rm.maybe_recover("scanner", "STOPPED", True)
+    clock[0] += 0.2
+    assert rm.maybe_recover("scanner", "STOPPED", True)
+
+
+def test_failed_recovery_is_reported_and_retried_after_cooldown() -> None:
+    clock = [0.0]
+    rm = RecoveryManager(lambda name: (_ for _ in ()).throw(RuntimeError("spawn error")), cooldown_s=10.0,
+                         clock=lambda: clock[0])
+    assert rm.maybe_recover("sim", "FATAL", True)
+    deadline = time.monotonic() + 5
+    while "sim" not in rm.failures and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert rm.failures["sim"] == "spawn error"
+    clock[0] = 11.0
+    assert rm.maybe_recover("sim", "FATAL", True)

@@ -1,0 +1,263 @@
+"""TraderCore: parity with the backtest engine, dedup, staleness, gates, posture, crash recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dolphin.backtest.synthetic import synthetic_scan_table
+from dolphin.config import load_config
+from dolphin.engine.acb import AdaptiveCircuitBreaker
+from dolphin.engine.engine import NDAlphaEngine
+from dolphin.execution.executor import PaperExecutor
+from dolphin.execution.kill_switch import KillSwitch
+from dolphin.scan.volatility import vol_regime_ok
+from dolphin.services.trader.core import ScanBar, TraderCore
+from dolphin.store.journal import Journal, JournalLocked
+
+pytestmark = [pytest.mark.actor]
+
+WARM = 900
+NOW = 1_780_000_000.0
+
+
+@pytest.fixture(scope="module")
+def market():
+    table, _ = synthetic_scan_table(1, 7)
+    return table
+
+
+@pytest.fixture(scope="module")
+def blue():
+    return load_config("blue")
+
+
+def bars_of(table, start: int, stop: int, published: float | None = NOW) -> list[ScanBar]:
+    out = []
+    for i in range(start, stop):
+        prices = {a: float(p) for a, p in zip(table.assets, table.prices[i]) if math.isfinite(p) and p > 0}
+        out.append(ScanBar(scan_number=int(table.scan_number[i]), ts_ms=int(table.ts[i]),
+                           vel_div=float(table.vel_div[i]), v50=float(table.v50_lambda_max_velocity[i]),
+                           v750=float(table.v750_lambda_max_velocity[i]), prices=prices, published_s=published))
+    return out
+
+
+class CountingExecutor(PaperExecutor):
+    """The paper executor, counting real submissions (a restart must never submit twice)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.submitted: list[str] = []
+
+    async def submit(self, intent):
+        if intent.client_order_id not in self._fills:
+            self.submitted.append(intent.client_order_id)
+        return await super().submit(intent)
+
+
+def make_core(cfg, table, path: Path, executor=None, fsync: bool = False, **kw) -> TraderCore:
+    """fsync off: these tests simulate crashes by cutting the file; real kill -9 is the integration test's."""
+    return TraderCore(cfg, list(table.assets), Journal(path, fsync=fsync), executor or CountingExecutor(),
+                      clock=lambda: NOW, **kw)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def drive(core: TraderCore, bars: list[ScanBar], warm: list[ScanBar] | None = None, fresh: bool = True):
+    recovered = await core.start()
+    if fresh and not recovered and warm:
+        core.warm(warm)
+    for bar in bars:
+        await core.process(bar)
+    return core
+
+
+def backtest_trades(cfg, table, warm_until: int, stop: int):
+    """The backtest engine on the same bars: warm (no trading) before `warm_until`, trade after."""
+    ref = cfg.extras.vol_reference
+    _, vol_ok = vol_regime_ok(table.price(ref), cfg.extras.vol_window, cfg.extras.vol_percentile,
+                              cfg.extras.vol_calib_bars)
+    eng = NDAlphaEngine(cfg, list(table.assets), acb=AdaptiveCircuitBreaker(cfg.acb))
+    eng.begin_day("2026-01-05")
+    args = (table.scan_number, table.ts, table.vel_div, table.v750_lambda_max_velocity, vol_ok, table.prices)
+    eng.run_block(*(a[:warm_until] for a in args), trade=False)
+    eng.run_block(*(a[warm_until:stop] for a in args))
+    return eng
+
+
+def test_paper_trader_equals_the_backtest_engine(market, blue, tmp_path: Path) -> None:
+    core = run(drive(make_core(blue, market, tmp_path / "j.jsonl", fsync=True), bars_of(market, WARM, market.rows),
+                     warm=bars_of(market, 0, WARM, published=None)))
+    eng = backtest_trades(blue, market, WARM, market.rows)
+    assert len(core.trades) > 3
+    assert core.trades == eng.trades
+    assert core.engine.capital == eng.capital
+
+
+def test_duplicates_and_stale_scans(market, blue, tmp_path: Path) -> None:
+    core = make_core(blue, market, tmp_path / "j.jsonl", speed=60.0)
+
+    async def go():
+        await core.start()
+        bars = bars_of(market, 0, 3)
+        await core.process(bars[0])
+        again = await core.process(bars[0])
+        stale_bar = bars_of(market, 1, 2, published=NOW - 1.0)[0]   # 1 s wall × 60 = 60 s of market time
+        stale = await core.process(stale_bar)
+        return again, stale
+
+    again, stale = run(go())
+    assert again.duplicate and core.stats.duplicates == 1
+    assert stale.stale and core.stats.stale == 1 and core.stats.traded_scans == 1
+    assert core.engine.bar_count == 2                                # the stale bar still fed the histories
+
+
+def test_date_boundary_from_the_scans_own_time(market, blue, tmp_path: Path) -> None:
+    core = make_core(blue, market, tmp_path / "j.jsonl")
+    day = 86_400_000
+    bars = [ScanBar(scan_number=i + 1, ts_ms=day * 20_000 + (i - 1) * 5000, vel_div=0.0, v50=0.0, v750=0.0,
+                    prices={"BTCUSDT": 100.0}, published_s=NOW) for i in range(3)]
+
+    async def go():
+        await core.start()
+        return [await core.process(b) for b in bars]
+
+    results = run(go())
+    assert results[0].closed_day is None and results[1].closed_day is not None
+    assert results[1].closed_day.date != core.engine.current_date
+
+
+def test_acb_pending_flag_under_concurrent_listener_events(market, blue, tmp_path: Path) -> None:
+    """Listener threads only swap the pending value; the engine is called from the loop alone."""
+    core = make_core(blue, market, tmp_path / "j.jsonl")
+    callers: set[int] = set()
+    original = core.engine.update_acb_boost
+
+    def spy(boost: float, beta: float) -> bool:
+        callers.add(threading.get_ident())
+        return original(boost, beta)
+
+    core.engine.update_acb_boost = spy  # type: ignore[method-assign]
+    stop = threading.Event()
+
+    def listener(k: int) -> None:
+        i = 0
+        while not stop.is_set():
+            core.acb_inbox.offer((1.0 + 0.01 * ((i + k) % 30), 0.2))
+            i += 1
+
+    threads = [threading.Thread(target=listener, args=(k,)) for k in range(4)]
+
+    async def go():
+        await core.start()
+        loop_thread = threading.get_ident()
+        for t in threads:
+            t.start()
+        for bar in bars_of(market, 0, 300):
+            await core.process(bar)
+        stop.set()
+        return loop_thread
+
+    loop_thread = run(go())
+    for t in threads:
+        t.join()
+    assert callers == {loop_thread}
+    assert core.acb_inbox.offers > 300 and 1.0 <= core.engine.day_base_boost <= 1.3
+
+
+def test_gatesnap_flags_a_posture_change_mid_step(market, blue, tmp_path: Path) -> None:
+    readings = iter(["APEX"])      # the posture read before the step; the watchdog moves it during the step
+
+    def posture_now() -> str:
+        return next(readings, "STALKER")
+
+    core = make_core(blue, market, tmp_path / "j.jsonl", posture_now=posture_now)
+
+    async def go():
+        await core.start()
+        return await core.process(bars_of(market, 0, 1)[0])
+
+    result = run(go())
+    assert result.stale_state and "posture" in result.changed_fields and core.stats.stale_state_events == 1
+
+
+def test_hibernate_and_kill_switch(market, blue, tmp_path: Path) -> None:
+    kill = tmp_path / "KILL"
+    kill.touch()
+    core = run(drive(make_core(blue, market, tmp_path / "a.jsonl", kill_switch=KillSwitch(kill)),
+                     bars_of(market, WARM, market.rows), warm=bars_of(market, 0, WARM, published=None)))
+    assert core.trades == [] and core.engine.open_position is None
+    hib = run(drive(make_core(blue, market, tmp_path / "b.jsonl", posture_now=lambda: "HIBERNATE"),
+                    bars_of(market, WARM, market.rows), warm=bars_of(market, 0, WARM, published=None)))
+    assert hib.trades == [] and hib.engine.posture == "HIBERNATE"
+
+
+def test_two_traders_cannot_share_a_book(market, blue, tmp_path: Path) -> None:
+    first = make_core(blue, market, tmp_path / "j.jsonl")
+    run(first.start())
+    with pytest.raises(JournalLocked):
+        run(make_core(blue, market, tmp_path / "j.jsonl").start())
+    first.journal.close()
+
+
+@pytest.mark.degradation
+def test_crash_at_every_journal_record_recovers_the_same_books(market, blue, tmp_path: Path) -> None:
+    """Kill -9 at any moment = the journal cut at any byte: same final trades, no order twice."""
+    live = bars_of(market, WARM, WARM + 6000)
+    warm = bars_of(market, 0, WARM, published=None)
+    whole_path = tmp_path / "whole.jsonl"
+    whole_exec = CountingExecutor()
+    whole = run(drive(make_core(blue, market, whole_path, whole_exec), live, warm=warm))
+    whole.journal.close()
+    assert len(whole.trades) >= 2
+    data = whole_path.read_bytes()
+    ends = [i + 1 for i, b in enumerate(data) if b == ord("\n")]
+    first_fill = next(i for i, line in enumerate(data.split(b"\n")) if b'"type":"fill"' in line)
+    rng = np.random.default_rng(3)
+    cuts = sorted(set(ends[first_fill - 3:first_fill + 4]) | set(rng.choice(ends, size=10, replace=False).tolist()))
+    cuts += [ends[first_fill] - 7]                                   # a torn fill record
+    reconciled_cases: list[int] = []
+    for cut in cuts:
+        path = tmp_path / f"cut_{cut}.jsonl"
+        path.write_bytes(data[:cut])
+        executor = CountingExecutor()
+        # the venue already has every order the dead process submitted before the cut: those
+        # journaled, plus (worst case) the ones of a write-ahead input whose fills were not yet written
+        already_at_venue = {json.loads(line)["client_order_id"] for line in data[:cut].split(b"\n")
+                            if b'"type":"fill"' in line and line.endswith(b"}")}
+        kept = [json.loads(line) for line in data[:cut].split(b"\n") if line.endswith(b"}")]
+        in_flight = kept and kept[-1]["type"] == "scan" and data[cut:].startswith(b'{"type":"fill"')
+        if in_flight:   # died after the write-ahead input, with its orders already at the venue
+            rest = [json.loads(line) for line in data[cut:].split(b"\n") if line.strip()]
+            already_at_venue |= {r["client_order_id"] for r in rest
+                                 if r["type"] == "fill" and r["scan_number"] == kept[-1]["scan_number"]}
+        for cid in already_at_venue:
+            executor._fills[cid] = whole_exec._fills[cid]
+        core = make_core(blue, market, path, executor)
+
+        async def resume(core=core):
+            await core.start()
+            if core.last_scan == 0:
+                core.warm(warm)
+            for bar in live:
+                await core.process(bar)
+
+        run(resume())
+        assert core.trades == whole.trades, f"cut at byte {cut}"
+        assert core.engine.capital == whole.engine.capital
+        assert len(executor.submitted) == len(set(executor.submitted))   # no client order id twice
+        assert set(executor.submitted) | already_at_venue == set(whole_exec._fills)
+        assert not set(executor.submitted) & already_at_venue          # nothing the venue had was resent
+        if in_flight:
+            assert core.stats.reconciled >= 1                          # found at the venue by client order id
+            reconciled_cases.append(cut)
+        core.journal.close()
+    assert reconciled_cases, "no cut fell between a write-ahead input and its fills"
