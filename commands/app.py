@@ -22,6 +22,8 @@ from commands import (
     scan_cmd,
     sim_cmd,
     svc_cmd,
+    test_cmd,
+    tui_cmd,
 )
 from commands._output import fail_line
 from dolphin.errors import DolphinError
@@ -34,17 +36,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+# the engine and its data
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(scan_cmd.app, name="scan")
+app.command("backtest")(backtest_cmd.backtest)
+# the bus and the market
 app.add_typer(hz_cmd.app, name="hz")
 app.command("sim")(sim_cmd.sim)
+# the daemon family
 app.command("up")(family_cmd.up)
 app.command("down")(family_cmd.down)
 app.add_typer(svc_cmd.app, name="svc")
 app.command("health")(health_cmd.health)
 app.command("paper")(paper_cmd.paper)
-app.command("backtest")(backtest_cmd.backtest)
-
+# the operator's screen and the test report
+app.command("tui")(tui_cmd.tui)
+app.command("test")(test_cmd.test)
 
 def main() -> None:
     debug = os.environ.get("DOLPHIN_DEBUG") == "1"

@@ -55,7 +55,11 @@ def up(
     console.print(f"runtime root  {where['runtime_root']}\nsupervisor    {where['supervisor_socket']}\n"
                   f"logs          {where['logs']}\nbus           {where['bus']}\n"
                   f"market        {cfg.market.source}: {rest}  {ws}")
-    _ = detach  # the TUI opens here once it exists; --detach already means "return now"
+    if detach or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return  # scripts and pipes get the old behaviour: return once the family runs
+    from commands.tui_cmd import run_tui
+
+    run_tui()  # quitting the TUI leaves the family running (`dolphin down` stops it)
 
 
 def down(json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False) -> None:

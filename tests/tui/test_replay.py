@@ -1,0 +1,164 @@
+"""`--replay`: archived scans (and trades) drive the same screen, on market time."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from dolphin.errors import DataError
+from dolphin.scan.table import ScanTable
+from dolphin.store.scan_table import write_scan_table
+from tests.tui import _support as S
+from tests.tui.conftest import panel_text, wait_for
+from tui.replay import (
+    ArchivedScan,
+    ArrowScanArchive,
+    ReplayClock,
+    archived_from_record,
+    open_archive,
+    scan_payload,
+)
+
+pytestmark = pytest.mark.data_integrity
+
+T0_MS = int(S.T0 * 1000)
+
+
+def _table(path: Path, rows: int = 12, warmup: int = 2) -> Path:
+    n = np.arange(rows)
+    v50 = -0.01 - 0.001 * n
+    v750 = 0.01 + 0.0005 * n
+    v50[:warmup] = np.nan  # warm-up bars: features not defined yet
+    table = ScanTable(ts=T0_MS + 5000 * n, scan_number=1 + n, vel_div=v50 - v750, v50_lambda_max_velocity=v50,
+                      v150_lambda_max_velocity=np.full(rows, 0.002), v300_lambda_max_velocity=np.full(rows, -0.001),
+                      v750_lambda_max_velocity=v750, instability_50=np.full(rows, 0.03),
+                      instability_150=np.full(rows, 0.02), assets=("BTCUSDT", "ETHUSDT"),
+                      prices=np.column_stack([64000 + n, np.where(n == 5, np.nan, 3100 + n)]))
+    return write_scan_table(path, table)
+
+
+def test_archived_scans_become_ng8_payloads() -> None:
+    rec = ArchivedScan(scan_number=7, timestamp_ns=T0_MS * 1_000_000, vel_div=-0.03,
+                       windows={50: (12.0, -0.02, 0.03), 150: (None, 0.001, None), 750: (9.0, 0.01, None)},
+                       prices={"BTCUSDT": 64000.0, "BAD": math.nan})
+    payload = scan_payload(rec)
+    assert payload is not None and payload.scan_number == 7 and payload.bridge_ts == S.T0
+    assert payload.asset_prices == {"BTCUSDT": 64000.0}  # NaN prices are dropped, not published
+    assert payload.multi_window_results["50"].lambda_max == 12.0 and "300" not in payload.multi_window_results
+    warm = ArchivedScan(scan_number=1, timestamp_ns=1, vel_div=math.nan, windows={}, prices={})
+    assert scan_payload(warm) is None
+
+
+def test_arrow_records_are_adapted_whatever_their_window_spelling(tmp_path: Path) -> None:
+    flat = SimpleNamespace(scan_number=3, timestamp_ns=T0_MS * 1_000_000, vel_div=None, assets=["BTCUSDT"],
+                           prices=[64000.0], **{f"w{w}_velocity": v for w, v in ((50, -0.02), (750, 0.01))},
+                           **{f"w{w}_lambda_max": 10.0 for w in (50, 150, 300, 750)})
+    rec = archived_from_record(flat)
+    assert rec.vel_div == pytest.approx(-0.03) and rec.windows[50] == (10.0, -0.02, None)
+    nested = SimpleNamespace(scan_number=4, timestamp_ns=T0_MS * 1_000_000 + 5, vel_div=-0.01, assets=("A1",),
+                             prices={"A1": 2.0}, windows={"50": {"velocity": 0.1, "lambda_max": 3.0},
+                                                          "750": {"velocity": 0.2, "instability": 0.5}})
+    rec2 = archived_from_record(nested)
+    assert rec2.windows[750] == (None, 0.2, 0.5) and rec2.prices == {"A1": 2.0}
+    files = [tmp_path / "scan_000003.arrow", tmp_path / "broken.arrow", tmp_path / "scan_000004.arrow"]
+    by_file = {files[0]: flat, files[2]: nested}
+    archive = ArrowScanArchive(tmp_path, iter_files=lambda root: files, read=lambda f: by_file[f])
+    assert [s.scan_number for s in archive.scans()] == [3, 4] and archive.unreadable == 1
+
+
+def test_open_archive_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        open_archive(tmp_path / "missing")
+
+
+def test_replay_clock_runs_at_speed_and_pauses() -> None:
+    wall = [100.0]
+    clock = ReplayClock(start_s=S.T0, speed=10.0, wall=lambda: wall[0])
+    wall[0] += 2
+    assert clock.now() == S.T0 + 20
+    clock.set_paused(True)
+    wall[0] += 5
+    assert clock.now() == S.T0 + 20
+    clock.set_paused(False)
+    clock.set_speed(100.0)
+    wall[0] += 1
+    assert clock.now() == S.T0 + 120
+
+
+def test_replay_drives_the_screen_on_market_time(tmp_path: Path) -> None:
+    from tui.app import build_replay_app
+
+    path = _table(tmp_path / "span.parquet")
+
+    async def scenario() -> None:
+        app = build_replay_app(path, speed=200.0, results_path=tmp_path / "none.json")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_for(pilot, lambda: app.state.replay is not None and app.state.replay.finished)
+            await wait_for(pilot, lambda: "#12" in panel_text(app, "scan"))
+            header = panel_text(app, "header", width=200)
+            assert "REPLAY" in header and "span.parquet" in header and "scan 12/12" in header
+            assert app.state.replay.skipped == 2  # warm-up rows are not scans the scanner would publish
+            assert len(app.state.vel_div_history()) == 10
+            # ages are market time of the replay: the last scan is "0 s" old when it lands
+            assert "is not in this replay" in panel_text(app, "syshealth")
+            await pilot.press("space")
+            assert app.state.replay.paused and "PAUSED" in panel_text(app, "header", width=200)
+            await pilot.press("plus")
+            assert app.feeds[0].clock.speed == 400.0
+    asyncio.run(scenario())
+
+
+def test_replay_with_a_trade_journal_shows_the_trades(tmp_path: Path) -> None:
+    journal_mod = pytest.importorskip("dolphin.store.journal")
+    from tui.app import build_replay_app
+
+    path = _table(tmp_path / "span.parquet", rows=6, warmup=0)
+    journal = journal_mod.Journal(tmp_path / "blue.journal")
+    for i in range(6):
+        journal.append(journal_mod.ScanInput(seq=journal.next_seq(), scan_number=i + 1, ts_ms=T0_MS + 5000 * i,
+                                             vel_div=-0.03, v50=-0.02, v750=0.01, vol_ok=True, prices={}, trade=True))
+    journal.append(journal_mod.TradeRecord(seq=journal.next_seq(), scan_number=4,
+                                           trade={"trade_id": 9, "asset": "ETHUSDT", "side": "SHORT", "pnl": 12.5,
+                                                  "exit_reason": "FIXED_TP"}))
+    journal.close()
+
+    async def scenario() -> None:
+        app = build_replay_app(path, speed=500.0, journal=tmp_path / "blue.journal",
+                               results_path=tmp_path / "none.json")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_for(pilot, lambda: app.state.replay is not None and app.state.replay.finished)
+            await wait_for(pilot, lambda: "ETHUSDT +12.50" in panel_text(app, "trader", width=80))
+    asyncio.run(scenario())
+
+
+def test_replay_of_the_scanners_arrow_files(tmp_path: Path) -> None:
+    arrow = pytest.importorskip("dolphin.store.arrow_scans")
+    from tui.app import build_replay_app
+
+    def record(n: int) -> object:
+        stats = {f"w{w}_{k}": v for w in (50, 150, 300, 750)
+                 for k, v in (("lambda_max", 10.0 + w / 100), ("velocity", (-0.01 if w == 50 else 0.01) * n),
+                              ("acceleration", 0.0), ("instability", 0.02))}
+        ts = (T0_MS + 5000 * n) * 1_000_000
+        return arrow.ScanRecord(scan_number=n, timestamp_ns=ts, timestamp=arrow.iso_from_ns(ts), **stats,
+                                vel_div=-0.02 * n, regime_signal=0.0, instability_composite=0.02, n_assets=2,
+                                assets=("BTCUSDT", "ETHUSDT"), prices=(64000.0 + n, None),
+                                loadings={"50": (0.7, None)})
+
+    for n in range(1, 5):
+        arrow.write_scan(tmp_path, record(n))
+
+    async def scenario() -> None:
+        app = build_replay_app(tmp_path, speed=500.0, results_path=tmp_path / "none.json")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_for(pilot, lambda: app.state.replay is not None and app.state.replay.finished)
+            await wait_for(pilot, lambda: "#4" in panel_text(app, "scan"))
+            text = panel_text(app, "scan")
+            assert "1 assets" in text and "10.500" in text and "17.500" in text  # λmax per window from the file
+            assert "-0.0800" in panel_text(app, "alpha")
+    asyncio.run(scenario())

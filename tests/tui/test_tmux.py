@@ -1,0 +1,181 @@
+"""The terminal check a person would do: `dolphin tui` in a real terminal (tmux), read the screen, press q.
+
+Each test runs its own tmux server (``-L``) so it never touches anyone's sessions, and
+kills only that server. Skipped only when tmux is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dolphin.bus import Bus, BusSettings, connect, schema
+from dolphin.supervision.rpc import SupervisorClient
+from tests.tui import _support as S
+
+pytestmark = [pytest.mark.cli, pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+
+DOLPHIN = [sys.executable, "-m", "commands"]
+WIDTH, HEIGHT = 160, 50
+
+
+class Tmux:
+    """One private tmux server with one session running a command."""
+
+    def __init__(self, name: str) -> None:
+        self.server = f"dolphin-test-{os.getpid()}-{name}"
+        self.session = "tui"
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["tmux", "-L", self.server, *args], capture_output=True, text=True, timeout=30,
+                              check=check)
+
+    def start(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
+        assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        shell = f"cd {shlex.quote(str(cwd))} && env -u COLUMNS -u LINES {assignments} {shlex.join(command)}"
+        self._run("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", str(WIDTH), "-y", str(HEIGHT),
+                  shell)
+        self._run("set-option", "-t", self.session, "window-size", "manual", check=False)
+        self._run("resize-window", "-t", self.session, "-x", str(WIDTH), "-y", str(HEIGHT), check=False)
+
+    def capture(self) -> str:
+        result = self._run("capture-pane", "-p", "-t", self.session, check=False)
+        return result.stdout
+
+    def keys(self, *keys: str) -> None:
+        self._run("send-keys", "-t", self.session, *keys)
+
+    def alive(self) -> bool:
+        return self._run("has-session", "-t", self.session, check=False).returncode == 0
+
+    def wait_screen(self, *needles: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.capture()
+            if all(n in screen for n in needles):
+                return screen
+            time.sleep(0.5)
+        raise AssertionError(f"{needles} not on screen after {timeout} s; screen was:\n{screen}")
+
+    def kill(self) -> None:
+        self._run("kill-server", check=False)
+        socket_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (socket_dir / self.server).unlink(missing_ok=True)
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    t = Tmux(str(time.monotonic_ns()))
+    try:
+        yield t
+    finally:
+        t.kill()
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM_PROGRAM")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.update(TERM="xterm-256color", DOLPHIN_HOME=str(home), PYTHONPATH=str(S.PROJECT_ROOT), COLORTERM="truecolor",
+               **extra)
+    return env
+
+
+def _panels_say_something(screen: str) -> None:
+    for title in ("Trader", "SysHealth", "Capital", "AlphaEngine", "Scan", "ACB", "ExtF", "OBF", "MC-Forewarner",
+                  "Services (supervisord)", "Tests"):
+        assert f"─ {title}" in screen, f"panel {title} missing:\n{screen}"
+    assert "cannot render" not in screen and "Traceback" not in screen
+
+
+def test_tui_against_dolphin_up(tmp_path: Path, tmux: Tmux) -> None:
+    """`dolphin up --detach`, then `dolphin tui`: every panel shows data or why not; q leaves the family up."""
+    home = tmp_path / "home"
+    env = _env(home, DOLPHIN_HZ_PORT=str(S.free_port()), DOLPHIN_SIM_PORT=str(S.free_port()))
+    up = subprocess.run([*DOLPHIN, "up", "--detach"], cwd=S.PROJECT_ROOT, env={**os.environ, **env},
+                        capture_output=True, text=True, timeout=300)
+    try:
+        from dolphin.supervision.render import FamilyPaths
+
+        sup = SupervisorClient(FamilyPaths.for_home(home).socket, timeout=10)
+        assert sup.ping(), f"`dolphin up` did not start supervisord:\n{up.stdout}\n{up.stderr}"
+        tmux.start([*DOLPHIN, "tui"], env, S.PROJECT_ROOT)
+        screen = tmux.wait_screen("bus ●", "polled", "Services (supervisord)")
+        _panels_say_something(screen)
+        for info in sup.all_processes():
+            assert info.name in screen and info.state in screen
+        tmux.keys("q")
+        S.wait_until(lambda: not tmux.alive(), timeout=20)
+        assert sup.ping(), "quitting the TUI must leave the family running"
+        # `dolphin up` must start the whole family; until every program exists this reports which did not
+        assert up.returncode == 0, f"dolphin up failed (the TUI part passed):\n{up.stderr.strip()[-1500:]}"
+    finally:
+        subprocess.run([*DOLPHIN, "down"], cwd=S.PROJECT_ROOT, env={**os.environ, **env}, capture_output=True,
+                       timeout=120)
+
+
+def test_tui_against_a_bus_and_supervisord(tmp_path: Path, tmux: Tmux) -> None:
+    """A member and a sleeper under a real supervisord; a scan on the bus shows; restart works from the keys."""
+    port = S.free_port()
+    sup = S.MiniSupervisor(tmp_path / "family", programs={
+        "hz": [sys.executable, "-m", "dolphin.bus.member", "--port", str(port)],
+        "scanner": [sys.executable, str(tmp_path / "family" / "sleeper.py"), "scanner"],
+    }).start()
+    try:
+        client = connect(BusSettings(members=(f"127.0.0.1:{port}",), connect_timeout_s=20))
+        bus = Bus(client)
+        now = time.time()
+        bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, S.scan(777, now))
+        bus.put(schema.META_HEALTH, schema.LATEST, S.meta_health(now))
+        env = _env(tmp_path / "home", DOLPHIN_HZ_PORT=str(port))
+        tmux.start([*DOLPHIN, "tui", "--socket", str(sup.socket)], env, S.PROJECT_ROOT)
+        screen = tmux.wait_screen("bus ●", "#777", "GREEN", "polled")
+        _panels_say_something(screen)
+        assert "scanner" in screen and "RUNNING" in screen
+        assert "no test results yet" in screen
+        bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, S.scan(778, time.time()))
+        tmux.wait_screen("#778", timeout=20)
+        before = sup.client.process("dolphin_data:scanner").pid
+        names = [p.name for p in sup.client.all_processes()]
+        tmux.keys("s")
+        for _ in range(names.index("scanner")):
+            tmux.keys("Down")
+        tmux.keys("Enter")
+        tmux.wait_screen("Restart (r)", timeout=10)
+        tmux.keys("r")
+        tmux.wait_screen("Restart dolphin_data:scanner?", timeout=10)
+        tmux.keys("y")
+        S.wait_until(lambda: sup.client.process("dolphin_data:scanner").pid not in (0, before), timeout=30)
+        tmux.wait_screen("restarted dolphin_data:scanner", timeout=20)
+        tmux.keys("q")
+        S.wait_until(lambda: not tmux.alive(), timeout=20)
+        assert sup.client.process("dolphin_data:hz").state == "RUNNING"
+        client.shutdown()
+    finally:
+        sup.stop()
+
+
+def test_plain_dolphin_up_opens_the_tui_and_q_leaves_the_family_running(tmp_path: Path, tmux: Tmux) -> None:
+    home = tmp_path / "home"
+    env = _env(home, DOLPHIN_HZ_PORT=str(S.free_port()), DOLPHIN_SIM_PORT=str(S.free_port()))
+    try:
+        tmux.start([*DOLPHIN, "up"], env, S.PROJECT_ROOT)
+        screen = tmux.wait_screen("bus ●", "polled", "Services (supervisord)", timeout=180)
+        _panels_say_something(screen)
+        tmux.keys("q")
+        S.wait_until(lambda: not tmux.alive(), timeout=20)
+        from dolphin.supervision.render import FamilyPaths
+
+        assert SupervisorClient(FamilyPaths.for_home(home).socket, timeout=10).ping()
+    finally:
+        subprocess.run([*DOLPHIN, "down"], cwd=S.PROJECT_ROOT, env={**os.environ, **env}, capture_output=True,
+                       timeout=120)

@@ -1,0 +1,343 @@
+"""`DolphinTui`: the operator terminal (bible §28) — one screen of panels fed by push.
+
+Structure:
+
+* state — `tui.state.TuiState`, the only thing panels read. Feeds write it from their
+  threads: `tui.feeds.BusFeed` (entry listeners on the bus, reconnecting by itself),
+  `tui.replay.ReplayFeed` (an archived span), `tui.services.SupervisorPoller` (the one
+  polled source: supervisord's process table every 3 s).
+* messages — the state calls `_wake_ui` from the feeding thread, which posts
+  one `StateChanged` (thread-safe `post_message`); the handler drains the dirty topics
+  and refreshes only the panels that show them. Bursts coalesce into one message.
+* timers — a 1 s tick re-renders ages (local state only) and checks the test-results
+  file's mtime (a local stat, no service involved).
+* workers/threads — service actions and log reads run off the UI thread; a supervisord
+  call never blocks the screen.
+* screens — help, service action → confirmation, log panel (`tui.screens`); a command
+  palette entry for every action.
+
+Nothing here calls a service: the only requests are the bus listener registrations, one
+read of the shown keys per (re)connect or `r`, and the supervisord poll.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+
+from tui.messages import ServiceActionDone, StateChanged
+from tui.panels import (
+    AcbPanel,
+    AlphaPanel,
+    CapitalPanel,
+    ExtFPanel,
+    HeaderPanel,
+    McPanel,
+    ObfPanel,
+    Panel,
+    ResultsFooter,
+    ScanPanel,
+    ServicesPanel,
+    SysHealthPanel,
+    TraderPanel,
+)
+from tui.panels.base import RenderHook
+from tui.screens import ConfirmScreen, HelpScreen, LogScreen, ServiceActionScreen
+from tui.services import SupervisorPoller, in_background, process_by_name, run_action
+from tui.state import TestsView, Thresholds, TuiState
+
+TICK_S = 1.0
+
+
+def read_tests(path: Path, now: float) -> TestsView:
+    """The footer's view of the results file (missing / unreadable / results) — never raises."""
+    from dolphin.test_report import TestResultsError, TestResultsMissing, read_test_results
+
+    try:
+        return TestsView(results=read_test_results(path), path=str(path), read_at=now)
+    except TestResultsMissing:
+        return TestsView(missing=True, path=str(path), read_at=now)
+    except TestResultsError as exc:  # the footer names the file, not its directory
+        return TestsView(error=str(exc).replace(str(path), path.name), path=str(path), read_at=now)
+    except Exception as exc:  # anything else is still not a crash
+        return TestsView(error=f"{type(exc).__name__}: {exc}", path=str(path), read_at=now)
+
+
+class DolphinTui(App[None]):
+    """The live observability terminal."""
+
+    TITLE = "DOLPHIN"
+    CSS_PATH = "styles/dolphin.tcss"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("r", "refresh_all", "Refresh"),
+        Binding("l", "log_panel", "Log"),
+        Binding("t", "toggle_tests", "Tests"),
+        Binding("s", "focus_services", "Services"),
+        Binding("question_mark", "help", "Help"),
+        Binding("space", "replay_pause", "Pause", show=False),
+        Binding("plus,equals_sign", "replay_speed(2.0)", "Faster", show=False),
+        Binding("minus", "replay_speed(0.5)", "Slower", show=False),
+    ]
+
+    def __init__(self, *, state: TuiState | None = None, feeds: Iterable[Any] = (),
+                 supervisor: SupervisorPoller | None = None, supervisor_socket: str | Path | None = None,
+                 results_path: str | Path | None = None, thresholds: Thresholds | None = None,
+                 render_hook: RenderHook | None = None, tick_s: float = TICK_S, show_tests: bool = True) -> None:
+        super().__init__()
+        self.state = state if state is not None else TuiState()
+        self.feeds = list(feeds)
+        self.supervisor = supervisor
+        self.supervisor_socket = str(supervisor_socket or (supervisor.socket_path if supervisor else ""))
+        if results_path is None:
+            from dolphin.test_report import results_path as default_results
+
+            results_path = default_results()
+        self.results_path = Path(results_path)
+        self._results_stamp: tuple[int, int] | None = None
+        self.thresholds = thresholds or Thresholds()
+        self.render_hook = render_hook
+        self.tick_s = tick_s
+        self.show_tests = show_tests
+        self.panels: list[Panel] = []
+        self.refreshes = 0
+        self.last_action: ServiceActionDone | None = None
+
+    # ------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        s = self.state
+        header = HeaderPanel(s, id="header")
+        self.services_panel = ServicesPanel(s, id="services")
+        self.footer_panel = ResultsFooter(s, id="tests")
+        grid = [TraderPanel(s, id="trader"), SysHealthPanel(s, id="syshealth"), CapitalPanel(s, id="capital"),
+                AlphaPanel(s, id="alpha", thresholds=self.thresholds), ScanPanel(s, id="scan"), AcbPanel(s, id="acb"),
+                ExtFPanel(s, id="extf"), ObfPanel(s, id="obf"), McPanel(s, id="mc")]
+        self.panels = [header, *grid, self.services_panel, self.footer_panel]
+        yield header
+        with Grid(id="grid"):
+            yield from grid
+            yield self.services_panel
+        yield self.footer_panel
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.footer_panel.display = self.show_tests
+        if self.render_hook is not None:
+            for panel in self.panels:
+                panel.set_render_hook(self.render_hook)
+        self._load_tests()
+        self.state.set_notifier(self._wake_ui)
+        for feed in self.feeds:
+            feed.start()
+        if self.supervisor is not None:
+            self.supervisor.start()
+        self.set_interval(self.tick_s, self._tick)
+        self._drain()
+
+    def on_unmount(self) -> None:
+        self.state.set_notifier(None)
+        for feed in self.feeds:
+            try:
+                feed.stop()
+            except Exception:
+                pass
+        if self.supervisor is not None:
+            self.supervisor.stop()
+
+    # ------------------------------------------------------------ state → panels
+    def _wake_ui(self) -> None:
+        """Called by the state from any thread (bus reactor, pollers, replay)."""
+        self.post_message(StateChanged())
+
+    def on_state_changed(self, message: StateChanged) -> None:
+        self._drain()
+
+    def _drain(self) -> None:
+        dirty = self.state.take_dirty()
+        if not dirty:
+            return
+        self.refreshes += 1
+        for panel in self.panels:
+            if panel.all_topics & dirty:
+                panel.refresh_view()
+
+    def _tick(self) -> None:
+        now = self.state.clock()
+        for panel in self.panels:
+            if panel.display:
+                panel.tick(now)
+        self._check_results_file()
+
+    # ------------------------------------------------------------ the test footer file
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.results_path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _load_tests(self) -> None:
+        self._results_stamp = self._stamp()
+        self.state.set_tests(read_tests(self.results_path, self.state.clock()))
+
+    def _check_results_file(self) -> None:
+        if self._stamp() != self._results_stamp:
+            self._load_tests()
+
+    # ------------------------------------------------------------ actions
+    def action_refresh_all(self) -> None:
+        for feed in self.feeds:
+            feed.refresh()
+        if self.supervisor is not None:
+            self.supervisor.poke()
+        self._load_tests()
+        self.state.touch(*{t for p in self.panels for t in p.all_topics})
+        self.notify("refreshing: bus keys re-read, supervisord polled, test results re-read", timeout=2)
+
+    def action_toggle_tests(self) -> None:
+        self.footer_panel.display = not self.footer_panel.display
+        if self.footer_panel.display:
+            self._load_tests()
+
+    def action_focus_services(self) -> None:
+        self.services_panel.table.focus()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def _selected_service(self) -> str | None:
+        selected = self.services_panel.selected()
+        if selected is None and self.state.services.infos:
+            selected = self.state.services.infos[0].fullname
+        return selected
+
+    def action_log_panel(self) -> None:
+        if not self.supervisor_socket:
+            self.notify("no supervisord in this session: no logs to show", severity="warning")
+            return
+        name = self._selected_service()
+        if name is None:
+            self.notify("no service to show (supervisord lists none)", severity="warning")
+            return
+        self.push_screen(LogScreen(self.supervisor_socket, name))
+
+    def action_replay_pause(self) -> None:
+        for feed in self.feeds:
+            if hasattr(feed, "toggle_pause"):
+                feed.toggle_pause()
+
+    def action_replay_speed(self, factor: float) -> None:
+        for feed in self.feeds:
+            if hasattr(feed, "set_speed"):
+                feed.set_speed(feed.clock.speed * factor)
+
+    # ------------------------------------------------------------ service control
+    @on(DataTable.RowSelected, "#services-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.offer_actions(str(event.row_key.value))
+
+    def offer_actions(self, fullname: str | None = None, action: str | None = None) -> None:
+        """Choose an action for a service (unless given), confirm it, run it off the UI thread."""
+        fullname = fullname or self._selected_service()
+        if fullname is None or not self.supervisor_socket:
+            self.notify("no service selected (is supervisord running?)", severity="warning")
+            return
+        info = process_by_name(self.state.services.infos, fullname)
+        description = f"{info.state} pid {info.pid or '-'}" if info is not None else ""
+
+        def confirm(chosen: str | None) -> None:
+            if not chosen:
+                return
+
+            def go(yes: bool | None) -> None:
+                if yes:
+                    self.run_service_action(fullname, chosen)
+
+            self.push_screen(ConfirmScreen(f"{chosen.capitalize()} {fullname}?"), go)
+
+        if action is not None:
+            confirm(action)
+        else:
+            self.push_screen(ServiceActionScreen(fullname, description), confirm)
+
+    def run_service_action(self, fullname: str, action: str) -> None:
+        socket = self.supervisor_socket
+        self.notify(f"{action} {fullname} …", timeout=3)
+
+        def work() -> None:
+            try:
+                detail = run_action(socket, fullname, action)
+                ok = True
+            except Exception as exc:
+                detail, ok = f"{action} {fullname} failed: {exc}", False
+            self.post_message(ServiceActionDone(fullname, action, ok, detail))
+
+        in_background(work, f"tui-{action}")
+
+    def on_service_action_done(self, message: ServiceActionDone) -> None:
+        self.last_action = message
+        self.notify(message.detail, severity="information" if message.ok else "error",
+                    timeout=5 if message.ok else 15)
+        if self.supervisor is not None:
+            self.supervisor.poke()
+
+    # ------------------------------------------------------------ command palette
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Refresh", "Re-read the bus keys, poll supervisord, re-read test results",
+                            self.action_refresh_all)
+        yield SystemCommand("Log panel", "Tail the selected service's log (supervisord)", self.action_log_panel)
+        yield SystemCommand("Toggle test footer", "Show/hide the latest `dolphin test --report`",
+                            self.action_toggle_tests)
+        yield SystemCommand("Focus services", "Move to the services table", self.action_focus_services)
+        for action in ("start", "stop", "restart"):
+            yield SystemCommand(f"{action.capitalize()} service", f"{action.capitalize()} the selected service "
+                                "(asks for confirmation)", _bind(self.offer_actions, None, action))
+        yield SystemCommand("Help", "Keys and what the colours mean", self.action_help)
+
+
+def _bind(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
+    return lambda: fn(*args)
+
+
+def build_live_app(*, socket_path: str | Path | None = None, results_path: str | Path | None = None,
+                   settings: Any = None, clock: Callable[[], float] = time.time, poll_s: float | None = None,
+                   feed_options: dict[str, Any] | None = None, **app_options: Any) -> DolphinTui:
+    """The app wired to the live bus and the family's supervisord (what `dolphin tui` runs)."""
+    from tui.feeds import BusFeed
+    from tui.services import POLL_INTERVAL_S, default_socket
+
+    state = TuiState(clock=clock)
+    feed = BusFeed(state, settings, **(feed_options or {}))
+    socket = Path(socket_path) if socket_path is not None else default_socket()
+    poller = SupervisorPoller(state, socket, interval_s=poll_s or POLL_INTERVAL_S)
+    return DolphinTui(state=state, feeds=[feed], supervisor=poller, results_path=results_path,
+                      thresholds=app_options.pop("thresholds", None) or Thresholds.from_config(), **app_options)
+
+
+def build_replay_app(path: str | Path, *, speed: float = 1.0, journal: str | Path | None = None,
+                     results_path: str | Path | None = None, **app_options: Any) -> DolphinTui:
+    """The app driven by an archived span (`dolphin tui --replay PATH`)."""
+    from tui.replay import ReplayClock, ReplayFeed, TraderJournalReader, open_archive
+
+    archive = open_archive(path)
+    clock = ReplayClock(speed=speed)
+    state = TuiState(clock=clock.now)
+    reader = TraderJournalReader(journal) if journal is not None else None
+    feed = ReplayFeed(state, archive, clock, journal=reader)
+    return DolphinTui(state=state, feeds=[feed], results_path=results_path,
+                      thresholds=app_options.pop("thresholds", None) or Thresholds.from_config(), **app_options)
+
+
+__all__ = ["DolphinTui", "build_live_app", "build_replay_app", "read_tests"]

@@ -1,0 +1,165 @@
+"""Trader: open position, session PnL (``DOLPHIN_PNL_BLUE``), last trades, last scan (§28.2, §28.7).
+
+The position and recent trades come from the trader's engine state
+(``DOLPHIN_STATE_BLUE["latest"].engine_state``, a raw JSON document the engine owns) when
+it carries them, or from the journal in a replay; otherwise the panel says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from tui import format as fmt
+from tui.panels.base import STATUS_STYLE, Panel, kv_table
+from tui.state import JOURNAL, PNL, SCAN, STRATEGY
+
+_POSITION_KEYS = ("open_position", "position")
+_TRADES_KEYS = ("last_trades", "recent_trades", "trades")
+
+
+def _decode_engine_state(payload: Any) -> dict[str, Any] | None:
+    raw = getattr(payload, "engine_state", None)
+    if raw is None:
+        return None
+    try:
+        doc = msgspec.json.decode(bytes(raw))
+    except Exception:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def position_text(pos: Any) -> Text:
+    if not isinstance(pos, dict):
+        return Text("flat", style="dim")
+    side = fmt.text(pos.get("side"), 6)
+    out = Text()
+    out.append(f"{side} ", style="bold red" if side == "SHORT" else "bold green")
+    out.append(fmt.text(pos.get("asset") or pos.get("symbol"), 14), style="bold")
+    out.append(f" @ {fmt.price(pos.get('entry_price'))}")
+    lev = fmt.finite(pos.get("leverage"))
+    if lev is not None:
+        out.append(f" {lev:.2f}x")
+    notional = fmt.finite(pos.get("notional"))
+    if notional is not None:
+        out.append(f" {fmt.money(notional)}", style="dim")
+    return out
+
+
+def trade_line(trade: Any) -> Text:
+    if not isinstance(trade, dict):
+        return Text(fmt.text(trade, 40), style="dim")
+    out = Text()
+    out.append(f"#{fmt.integer(trade.get('trade_id'))} ", style="dim")
+    out.append(f"{fmt.text(trade.get('side'), 5)} {fmt.text(trade.get('asset') or trade.get('symbol'), 12)} ")
+    pnl = fmt.finite(trade.get("pnl") if "pnl" in trade else trade.get("net_pnl"))
+    out.append(fmt.money(pnl, signed=True), style="green" if (pnl or 0) > 0 else "red" if (pnl or 0) < 0 else "")
+    reason = trade.get("exit_reason") or trade.get("reason")
+    if reason:
+        out.append(f" {fmt.text(reason, 12)}", style="dim")
+    return out
+
+
+class TraderPanel(Panel):
+    TITLE = "Trader"
+    TOPICS = frozenset({STRATEGY, PNL, SCAN, JOURNAL})
+    SOURCES = (STRATEGY, PNL)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._engine_cache: tuple[int, dict[str, Any] | None] = (0, None)
+
+    def _engine(self, payload: Any) -> dict[str, Any] | None:
+        if payload is None:
+            return None
+        if self._engine_cache[0] != id(payload):
+            self._engine_cache = (id(payload), _decode_engine_state(payload))
+        return self._engine_cache[1]
+
+    def body(self, now: float) -> RenderableType:
+        state_payload = self.payload(STRATEGY)
+        pnl = self.payload(PNL)
+        rows: list[tuple[str, RenderableType | str]] = []
+        parts: list[RenderableType] = [self.missing_text(STRATEGY)] if state_payload is None and pnl is None else []
+        engine = self._engine(state_payload)
+        journal = self.state.journal()
+        if state_payload is not None:
+            rows.append(("strategy", f"{fmt.text(state_payload.strategy, 12)}  day {fmt.text(state_payload.date, 10)}"
+                                     + (f"  {state_payload.venue}" if getattr(state_payload, "venue", None) else "")))
+            rows.append(("position", position_text(self._position(state_payload, engine))))
+        if pnl is not None:
+            line = Text()
+            line.append(fmt.money(pnl.pnl, signed=True), style="bold green" if pnl.pnl > 0 else "bold red"
+                        if pnl.pnl < 0 else "bold")
+            line.append(f"  {pnl.date}", style="dim")
+            rows.append(("session PnL", line))
+            detail = Text(f"trades {fmt.integer(pnl.trades)} · capital {fmt.money(pnl.capital)} · mc ")
+            detail.append(fmt.text(pnl.mc_status, 8), style=STATUS_STYLE.get(pnl.mc_status, ""))
+            rows.append(("", detail))
+            if pnl.stale_state:
+                rows.append(("", Text("STALE STATE — do not use for live orders", style="bold white on red")))
+        elif state_payload is not None:
+            rows.append(("session PnL", Text("— DOLPHIN_PNL_BLUE not published", style="dim")))
+        trades = self._trades(state_payload, engine, journal)
+        if trades is None and state_payload is None:
+            pass  # the "never published" text above already says why
+        elif trades is None:
+            rows.append(("last trades", Text("— not published", style="dim")))
+        elif not trades:
+            rows.append(("last trades", Text("none yet", style="dim")))
+        else:
+            for i, trade in enumerate(trades[-3:][::-1]):
+                rows.append(("last trades" if i == 0 else "", trade_line(trade)))
+        scan_entry = self.entry(SCAN)
+        trader_scan = getattr(state_payload, "last_scan_number", None) if state_payload is not None else None
+        if scan_entry is None:
+            rows.append(("last scan", Text("— none", style="dim")))
+        else:
+            number = getattr(scan_entry.payload, "scan_number", None)
+            line = Text(f"#{fmt.integer(number)}")  # its age is on the age line (ticks there)
+            if trader_scan is not None:
+                behind = (number - trader_scan) if isinstance(number, int) else None
+                line.append(f"  trader at #{fmt.integer(trader_scan)}",
+                            style="yellow" if behind is not None and behind > 2 else "dim")
+            rows.append(("last scan", line))
+        if rows:
+            parts.append(kv_table(rows, key_width=11))
+        return Group(*parts)
+
+    def extra_age_parts(self, now: float) -> list[str]:
+        """The last scan's age (state and PnL ages colour the panel; the scan's is the Scan panel's)."""
+        scan = self.entry(SCAN)
+        return [f"scan {fmt.age(now - scan.basis)}"] if scan is not None else []
+
+    @staticmethod
+    def _position(st: Any, engine: dict[str, Any] | None) -> Any:
+        """The typed `open_position` of the trader's state; else whatever its engine state carries."""
+        if "open_position" in getattr(st, "__struct_fields__", ()):
+            pos = st.open_position
+            return msgspec.structs.asdict(pos) if pos is not None else None
+        if engine is not None:
+            for key in _POSITION_KEYS:
+                if key in engine:
+                    return engine[key]
+        return None
+
+    @staticmethod
+    def _trades(st: Any, engine: dict[str, Any] | None, journal: list[Any]) -> list[Any] | None:
+        """Oldest first: the journal (replay), the state's `recent_trades`, or the engine state's list."""
+        trades = [e.data for e in journal if getattr(e, "kind", "") == "trade"]
+        if trades:
+            return trades
+        recent = getattr(st, "recent_trades", None)
+        if recent:
+            return [msgspec.structs.asdict(t) for t in recent]
+        if "recent_trades" in getattr(st, "__struct_fields__", ()):
+            return []
+        if engine is not None:
+            for key in _TRADES_KEYS:
+                value = engine.get(key)
+                if isinstance(value, list):
+                    return value
+        return None

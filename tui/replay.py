@@ -1,0 +1,341 @@
+"""`dolphin tui --replay PATH`: drive the same screen from an archived span, for post-mortems.
+
+A replay is one more feed of `TuiState`, exactly like the bus feed: it builds the
+payloads the services would have published (scans from archived scan records; trader
+events from a journal) and delivers them at their market times, paced by a
+`ReplayClock` (market seconds per wall second = ``speed``). The state's clock *is* the
+replay clock, so every panel's age and staleness is measured in market time of the
+replay, and nothing else in the UI knows it is a replay.
+
+Sources:
+
+* `ScanArchive` — archived scans in time order. Implementations: `ArrowScanArchive`
+  (the scanner's Arrow IPC files, via ``dolphin.store.arrow_scans``) and
+  `ParquetScanArchive` (a scan table, as `dolphin scan build` / the backtester use).
+* `JournalReader` — trader events (closed trades, capital) in time order; the
+  interface is defined here, `TraderJournalReader` adapts ``dolphin.store.journal``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from dolphin.bus import BusEvent, EigenScan, WindowStats, iso_utc, schema
+from dolphin.errors import DataError
+from tui.state import LINK_REPLAY, ReplayView, TuiState
+
+WINDOWS = (50, 150, 300, 750)
+
+
+# ------------------------------------------------------------------------ archived records
+@dataclass(frozen=True, slots=True)
+class ArchivedScan:
+    """One scan as archived: market time, signal, per-window stats, prices."""
+
+    scan_number: int
+    timestamp_ns: int
+    vel_div: float | None
+    windows: dict[int, tuple[float | None, float | None, float | None]]  # window → (lambda_max, velocity, instab.)
+    prices: dict[str, float]
+
+    @property
+    def ts_s(self) -> float:
+        return self.timestamp_ns / 1e9
+
+
+def _f(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def scan_payload(rec: ArchivedScan) -> EigenScan | None:
+    """The NG8 payload the scanner would have published; None for a warm-up scan (no vel_div, w50 or w750)."""
+    vel = {w: _f(rec.windows.get(w, (None, None, None))[1]) for w in WINDOWS}
+    vel_div = _f(rec.vel_div)
+    if vel_div is None or vel[50] is None or vel[750] is None or rec.timestamp_ns <= 0:
+        return None
+    mwr = {}
+    for w in WINDOWS:
+        lam, v, inst = rec.windows.get(w, (None, None, None))
+        if _f(v) is not None:
+            mwr[str(w)] = WindowStats(velocity=_f(v), lambda_max=_f(lam), instability=_f(inst))  # type: ignore[arg-type]
+    prices = {s: p for s, p in rec.prices.items() if _f(p) is not None and p > 0}
+    ts_s = rec.ts_s
+    try:
+        return EigenScan(scan_number=rec.scan_number, timestamp_ns=rec.timestamp_ns, vel_div=vel_div,
+                         w50_velocity=vel[50], w750_velocity=vel[750],  # type: ignore[arg-type]
+                         w150_velocity=vel[150], w300_velocity=vel[300], asset_prices=prices,
+                         instability_50=_f(rec.windows.get(50, (None, None, None))[2]),
+                         instability_150=_f(rec.windows.get(150, (None, None, None))[2]),
+                         timestamp=iso_utc(ts_s), bridge_ts=ts_s, multi_window_results=mwr)
+    except (ValueError, TypeError):
+        return None
+
+
+class ScanArchive(Protocol):
+    label: str
+
+    def __len__(self) -> int: ...
+
+    def scans(self) -> Iterator[ArchivedScan]: ...
+
+
+class ParquetScanArchive:
+    """A scan table file (`dolphin.store.scan_table`): one row per bar."""
+
+    def __init__(self, path: str | Path) -> None:
+        from dolphin.store.scan_table import read_scan_table
+
+        self.path = Path(path)
+        self.label = self.path.name
+        self.table = read_scan_table(self.path)
+
+    def __len__(self) -> int:
+        return self.table.rows
+
+    def scans(self) -> Iterator[ArchivedScan]:
+        t = self.table
+        for i in range(t.rows):
+            windows = {
+                50: (None, float(t.v50_lambda_max_velocity[i]), float(t.instability_50[i])),
+                150: (None, float(t.v150_lambda_max_velocity[i]), float(t.instability_150[i])),
+                300: (None, float(t.v300_lambda_max_velocity[i]), None),
+                750: (None, float(t.v750_lambda_max_velocity[i]), None),
+            }
+            prices = {a: float(p) for a, p in zip(t.assets, t.prices[i])}
+            yield ArchivedScan(scan_number=int(t.scan_number[i]), timestamp_ns=int(t.ts[i]) * 1_000_000,
+                               vel_div=float(t.vel_div[i]), windows=windows, prices=prices)
+
+
+def _per_window(rec: Any, name: str, w: int) -> Any:
+    """A per-window statistic from a scan record, whichever way the record spells it."""
+    for attr in (f"w{w}_{name}", f"{name}_{w}", f"v{w}_{name}"):
+        if hasattr(rec, attr):
+            return getattr(rec, attr)
+    value = getattr(rec, name, None)
+    if isinstance(value, Mapping):
+        return value.get(w, value.get(str(w)))
+    windows = getattr(rec, "windows", None)
+    if isinstance(windows, Mapping):
+        stats = windows.get(w, windows.get(str(w)))
+        if isinstance(stats, Mapping):
+            return stats.get(name)
+        return getattr(stats, name, None)
+    if isinstance(value, (list, tuple)) and len(value) == len(WINDOWS):
+        return value[WINDOWS.index(w)]
+    return None
+
+
+def archived_from_record(rec: Any) -> ArchivedScan:
+    """Adapt a ``dolphin.store.arrow_scans.ScanRecord`` (duck-typed) to an `ArchivedScan`."""
+    windows = {w: (_f(_per_window(rec, "lambda_max", w)), _f(_per_window(rec, "velocity", w)),
+                   _f(_per_window(rec, "instability", w))) for w in WINDOWS}
+    assets = list(getattr(rec, "assets", ()) or ())
+    prices_raw = getattr(rec, "prices", ()) or ()
+    pairs = prices_raw.items() if isinstance(prices_raw, Mapping) else zip(assets, list(prices_raw))
+    prices = {str(a): p for a, p in ((a, _f(v)) for a, v in pairs) if p is not None}  # None = no price
+    vel_div = _f(getattr(rec, "vel_div", None))
+    if vel_div is None and windows[50][1] is not None and windows[750][1] is not None:
+        vel_div = windows[50][1] - windows[750][1]  # type: ignore[operator]
+    return ArchivedScan(scan_number=int(rec.scan_number), timestamp_ns=int(rec.timestamp_ns), vel_div=vel_div,
+                        windows=windows, prices=prices)
+
+
+class ArrowScanArchive:
+    """The scanner's Arrow scan files under a directory (or one file), via ``dolphin.store.arrow_scans``."""
+
+    def __init__(self, path: str | Path, *, iter_files: Any = None, read: Any = None) -> None:
+        if iter_files is None or read is None:
+            try:
+                from dolphin.store import arrow_scans
+            except ImportError:
+                raise DataError("reading Arrow scan files needs dolphin.store.arrow_scans (not installed yet); "
+                                "replay a scan table (.parquet) instead") from None
+            iter_files = iter_files or arrow_scans.iter_scan_files
+            read = read or arrow_scans.read_scan
+        self.path = Path(path)
+        self.label = self.path.name
+        self._read = read
+        self.files = [self.path] if self.path.is_file() else list(iter_files(self.path))  # in scan order
+        if not self.files:
+            raise DataError(f"no Arrow scan files under {self.path} (arrow_scans/YYYY-MM-DD/scan_*.arrow)")
+        self.unreadable = 0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def scans(self) -> Iterator[ArchivedScan]:
+        """Read one file at a time as the replay reaches it (a day is ~17,000 files)."""
+        for f in self.files:
+            try:
+                yield archived_from_record(self._read(f))
+            except Exception:
+                self.unreadable += 1  # a torn or foreign file: left out, the replay goes on
+
+
+def open_archive(path: str | Path) -> ScanArchive:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"replay source not found: {p}")
+    if p.is_file() and p.suffix == ".parquet":
+        return ParquetScanArchive(p)
+    return ArrowScanArchive(p)
+
+
+# ------------------------------------------------------------------------ the journal
+@dataclass(frozen=True, slots=True)
+class JournalEvent:
+    """One trader event at a market time: kind ``trade`` (a closed trade dict), ``capital`` (float)…"""
+
+    ts_s: float
+    kind: str
+    data: Any = None
+    scan_number: int | None = None
+
+
+class JournalReader(Protocol):
+    """Trader events of an archived span, in time order."""
+
+    def events(self) -> Iterator[JournalEvent]: ...
+
+
+class TraderJournalReader:
+    """Adapts the trader's journal (``dolphin.store.journal``): closed trades and committed capital."""
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            from dolphin.store.journal import Journal
+        except ImportError:
+            raise DataError("reading the trade journal needs dolphin.store.journal") from None
+        self.path = Path(path)
+        self._journal = Journal(self.path)
+
+    def events(self) -> Iterator[JournalEvent]:
+        ts_of: dict[int, float] = {}
+        for rec in self._journal.records():
+            kind = type(rec).__name__
+            scan = getattr(rec, "scan_number", None)
+            if kind == "ScanInput":
+                ts_of[rec.scan_number] = rec.ts_ms / 1000.0
+            elif kind == "TradeRecord" and scan in ts_of:
+                yield JournalEvent(ts_of[scan], "trade", dict(rec.trade), scan)
+            elif kind == "Commit" and scan in ts_of:
+                yield JournalEvent(ts_of[scan], "capital", rec.capital, scan)
+
+
+# ------------------------------------------------------------------------ pacing
+class ReplayClock:
+    """Market time of the replay: advances ``speed`` market seconds per wall second unless paused."""
+
+    def __init__(self, start_s: float = 0.0, speed: float = 1.0, wall: Any = time.monotonic) -> None:
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._base_market = start_s
+        self._base_wall = wall()
+        self.speed = speed
+        self.paused = False
+
+    def now(self) -> float:
+        with self._lock:
+            if self.paused:
+                return self._base_market
+            return self._base_market + (self._wall() - self._base_wall) * self.speed
+
+    def _rebase(self) -> None:
+        market = self._base_market if self.paused else self._base_market + (self._wall() - self._base_wall) * self.speed
+        self._base_market = market
+        self._base_wall = self._wall()
+
+    def reset(self, start_s: float) -> None:
+        with self._lock:
+            self._base_market = start_s
+            self._base_wall = self._wall()
+
+    def set_speed(self, speed: float) -> None:
+        with self._lock:
+            self._rebase()
+            self.speed = max(0.01, min(speed, 100_000.0))
+
+    def set_paused(self, paused: bool) -> None:
+        with self._lock:
+            self._rebase()
+            self.paused = paused
+
+
+@dataclass
+class ReplayFeed:
+    """Delivers an archive (and optionally a journal) into the state at the replay clock's pace."""
+
+    state: TuiState
+    archive: ScanArchive
+    clock: ReplayClock
+    journal: JournalReader | None = None
+    step_s: float = 0.05
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    delivered: int = 0
+
+    def start(self) -> None:
+        self.state.set_bus(LINK_REPLAY, address=self.archive.label)
+        self.state.set_replay(ReplayView(label=self.archive.label, speed=self.clock.speed, total=len(self.archive)))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="tui-replay", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def refresh(self) -> None:
+        """Nothing to re-read: a replay's state is complete."""
+
+    def set_speed(self, speed: float) -> None:
+        self.clock.set_speed(speed)
+        self.state.update_replay(speed=self.clock.speed)
+
+    def toggle_pause(self) -> None:
+        self.clock.set_paused(not self.clock.paused)
+        self.state.update_replay(paused=self.clock.paused)
+
+    def _items(self) -> Iterator[tuple[float, str, Any]]:
+        scans = ((r.ts_s, "scan", r) for r in self.archive.scans())
+        events = ((e.ts_s, "journal", e) for e in self.journal.events()) if self.journal is not None else iter(())
+        yield from heapq.merge(scans, events, key=lambda item: item[0])
+
+    def _wait_until(self, market_s: float) -> bool:
+        while not self._stop.is_set():
+            if self.clock.now() >= market_s:
+                return True
+            self._stop.wait(self.step_s)
+        return False
+
+    def _run(self) -> None:
+        position = skipped = 0
+        first = True
+        for ts, kind, item in self._items():
+            if first:
+                self.clock.reset(ts)
+                first = False
+            if not self._wait_until(ts):
+                return
+            if kind == "scan":
+                position += 1
+                payload = scan_payload(item)
+                if payload is None:
+                    skipped += 1
+                else:
+                    self.state.deliver(BusEvent(schema.FEATURES, schema.LATEST_EIGEN_SCAN, "ADDED", payload, ts))
+                    self.delivered += 1
+                self.state.update_replay(position=position, skipped=skipped)
+            else:
+                self.state.add_journal(item)
+        self.state.update_replay(position=position, skipped=skipped, finished=True)
