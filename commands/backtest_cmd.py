@@ -73,6 +73,9 @@ def backtest(
     trade_from_scan: Annotated[int | None, typer.Option(
         "--trade-from-scan", min=1, help="Replay a live session: earlier scans only warm the engine.")] = None,
     until_scan: Annotated[int | None, typer.Option("--until-scan", min=1, help="Stop after this scan.")] = None,
+    journal: Annotated[Path | None, typer.Option(
+        "--journal", help="A trader journal: replay its session exactly (traded scans, ACB, posture, kill switch; "
+                          "its scan range unless given).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     write: Annotated[bool, typer.Option("--write/--no-write", help="Write summary and trades under run_logs/backtest/.")] = True,
 ) -> None:
@@ -87,6 +90,15 @@ def backtest(
     if synthetic == (scans is not None):
         raise UsageError("choose one input: --synthetic or --scans PATH")
     cfg = load_config(config)
+    session = None
+    if journal is not None:
+        from dolphin.backtest.session import SessionInputs
+
+        if synthetic:
+            raise UsageError("--journal replays a live session over its scan archive: use it with --scans")
+        session = SessionInputs.from_journal(journal)
+        trade_from_scan = trade_from_scan or session.first_scan
+        until_scan = until_scan or session.last_scan
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err_console, transient=True, disable=json_out)
     with progress:
@@ -119,7 +131,7 @@ def backtest(
         replay = progress.add_task("replaying days", total=len(split_days(table.ts[start:stop])))
         result = run_backtest(table, cfg, date_from=date_from, date_to=date_to, acb_source=acb_source,
                               on_day=lambda _day: progress.advance(replay), source=source,
-                              trade_from_scan=trade_from_scan, until_scan=until_scan)
+                              trade_from_scan=trade_from_scan, until_scan=until_scan, session=session)
     paths = None
     if write:
         written = write_report(result)

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 
 from dolphin.backtest.metrics import Metrics, compute_metrics
+from dolphin.backtest.session import SessionInputs, StepFlags
 from dolphin.config.champion import champion_hash
 from dolphin.config.schema import StrategyConfig
 from dolphin.engine.acb import AdaptiveCircuitBreaker, ExternalFactorsSource
@@ -111,17 +112,42 @@ def select_span(data: ScanTable, date_from: str | None, date_to: str | None) -> 
     return start, stop
 
 
+def _replay_steps(engine: NDAlphaEngine, session: SessionInputs, scan_numbers: np.ndarray,
+                  columns: tuple[np.ndarray, ...], start: int, stop: int) -> None:
+    """Rows [start, stop) with each step's journaled flags, in blocks of identical flags."""
+    missing = StepFlags(trade=False, acb=None, posture=engine.posture, kill_switch=False)
+    i = start
+    while i < stop:
+        flags = session.steps.get(int(scan_numbers[i]), missing)
+        j = i + 1
+        while j < stop and flags.same_regime(session.steps.get(int(scan_numbers[j]), missing)):
+            j += 1
+        if flags.acb is not None:
+            engine.update_acb_boost(*flags.acb)
+        engine.set_posture(flags.posture)
+        engine.set_kill_switch(flags.kill_switch)
+        engine.run_block(*(c[i:j] for c in columns), trade=flags.trade)
+        missing = StepFlags(trade=False, acb=None, posture=flags.posture, kill_switch=flags.kill_switch)
+        i = j
+
+
 def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None = None, date_to: str | None = None,
                  acb_source: ExternalFactorsSource | None = None, ob_provider: OBProvider | None = None,
                  forewarner: Forewarner | None = None, on_day: Callable[[DayResult], None] | None = None,
                  source: str = "", trade_from_scan: int | None = None,
-                 until_scan: int | None = None) -> BacktestResult:
+                 until_scan: int | None = None, session: SessionInputs | None = None) -> BacktestResult:
     """Replay ``data`` (optionally a date range of it) and compute the metrics.
 
     ``trade_from_scan`` replays a live trader's session: scans before it only warm the
     engine (no trading), as a fresh trader warms on the archive before its first live
-    scan; ``until_scan`` stops after that scan.
+    scan; ``until_scan`` stops after that scan. ``session`` (from the trader's journal)
+    also replays what the archive does not hold: which scans were traded, the ACB
+    updates, the posture and the kill switch of each step; it sets the scan range unless
+    one is given.
     """
+    if session is not None:
+        trade_from_scan = session.first_scan if trade_from_scan is None else trade_from_scan
+        until_scan = session.last_scan if until_scan is None else until_scan
     if data.rows == 0:
         raise DataError("scan data has no bars")
     assets = list(data.assets)
@@ -151,8 +177,10 @@ def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None 
         cut = min(max(trade_from, s), e)
         if cut > s:
             engine.run_block(*(c[s:cut] for c in columns), trade=False)
-        if e > cut:
+        if e > cut and session is None:
             engine.run_block(*(c[cut:e] for c in columns))
+        elif e > cut:
+            _replay_steps(engine, session, data.scan_number, columns, cut, e)
         day = engine.end_day()
         engine_seconds += time.perf_counter() - t0
         days.append(day)

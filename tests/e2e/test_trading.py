@@ -35,16 +35,18 @@ def test_paper_session_equals_backtest_of_the_archived_scans(tmp_path: Path) -> 
     inputs = [r for r in records if r["type"] == "scan"]
     commits = [r["scan_number"] for r in records if r["type"] == "commit"]
     live_trades = [r["trade"] for r in records if r["type"] == "trade"]
-    assert inputs and all(r["trade"] for r in inputs), "a live scan was stale or skipped"
     first, last = inputs[0]["scan_number"], commits[-1]
     assert [r["scan_number"] for r in inputs] == list(range(first, last + 1)), "the trader missed a scan"
-    res = fam.cli("backtest", "--scans", str(fam.home), "--trade-from-scan", str(first), "--until-scan", str(last),
+    # the journal carries what the archive does not (e.g. a scan the trader found stale and
+    # did not trade): replaying it over the archive must give the very same trades
+    res = fam.cli("backtest", "--scans", str(fam.home), "--journal", str(fam.home / "journal" / "blue.jsonl"),
                   "--json", timeout=600)
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     with open(summary["files"]["trades"]) as fh:
         backtest_trades = list(csv.DictReader(fh))
     assert summary["metrics"]["trades"] == len(backtest_trades) == len(live_trades) >= 1
+    assert summary["span"]["bars"] == last - first + 1
     for bt, live in zip(backtest_trades, live_trades):
         assert (bt["asset"], bt["side"], int(bt["entry_bar"]), int(bt["exit_bar"]), bt["exit_reason"]) == (
             live["asset"], live["side"], live["entry_bar"], live["exit_bar"], live["exit_reason"])

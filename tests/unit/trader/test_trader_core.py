@@ -261,3 +261,34 @@ def test_crash_at_every_journal_record_recovers_the_same_books(market, blue, tmp
             reconciled_cases.append(cut)
         core.journal.close()
     assert reconciled_cases, "no cut fell between a write-ahead input and its fills"
+
+
+def test_backtest_replays_the_journal_of_a_session_with_live_only_inputs(market, blue, tmp_path: Path) -> None:
+    """Stale scans, an ACB update and a posture change are not in the archive; the journal has them."""
+    from dolphin.backtest.runner import run_backtest
+    from dolphin.backtest.session import SessionInputs
+
+    posture = {"now": "APEX"}
+    core = make_core(blue, market, tmp_path / "j.jsonl", posture_now=lambda: posture["now"])
+
+    async def go():
+        await core.start()
+        core.warm(bars_of(market, 0, WARM, published=None))
+        for i, bar in enumerate(bars_of(market, WARM, market.rows)):
+            if i % 97 == 13:                                           # stale: fed, not traded
+                bar = ScanBar(**{**{f: getattr(bar, f) for f in bar.__struct_fields__}, "published_s": NOW - 60})
+            if i == 3000:
+                core.acb_inbox.offer((1.5, 0.8))
+            if i == 6000:
+                posture["now"] = "STALKER"
+            if i == 9000:
+                posture["now"] = "APEX"
+            await core.process(bar)
+
+    run(go())
+    assert core.stats.stale > 100 and len(core.trades) > 3
+    session = SessionInputs.from_journal(tmp_path / "j.jsonl")
+    replayed = run_backtest(market, blue, session=session)
+    assert replayed.trades == core.trades and replayed.open_position == core.engine.open_position
+    plain = run_backtest(market, blue, trade_from_scan=session.first_scan)
+    assert plain.trades != core.trades                                 # without the journal it differs
