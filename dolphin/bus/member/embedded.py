@@ -17,117 +17,48 @@ import json
 import logging
 import os
 import signal
-import threading
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from dolphin.bus.member.config import MemberConfig
 from dolphin.bus.member.member import Member, MemberStartFailed
+from dolphin.embedding import BackgroundLoop, Embedded
 from dolphin.store.atomic import atomic_write_text
 
 log = logging.getLogger("dolphin.bus.member")
 
 
-class EmbeddedMember:
+class EmbeddedMember(Embedded[Member]):
     """A member on a background thread. Use as a context manager or call start()/stop()."""
+
+    start_timeout = 15.0
+    stop_timeout = 15.0
 
     def __init__(self, config: MemberConfig | None = None, **overrides: Any) -> None:
         base = config if config is not None else MemberConfig(port=0)
         self.config = replace(base, **overrides) if overrides else base
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self.member: Member | None = None
+        self._bg: BackgroundLoop[Member] = BackgroundLoop(
+            lambda: Member(self.config), lambda m: m.start(), lambda m: m.stop(), name="embedded bus member",
+            start_failed=lambda e: e if isinstance(e, MemberStartFailed) else MemberStartFailed(str(e)))
+
+    @property
+    def member(self) -> Member | None:
+        return self._bg.server
 
     @property
     def host(self) -> str:
-        return self._require().advertised[0]
+        return self._bg.require().advertised[0]
 
     @property
     def port(self) -> int:
-        return self._require().advertised[1]
+        return self._bg.require().advertised[1]
 
     @property
     def address(self) -> str:
         """``host:port`` for `cluster_members` / ``DOLPHIN_HZ_MEMBERS``."""
-        host, port = self._require().advertised
+        host, port = self._bg.require().advertised
         return f"{host}:{port}"
-
-    def _require(self) -> Member:
-        if self.member is None or not self._ready.is_set():
-            raise RuntimeError("the embedded member is not running")
-        return self.member
-
-    def start(self, timeout: float = 15.0) -> EmbeddedMember:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        self._thread = threading.Thread(target=self._run, name="dolphin-hz-member", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise MemberStartFailed(f"embedded member did not start within {timeout} s")
-        if self._error is not None:
-            self._thread.join(timeout)
-            raise MemberStartFailed(str(self._error)) from self._error
-        return self
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to start() or logged; the thread must not die silently
-            if not self._ready.is_set():
-                self._error = exc
-                self._ready.set()
-            else:
-                log.exception("embedded member crashed")
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop_event = asyncio.Event()
-        member = Member(self.config)
-        try:
-            await member.start()
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        self.member = member
-        self._ready.set()
-        await self._stop_event.wait()
-        await member.stop()
-
-    def call(self, fn: Any, *args: Any, timeout: float = 10.0) -> Any:
-        """Run ``fn(member, *args)`` on the member's loop and return its result (for tests/tools)."""
-        member = self._require()
-        assert self._loop is not None
-
-        async def run() -> Any:
-            return fn(member, *args)
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self._thread is None:
-            return
-        if self._loop is not None and self._stop_event is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._stop_event.set)
-            except RuntimeError:
-                pass
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(f"embedded member did not stop within {timeout} s")
-        self._thread = None
-
-    def __enter__(self) -> EmbeddedMember:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def _write_ready_file(path: Path, member: Member) -> None:

@@ -20,24 +20,24 @@ import json
 import logging
 import os
 import signal
-import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from dolphin.embedding import BackgroundLoop, Embedded
 from dolphin.market.errors import MarketError, SimConfigError, SimStartError
 from dolphin.market.sim.account import AccountStore
 from dolphin.market.sim.clock import SimClock
-from dolphin.market.sim.config import DAY_MS, SimConfig
+from dolphin.market.sim.config import SimConfig
 from dolphin.market.sim.engine import StreamEngine
 from dolphin.market.sim.exchange import Exchange
 from dolphin.market.sim.rest_server import RestApi
 from dolphin.market.sim.source import MarketSource, make_source
 from dolphin.market.sim.ws_server import StreamHub
+from dolphin.store.atomic import atomic_write_text
 
 log = logging.getLogger("dolphin.market.sim")
 
@@ -156,87 +156,34 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-class SimExchange:
+class SimExchange(Embedded[Simulator]):
     """A `Simulator` on a background thread with its own event loop (context manager or start/stop)."""
+
+    start_timeout = 120.0
+    stop_timeout = 30.0
 
     def __init__(self, config: SimConfig | None = None, *, enforce_limits: bool = True, **overrides: Any) -> None:
         base = config if config is not None else SimConfig(port=0)
         self.config = replace(base, **overrides) if overrides else base
         self.enforce_limits = enforce_limits
         self.sim = Simulator(self.config)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._bg: BackgroundLoop[Simulator] = BackgroundLoop(
+            lambda: self.sim, lambda sim: sim.start(enforce_limits=self.enforce_limits), lambda sim: sim.stop(),
+            name="simulator", start_failed=_start_failed)
 
     @property
     def rest_url(self) -> str:
-        self._require()
-        return self.sim.rest_url
+        return self._bg.require().rest_url
 
     @property
     def ws_url(self) -> str:
-        self._require()
-        return self.sim.ws_url
+        return self._bg.require().ws_url
 
     @property
     def exchange(self) -> Exchange:
-        self._require()
-        assert self.sim.exchange is not None
-        return self.sim.exchange
-
-    def _require(self) -> None:
-        if not self._ready.is_set() or self._error is not None or self._thread is None:
-            raise RuntimeError("the simulator is not running")
-
-    def start(self, timeout: float = 120.0) -> SimExchange:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        self._thread = threading.Thread(target=self._run, name="dolphin-sim", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise SimStartError(f"simulator did not start within {timeout} s")
-        if self._error is not None:
-            self._thread.join(timeout)
-            self._thread = None
-            if isinstance(self._error, MarketError):
-                raise self._error
-            raise SimStartError(f"simulator failed to start: {type(self._error).__name__}: {self._error}")
-        return self
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to start() or logged; the thread must not die silently
-            if not self._ready.is_set():
-                self._error = exc
-                self._ready.set()
-            else:
-                log.exception("simulator thread crashed")
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        try:
-            await self.sim.start(enforce_limits=self.enforce_limits)
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        await self._stop.wait()
-        await self.sim.stop()
-
-    def call(self, fn: Any, *args: Any, timeout: float = 30.0) -> Any:
-        """Run ``fn(simulator, *args)`` on the simulator's loop and return its result."""
-        self._require()
-        assert self._loop is not None
-
-        async def run() -> Any:
-            return fn(self.sim, *args)
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+        exchange = self._bg.require().exchange
+        assert exchange is not None
+        return exchange
 
     def kill_ws_connections(self, count: int | None = None) -> int:
         """Abort ``count`` WebSocket connections server-side (all if None); returns how many."""
@@ -248,33 +195,20 @@ class SimExchange:
     def status(self) -> dict[str, Any]:
         return dict(self.call(lambda sim: sim.status()))
 
-    def stop(self, timeout: float = 30.0) -> None:
-        if self._thread is None:
-            return
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._stop.set)
-            except RuntimeError:
-                pass
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(f"simulator did not stop within {timeout} s")
-        self._thread = None
 
-    def __enter__(self) -> SimExchange:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+def _start_failed(exc: BaseException) -> Exception:
+    if isinstance(exc, MarketError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return SimStartError(str(exc))
+    return SimStartError(f"simulator failed to start: {type(exc).__name__}: {exc}")
 
 
 def write_ready_file(path: Path, sim: Simulator) -> None:
     """Atomically publish where the simulator listens (supervisors and tests using port 0)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"rest_url": sim.rest_url, "ws_url": sim.ws_url, "host": sim.host, "port": sim.port,
-                               "pid": os.getpid(), "start_ms": sim.start_ms, "speed": sim.config.speed}))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({"rest_url": sim.rest_url, "ws_url": sim.ws_url, "host": sim.host,
+                                        "port": sim.port, "pid": os.getpid(), "start_ms": sim.start_ms,
+                                        "speed": sim.config.speed}))
 
 
 def serve(config: SimConfig, *, ready_file: Path | None = None, enforce_limits: bool = True,
