@@ -84,11 +84,16 @@ def backtest(
     from dolphin.backtest.runner import run_backtest
     from dolphin.backtest.synthetic import SyntheticFactors, synthetic_scan_table
     from dolphin.config import load_config
-    from dolphin.errors import UsageError
+    from dolphin.errors import DataError, UsageError
     from dolphin.store.scan_table import read_scan_table
 
+    if journal is not None and scans is None:
+        raise UsageError("--journal replays a live session over its scan archive: add --scans PATH "
+                         "(the runtime root, or its arrow_scans/)")
     if synthetic == (scans is not None):
         raise UsageError("choose one input: --synthetic or --scans PATH")
+    if scans is not None and not scans.exists():
+        raise DataError(f"{scans}: scan table not found")
     cfg = load_config(config)
     session = None
     if journal is not None:

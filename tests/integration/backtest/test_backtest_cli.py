@@ -128,6 +128,7 @@ def test_date_range_and_green(scans_file: Path, runtime_root: Path) -> None:
     (("--synthetic", "--days", "1", "--from", "2030-01-01"), 6, "no bars"),
     (("--scans", "/nonexistent/scans.parquet"), 6, "/nonexistent/scans.parquet"),
     (("--synthetic", "--config", "purple"), 3, "unknown config"),
+    (("--journal", "/nonexistent/journal.jsonl"), 2, "add --scans PATH"),
 ])
 def test_operator_errors_are_one_line(args: tuple[str, ...], code: int, message: str, runtime_root: Path) -> None:
     res = _cli(*args, home=runtime_root)
