@@ -118,5 +118,10 @@ def resolve(name: str, cfg: ServicesConfig) -> Program:
         if p.name == short and (":" not in name or name == p.fullname):
             return p
     valid = ", ".join(p.name for p in programs)
-    hint = " (configured off in this family)" if short in BY_NAME else ""
+    if short in BY_NAME:
+        hint = " (configured off in this family)"
+    elif short in PUBLISHERS.values():
+        hint = " (a data service this family does not have yet)"
+    else:
+        hint = ""
     raise UnknownService(f"unknown service {name!r}{hint}; valid: {valid} (or group:name)")
