@@ -205,9 +205,16 @@ class TraderService:
             return result
         if self.on_step is not None:   # the step is journaled here (fills included); publication follows
             self.on_step(core, result)
-        if self.session is not None:
-            for intent, fill in result.orders:
-                closed = next((t for t in result.exits if t.trade_id == intent.trade_id), None)
+        for intent, fill in result.orders:
+            closed = next((t for t in result.exits if t.trade_id == intent.trade_id), None)
+            if closed is None:
+                log.info("scan %d: %s %s %.6g %s @ %.6g (fee %.4f, %s)", bar.scan_number, intent.leg, intent.side,
+                         fill.quantity, intent.symbol, fill.price, fill.fee, intent.client_order_id)
+            else:
+                log.info("scan %d: %s %s %.6g %s @ %.6g (fee %.4f, %s): %s, pnl %+.2f", bar.scan_number, intent.leg,
+                         intent.side, fill.quantity, intent.symbol, fill.price, fill.fee, intent.client_order_id,
+                         closed.exit_reason, closed.pnl)
+            if self.session is not None:
                 self.session.fill(bar.scan_number, intent, fill, pnl=closed.pnl if closed else None,
                                   exit_reason=closed.exit_reason if closed else "")
         await self.publish(core, result)
