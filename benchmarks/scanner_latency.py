@@ -9,9 +9,9 @@ the bus member (``python -m dolphin.bus.member``) run as their own processes, as
 supervisord; the scanner runs in this process (`run_scanner`, the service body) so its
 counters can be read. Latency = from the moment the bar's last final kline
 (``"x": true``) was received by the scanner to the completion of its bus write
-(``DOLPHIN_FEATURES["latest_eigen_scan"]``), which includes the scan, the Arrow file
-(atomic write with fsync of file and directory) and the put. Bars drained from the
-start-up buffer are not counted.
+(``DOLPHIN_FEATURES["latest_eigen_scan"]``), which includes the scan and the put (the
+Arrow file — atomic write with fsync of file and directory — follows the put). Bars
+drained from the start-up buffer are not counted.
 
 Baselines side by side: the scan computation alone, the Arrow write alone and the bus
 put alone (as measured inside the same run), plus `ScanUpdater.update` per bar for 50

@@ -1,8 +1,10 @@
 """Live scans → ``DOLPHIN_FEATURES["latest_eigen_scan"]``, one write per scan, never blocking the scan loop.
 
-The scan loop `submit`s each live scan right after its Arrow file is written; this
-task writes them in order, one `put` each, with ``bridge_ts`` = the wall clock at the
-write. A bus outage must not stop scanning or archiving, and a put to an unreachable
+The scan loop `submit`s each live scan as soon as it is computed, before its Arrow file
+is written; this task writes them in order, one `put` each, with ``bridge_ts`` = the wall
+clock at the write. `submit` returns a future that settles when the put is done (True)
+or given up (False), so the scan loop can let the put go out before it starts the file
+write, whose thread would otherwise hold the GIL while the put's reply waits. A bus outage must not stop scanning or archiving, and a put to an unreachable
 member blocks until the client's invocation timeout — so the put runs here, bounded by
 ``timeout_s``, while the scan loop goes on. On a failure: counted, logged once (and
 once more when writes work again); every older queued scan is dropped (the key holds
@@ -35,7 +37,7 @@ class ScanPublisher:
         self._clock = clock
         self._monotonic = monotonic
         self._on_published = on_published
-        self._queue: deque[tuple[ScanRecord, float | None]] = deque()
+        self._queue: deque[tuple[ScanRecord, float | None, asyncio.Future[bool]]] = deque()
         self._wake = asyncio.Event()
         self._failing = False
         self._idle = asyncio.Event()
@@ -46,11 +48,18 @@ class ScanPublisher:
         self.unpublishable = 0
         self.last_published: int | None = None
 
-    def submit(self, record: ScanRecord, completed_at: float | None = None) -> None:
-        """Queue a live scan for the bus (non-blocking)."""
-        self._queue.append((record, completed_at))
+    @property
+    def failing(self) -> bool:
+        """The last put failed: the bus is away (waiting on a put now would only stall the caller)."""
+        return self._failing
+
+    def submit(self, record: ScanRecord, completed_at: float | None = None) -> asyncio.Future[bool]:
+        """Queue a live scan for the bus (non-blocking); the future says whether it was written."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((record, completed_at, done))
         self._idle.clear()
         self._wake.set()
+        return done
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued scan was written or given up (tests, shutdown)."""
@@ -66,11 +75,13 @@ class ScanPublisher:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                record, completed_at = self._queue.popleft()
-                if not await self._put(record, completed_at):
+                record, completed_at, done = self._queue.popleft()
+                ok = await self._put(record, completed_at)
+                _settle(done, ok)
+                if not ok:
                     # keep only the newest: it is tried once now if it came meanwhile, else with the next scan
                     while len(self._queue) > 1:
-                        self._queue.popleft()
+                        _settle(self._queue.popleft()[2], False)
                         self.dropped += 1
                     if self._queue:
                         continue
@@ -113,6 +124,11 @@ class ScanPublisher:
         if self._on_published is not None:
             self._on_published(record, completed_at, done, done - started)
         return True
+
+
+def _settle(done: asyncio.Future[bool], ok: bool) -> None:
+    if not done.done():
+        done.set_result(ok)
 
 
 __all__ = ["ScanPublisher"]

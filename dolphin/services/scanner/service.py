@@ -1,10 +1,11 @@
 """The NG8 scanner daemon (bible §27): market bars → one scan → one Arrow file + one bus write.
 
 Per closed 5-second bar: `ScanEngine.update` computes all four windows in one pass,
-`write_scan` writes exactly one Arrow file (``<home>/arrow_scans/YYYY-MM-DD/
-scan_NNNNNN_HHMMSS.arrow``, atomic, never overwriting), then exactly one bus write
-(``DOLPHIN_FEATURES["latest_eigen_scan"]``, NG8 flat payload) is queued to the
-publisher. Bars are labelled by their open time; the scan is computed when they close.
+exactly one bus write (``DOLPHIN_FEATURES["latest_eigen_scan"]``, NG8 flat payload) is
+queued to the publisher, and once it is out (or after `PUT_HEAD_START_S`) `write_scan`
+writes exactly one Arrow file (``<home>/arrow_scans/YYYY-MM-DD/scan_NNNNNN_HHMMSS.arrow``,
+atomic, never overwriting). Bars are labelled by their open time; the scan is computed
+when they close.
 
 Start: subscribe to the streams first (bars are buffered), backfill through REST
 (first start: `WARMUP_BARS`, archived but not published; restart: re-warm and fill the
@@ -46,6 +47,11 @@ from dolphin.services.scanner.compute import PRECISIONS, ScanEngine
 from dolphin.services.scanner.history import TRANSIENT, interval_name, make_history
 from dolphin.services.scanner.publisher import ScanPublisher
 from dolphin.store.arrow_scans import ScanRecord, write_scan
+
+#: How long the Arrow file write waits for the bus put of the same scan: the put's round
+#: trip is ~1 ms, the file write holds the GIL for milliseconds; a slow bus only delays the
+#: file by this much, and an absent one not at all.
+PUT_HEAD_START_S = 0.05
 
 
 class Stopped(Exception):
@@ -323,11 +329,14 @@ class Scanner:
             return
         record = ScanRecord.from_features(self.next_number, open_ms * 1_000_000, self.symbols, row, features)
         if origin != "backfill" and self.publisher is not None:
-            # The bus first, then the file (written off the loop, so the put goes out meanwhile):
-            # the file's two fsyncs would otherwise sit between the bar's close and the bus. A
-            # crash in between is safe: the scan is a pure function of the bars, and the restart's
-            # backfill writes the identical file (unpublished), so it is archived exactly once.
-            self.publisher.submit(record, completed_at)
+            # The bus first, then the file: the file's serialisation holds the GIL and its two
+            # fsyncs take milliseconds, so the put gets a bounded head start (none while the bus
+            # is away). A crash in between is safe: the scan is a pure function of the bars, and
+            # the restart's backfill writes the identical file (unpublished), so it is archived
+            # exactly once.
+            sent = self.publisher.submit(record, completed_at)
+            if not self.publisher.failing:
+                await asyncio.wait((sent,), timeout=PUT_HEAD_START_S)
         started = time.perf_counter()
         await asyncio.to_thread(write_scan, self.root, record)
         if origin == "live":

@@ -78,11 +78,16 @@ class FakeHistory:
 
 
 class RecordingPublisher:
+    failing = False
+
     def __init__(self) -> None:
         self.records: list[Any] = []
 
-    def submit(self, record: Any, completed_at: float | None = None) -> None:
+    def submit(self, record: Any, completed_at: float | None = None) -> asyncio.Future[bool]:
         self.records.append(record)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        done.set_result(True)
+        return done
 
 
 def make_scanner(root: Path, history: FakeHistory, publisher: Any = None) -> tuple[Scanner, ScannerStats]:
@@ -276,19 +281,21 @@ def test_publisher_writes_every_scan_in_order_and_survives_an_outage(
     async def run() -> ScanPublisher:
         pub = ScanPublisher(lambda: bus, LOG, timeout_s=0.2)
         task = asyncio.create_task(pub.run())
-        for r in records[:2]:
-            pub.submit(r)
+        sent = [pub.submit(r) for r in records[:2]]
         assert await pub.wait_idle(5)
         bus.failures = 2
-        pub.submit(records[2])                 # fails: counted, logged once
+        sent.append(pub.submit(records[2]))    # fails: counted, logged once
         assert await pub.wait_idle(5)
-        pub.submit(records[3])                 # fails again: only counted
+        assert pub.failing
+        sent.append(pub.submit(records[3]))    # fails again: only counted
         assert await pub.wait_idle(5)
-        pub.submit(records[4])                 # the bus is back: the latest goes through
+        sent.append(pub.submit(records[4]))    # the bus is back: the latest goes through
         assert await pub.wait_idle(5)
+        assert not pub.failing
         bus.hang = True
-        pub.submit(records[5])                 # a put that never answers is bounded by the timeout
+        sent.append(pub.submit(records[5]))    # a put that never answers is bounded by the timeout
         assert await pub.wait_idle(5)
+        assert [f.result() for f in sent] == [True, True, False, False, True, False]
         task.cancel()
         return pub
 
@@ -307,9 +314,9 @@ def test_publisher_without_a_bus_counts_and_keeps_going(tmp_path: Path,
     async def run() -> ScanPublisher:
         pub = ScanPublisher(lambda: None, LOG, timeout_s=0.2)
         task = asyncio.create_task(pub.run())
-        for r in records:
-            pub.submit(r)
+        sent = [pub.submit(r) for r in records]
         assert await pub.wait_idle(5)
+        assert all(f.done() and f.result() is False for f in sent)   # failed or dropped, never left pending
         task.cancel()
         return pub
 
