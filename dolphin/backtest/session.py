@@ -40,18 +40,19 @@ class SessionInputs:
         journal = Journal(path)
         if not journal.path.is_file():
             raise DataError(f"trader journal not found: {journal.path}")
-        try:
-            records = journal.records()
-        except JournalCorrupt as exc:
-            raise DataError(str(exc)) from None
         steps: dict[int, StepFlags] = {}
         posture = "APEX"
-        for r in records:
-            if isinstance(r, ScanInput):
-                posture = r.posture or posture
-                steps[r.scan_number] = StepFlags(trade=r.trade, acb=tuple(r.acb) if r.acb else None,  # type: ignore[arg-type]
-                                                 posture=posture, kill_switch=r.kill_switch)
-        commits = [r.scan_number for r in records if isinstance(r, Commit)]
-        if not steps or not commits:
+        last_commit: int | None = None
+        try:
+            for r in journal.iter_records():
+                if isinstance(r, ScanInput):
+                    posture = r.posture or posture
+                    steps[r.scan_number] = StepFlags(trade=r.trade, acb=tuple(r.acb) if r.acb else None,  # type: ignore[arg-type]
+                                                     posture=posture, kill_switch=r.kill_switch)
+                elif isinstance(r, Commit):
+                    last_commit = r.scan_number if last_commit is None else max(last_commit, r.scan_number)
+        except JournalCorrupt as exc:
+            raise DataError(str(exc)) from None
+        if not steps or last_commit is None:
             raise DataError(f"{journal.path}: no committed live step to replay")
-        return cls(first_scan=min(steps), last_scan=max(commits), steps=steps)
+        return cls(first_scan=min(steps), last_scan=last_commit, steps=steps)

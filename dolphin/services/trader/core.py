@@ -41,6 +41,7 @@ from dolphin.store.journal import (
     Commit,
     FillRecord,
     Journal,
+    Recovery,
     ScanInput,
     SessionStart,
     Snapshot,
@@ -174,44 +175,47 @@ class TraderCore:
     # ------------------------------------------------------------------ start
     async def start(self) -> bool:
         """Open the books: recover from the journal (True) or start a fresh one (False)."""
-        records = self.journal.records()
+        books = self.journal.recovery()
         self.journal.open()
-        if not records:
+        if books.empty:
             self.book_id = new_book_id()
             self.journal.append(SessionStart(seq=self.journal.next_seq(), wall_ts=self.clock(),
                                              strategy=self.cfg.name, config_hash=champion_hash(self.cfg.frozen_params()),
                                              venue=self.venue, book_id=self.book_id, pid=0))
             self._snapshot()
             return False
-        await self._recover(records)
+        if books.session is None:
+            raise RuntimeError(f"{self.journal.path}: no session record; not a trader journal")
+        self.book_id = books.session.book_id
+        if books.snapshot is None:   # a crash between the session record and the first snapshot
+            self._snapshot()
+            return False
+        await self._recover(books)
         return True
 
-    async def _recover(self, records: list[Any]) -> None:
-        session = next((r for r in records if isinstance(r, SessionStart)), None)
-        if session is None:
-            raise RuntimeError(f"{self.journal.path}: no session record; not a trader journal")
-        self.book_id = session.book_id
-        snap_idx = max(i for i, r in enumerate(records) if isinstance(r, Snapshot))
-        snap = records[snap_idx]
+    async def _recover(self, books: Recovery) -> None:
+        snap = books.snapshot
+        assert snap is not None
+        after = books.tail[1:]
         self.engine.restore_state(decode_state(bytes(snap.engine_state)))
         gate = msgspec.json.decode(bytes(snap.vol_gate), type=dict[str, int | float | bytes] | None)
         if gate is not None:
             self.vol_gate.restore_state(gate)
         self.last_scan = snap.scan_number
         self.posture = snap.extra.get("posture", "APEX")
-        self.trades = [msgspec.convert(r.trade, ClosedTrade) for r in records if isinstance(r, TradeRecord)]
-        for r in records[snap_idx + 1:]:
+        for r in after:
             if isinstance(r, FillRecord):
                 self._journal_fills[r.client_order_id] = Fill(client_order_id=r.client_order_id, price=r.price,
                                                               quantity=r.quantity, fee=r.fee, venue=r.venue,
                                                               venue_order_id=r.venue_order_id)
-        trades_after_snapshot = {r.trade["trade_id"] for r in records[snap_idx + 1:] if isinstance(r, TradeRecord)}
-        self.trades = [t for t in self.trades if t.trade_id not in trades_after_snapshot]  # replay re-adds them
+        trades_after_snapshot = {r.trade["trade_id"] for r in after if isinstance(r, TradeRecord)}
+        self.trades = [msgspec.convert(r.trade, ClosedTrade) for r in books.trades
+                       if r.trade["trade_id"] not in trades_after_snapshot]   # the replay re-adds those
         self._journaled_trades = set(trades_after_snapshot)
-        committed = {r.scan_number for r in records[snap_idx + 1:] if isinstance(r, Commit)}
+        committed = {r.scan_number for r in after if isinstance(r, Commit)}
         self._replaying = True
         try:
-            for r in records[snap_idx + 1:]:
+            for r in after:
                 if isinstance(r, ScanInput):
                     await self._replay_input(r, committed=r.scan_number in committed)
         finally:

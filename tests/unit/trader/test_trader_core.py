@@ -224,6 +224,8 @@ def test_crash_at_every_journal_record_recovers_the_same_books(market, blue, tmp
     rng = np.random.default_rng(3)
     cuts = sorted(set(ends[first_fill - 3:first_fill + 4]) | set(rng.choice(ends, size=10, replace=False).tolist()))
     cuts += [ends[first_fill] - 7]                                   # a torn fill record
+    cuts += [ends[first_fill] - 1]                                   # a whole fill record without its newline
+    cuts += [ends[0]]                                                # the session record alone, before any snapshot
     reconciled_cases: list[int] = []
     for cut in cuts:
         path = tmp_path / f"cut_{cut}.jsonl"
