@@ -7,6 +7,14 @@ with its traceback and exits 1, so supervisord's autorestart (and MHS) take over
 
 The heartbeat (`DOLPHIN_HEARTBEAT["<service>_heartbeat"]`, every few seconds, wall
 clock) is how MHS and the TUI tell a live service from a hung one.
+
+The bus watch: the hazelcast client reconnects by itself, but after its connect timeout
+(20 s without a member) it shuts down for good, and a service holding it would go on
+deaf — a trader that never sees another scan. A service that can rebuild its client in
+place (`reconnect_bus`, the scanner: one key, no listeners) connects again; every other
+one exits with `EXIT_BUS_LOST`, and supervisord's autorestart brings it back whole —
+listeners, and for the trader its books from the journal — waiting for the member in
+`connect_bus`.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from dolphin.paths import runtime_root
 
 HEARTBEAT_INTERVAL_S = 5.0
 CONNECT_RETRY_MAX_S = 5.0
+BUS_WATCH_INTERVAL_S = 1.0
+EXIT_BUS_LOST = 1        # a failure to supervisord (autorestart), not a clean stop
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -53,7 +63,10 @@ class ServiceContext:
     client: Any = None
     bus: Any = None
     phase: str = "starting"
+    reconnect_bus: bool = False     # rebuild a shut-down client in place instead of exiting
+    bus_lost: bool = False          # the client shut down and this service exits to be restarted
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _bus_watch: asyncio.Task[Any] | None = None
 
     async def connect_bus(self) -> Any:
         """The asyncio bus client, retrying with back-off until connected or stopped.
@@ -75,6 +88,30 @@ class ServiceContext:
                 await self.sleep(delay)
                 delay = min(CONNECT_RETRY_MAX_S, delay * 2)
         return None
+
+    def start_bus_watch(self) -> None:
+        """Run `watch_bus` once per context (`run_service` starts it; an embedded service body may too)."""
+        if self._bus_watch is None:
+            self._bus_watch = self.spawn(self.watch_bus(), "bus watch")
+
+    async def watch_bus(self, interval_s: float = BUS_WATCH_INTERVAL_S) -> None:
+        """Notice a client that shut itself down: reconnect (`reconnect_bus`) or stop to be restarted."""
+        while not await self.sleep(interval_s):
+            client = self.client
+            if client is None or client.lifecycle_service.is_running():
+                continue
+            if self.reconnect_bus:
+                self.log.warning("bus client shut down (the member was away longer than the connect timeout); "
+                                 "reconnecting")
+                self.bus = None
+                self.client = None
+                await self.connect_bus()
+                continue
+            self.log.error("bus client shut down (the member was away longer than the connect timeout); exiting "
+                           "so supervisord restarts this service with a new one")
+            self.bus_lost = True
+            self.stop.set()
+            return
 
     async def sleep(self, seconds: float) -> bool:
         """Sleep unless stopped first; True when the stop event fired."""
@@ -134,6 +171,7 @@ def run_service(name: str, main: ServiceMain, *, heartbeat: bool = True, log_fil
             loop.add_signal_handler(sig, ctx.stop.set)
         if heartbeat:
             ctx.spawn(ctx.heartbeat_forever(), "heartbeat")
+        ctx.start_bus_watch()
         log.info("starting (pid %d, home %s)", os.getpid(), ctx.home)
         body = asyncio.ensure_future(main(ctx))
         stopper = asyncio.ensure_future(ctx.stop.wait())
@@ -141,9 +179,10 @@ def run_service(name: str, main: ServiceMain, *, heartbeat: bool = True, log_fil
             done, _ = await asyncio.wait({body, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if body in done:
                 body.result()  # re-raise a crash
-                return 0
+                return EXIT_BUS_LOST if ctx.bus_lost else 0
             ctx.phase = "stopping"
-            log.info("stop signal received; shutting down")
+            if not ctx.bus_lost:
+                log.info("stop signal received; shutting down")
             try:
                 await asyncio.wait_for(body, timeout=10.0)
             except TimeoutError:
@@ -152,7 +191,7 @@ def run_service(name: str, main: ServiceMain, *, heartbeat: bool = True, log_fil
                     await body
                 except asyncio.CancelledError:
                     pass
-            return 0
+            return EXIT_BUS_LOST if ctx.bus_lost else 0
         except Exception:
             log.exception("service crashed")
             return 1

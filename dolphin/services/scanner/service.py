@@ -465,19 +465,6 @@ async def run_scanner(ctx: ServiceContext, options: ScannerOptions | None = None
             except TRANSIENT:
                 pass
 
-    async def bus_keeper() -> None:
-        """Connect to the bus; reconnect when the client gave up (it shuts down after its connect timeout)."""
-        await ctx.connect_bus()
-        while not ctx.stop.is_set():
-            await asyncio.sleep(1.0)
-            client = ctx.client
-            if client is not None and not client.lifecycle_service.is_running():
-                log.warning("bus client shut down (the member was away too long); reconnecting — scans are "
-                            "archived meanwhile")
-                ctx.bus = None
-                ctx.client = None
-                await ctx.connect_bus()
-
     async def stopper() -> None:
         await ctx.stop.wait()
         bars.put_nowait(None)
@@ -490,7 +477,9 @@ async def run_scanner(ctx: ServiceContext, options: ScannerOptions | None = None
         st.eligibility_mismatches = engine.eligibility_mismatches
 
     ctx.spawn(stopper(), "stopper")
-    ctx.spawn(bus_keeper(), "bus")
+    ctx.reconnect_bus = True   # one key and no listeners: a new client serves; scans are archived meanwhile
+    ctx.spawn(ctx.connect_bus(), "bus")
+    ctx.start_bus_watch()
     ctx.spawn(publisher.run(), "publisher")
     last_log = time.monotonic()
     logged_summary = ""
