@@ -78,8 +78,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import textual.app  # noqa: F401
     from importlib.metadata import version
+
+    import textual.app  # noqa: F401
 
     return (f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, textual {version('textual')}, "

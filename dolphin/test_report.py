@@ -41,7 +41,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -165,7 +165,7 @@ def _parse_run_at(value: Any, where: str) -> float:
     except ValueError:
         raise TestResultsError(f"{where}: _run_at {value!r} is not an ISO-8601 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -217,7 +217,7 @@ def write_test_results(results: Mapping[str, Mapping[str, Any] | CategoryResult]
     category raises TestResultsError and nothing is written. ``meta`` adds ``_``-prefixed
     keys (a key without the prefix gets one).
     """
-    moment = (run_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = (run_at or datetime.now(UTC)).astimezone(UTC)
     doc: dict[str, Any] = {"_run_at": moment.isoformat(timespec="seconds")}
     for key, value in (meta or {}).items():
         doc[key if key.startswith("_") else f"_{key}"] = value

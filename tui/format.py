@@ -8,7 +8,7 @@ marker) instead of raising inside a render.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 DASH = "—"
@@ -117,7 +117,7 @@ def clock(seconds: float | None, *, date: bool = False) -> str:
     if f is None:
         return DASH
     try:
-        moment = datetime.fromtimestamp(f, tz=timezone.utc)
+        moment = datetime.fromtimestamp(f, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return DASH
     return moment.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")

@@ -16,7 +16,7 @@ Fields the bible does not specify are documented in ``docs/bus.md`` as DOLPHIN's
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
@@ -41,13 +41,13 @@ def parse_time(value: float | int | str) -> float:
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO-8601 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
 def iso_utc(seconds: float) -> str:
     """ISO-8601 UTC with a ``+00:00`` offset, as the bible's writers emit."""
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
 
 
 def _check_finite(value: Any, path: str) -> None:

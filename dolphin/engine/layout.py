@@ -117,7 +117,7 @@ E_BARS_HELD = 22
 N_EVENT_FIELDS = 23
 
 
-def param_vector(cfg: "StrategyConfig", direction: int) -> np.ndarray:
+def param_vector(cfg: StrategyConfig, direction: int) -> np.ndarray:
     """The kernel's parameter vector for a config and a trading direction (-1 short, +1 long)."""
     c, x, f, e, s = cfg.champion, cfg.exits, cfg.friction, cfg.extras, cfg.survival
     threshold = c.vel_div_threshold if direction < 0 else cfg.long.long_threshold

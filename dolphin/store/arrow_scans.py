@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,7 @@ def _finite_or_none(value: float) -> float | None:
 def iso_from_ns(timestamp_ns: int) -> str:
     """ISO-8601 UTC (``+00:00``) of a Unix-ns time, exact to the microsecond."""
     seconds, rem = divmod(int(timestamp_ns), 1_000_000_000)
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=rem // 1000).isoformat()
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rem // 1000).isoformat()
 
 
 def regime_signal(vel_div: float) -> float:
@@ -230,7 +230,7 @@ class ScanRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _utc(timestamp_ns: int) -> datetime:
-    return datetime.fromtimestamp(timestamp_ns // 1_000_000_000, tz=timezone.utc)
+    return datetime.fromtimestamp(timestamp_ns // 1_000_000_000, tz=UTC)
 
 
 # ---------------------------------------------------------------- paths

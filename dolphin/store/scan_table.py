@@ -60,7 +60,7 @@ def parse_day_ms(text: str, *, end: bool = False) -> int:
         day = dt.date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"bad date {text!r}: no such day") from None
-    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
     return start + _DAY_MS if end else start
 
 

@@ -22,8 +22,8 @@ import numpy as np
 from dolphin.config.schema import StrategyConfig
 from dolphin.engine import exits as X
 from dolphin.engine import irp as I
-from dolphin.engine import sizing as Z
 from dolphin.engine import signal as S
+from dolphin.engine import sizing as Z
 from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.codes import (
     DC_CONTRADICT,

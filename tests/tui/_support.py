@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +307,7 @@ def fill(state: Any, published: float, *, scans: int = 24) -> None:
 
 
 def write_results(path: Path, *, broken: bool = False) -> Path:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from dolphin.test_report import write_test_results
 
@@ -319,4 +320,4 @@ def write_results(path: Path, *, broken: bool = False) -> Path:
                                "degradation": {"passed": 17, "total": 18, "status": "FAIL"},
                                "actor": {"passed": 9, "total": 9, "status": "PASS"},
                                "bus": {"passed": 180, "total": 180, "status": "PASS"}},
-                              path=path, run_at=datetime(2026, 4, 5, 9, 0, tzinfo=timezone.utc))
+                              path=path, run_at=datetime(2026, 4, 5, 9, 0, tzinfo=UTC))

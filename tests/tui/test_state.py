@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from dolphin.supervision.programs import BY_NAME
 from dolphin.bus import BusEvent, schema
+from dolphin.supervision.programs import BY_NAME
 from dolphin.supervision.rpc import ProcessInfo
 from tests.tui import _support as S
 from tui import format as fmt

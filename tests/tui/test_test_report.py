@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,7 @@ def test_summary_counts_and_statuses() -> None:
 def test_write_then_read_round_trips_in_the_bible_schema(tmp_path: Path) -> None:
     path = write_test_results({"data_integrity": {"passed": 15, "total": 15, "status": "PASS"},
                                "finance_fuzz": {"passed": None, "total": None, "status": "N/A"}},
-                              path=tmp_path / "r.json", run_at=datetime(2026, 4, 5, 12, tzinfo=timezone.utc),
+                              path=tmp_path / "r.json", run_at=datetime(2026, 4, 5, 12, tzinfo=UTC),
                               meta={"selection": "all"})
     doc = json.loads(path.read_text())
     assert doc["_run_at"] == "2026-04-05T12:00:00+00:00" and doc["_selection"] == "all"
@@ -83,7 +83,7 @@ def test_the_bible_example_without_extras_reads(tmp_path: Path) -> None:
     path.write_text(json.dumps({"_run_at": "2026-04-05T12:00:00",
                                 "data_integrity": {"passed": 15, "total": 15, "status": "PASS"},
                                 "actor": {"passed": None, "total": None, "status": "N/A"}}))
-    assert read_test_results(path).run_at_s == datetime(2026, 4, 5, 12, tzinfo=timezone.utc).timestamp()
+    assert read_test_results(path).run_at_s == datetime(2026, 4, 5, 12, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.degradation

@@ -216,7 +216,7 @@ class CPService:
             self._member.counters["sessions_expired"] += 1
             log.info("CP session %s (%s) expired: its locks are released", session.session_id, session.endpoint_name)
         sid = session.session_id
-        for (group, name), state in list(self.locks.items()):
+        for (group, _name), state in list(self.locks.items()):
             if group != session.group:
                 continue
             kept: deque[Waiter] = deque()

@@ -125,7 +125,7 @@ class Transport:
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), timeout=2.0)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 pass
             self._server = None
 
@@ -155,7 +155,7 @@ class Transport:
             log.warning("connection %s: protocol violation, closing it: %s", conn.describe(), exc)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             self._counters["protocol_violations"] += 1
             log.warning("connection %s: no protocol preamble within %.0f s, closing it",
                         conn.describe(), self._config.handshake_timeout_s)

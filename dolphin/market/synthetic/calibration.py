@@ -274,7 +274,7 @@ class CalibrationReport:
         return "\n".join(lines)
 
 
-def calibrate(market: "SyntheticMarket", days: int) -> CalibrationReport:
+def calibrate(market: SyntheticMarket, days: int) -> CalibrationReport:
     """Generate ``days`` whole days of ``market`` and measure its vel_div behaviour."""
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ValueError(f"days must be a positive integer, got {days!r}")
@@ -300,7 +300,7 @@ def calibrate(market: "SyntheticMarket", days: int) -> CalibrationReport:
                              tuple(scheduled_counts), hits, forward, causes)
 
 
-def _cause(bar: int, scheduled: list["Episode"]) -> str:
+def _cause(bar: int, scheduled: list[Episode]) -> str:
     for e in scheduled:
         if e.onset_bar - 2 <= bar <= e.onset_bar + e.fracture_bars + 2:
             return f"onset:{e.kind}"

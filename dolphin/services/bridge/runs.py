@@ -23,12 +23,12 @@ that long, then resumes by itself). The memory holds only the numbers of the las
 from __future__ import annotations
 
 from collections import OrderedDict
-from enum import Enum
+from enum import StrEnum
 
 DEFAULT_WINDOW_S = 600.0  # NG7's second file came ~3 min after the first
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     NEW = "new"
     DUPLICATE = "duplicate"
     RESET = "reset"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dolphin.store.arrow_scans import ScanFileError, archive_dir, read_scan
@@ -53,7 +53,7 @@ class ArchiveState:
 
 
 def _ms_from_name(day: str, hhmmss: str) -> int:
-    at = datetime.strptime(f"{day} {hhmmss}", "%Y-%m-%d %H%M%S").replace(tzinfo=timezone.utc)
+    at = datetime.strptime(f"{day} {hhmmss}", "%Y-%m-%d %H%M%S").replace(tzinfo=UTC)
     return int(at.timestamp()) * 1000
 
 

@@ -8,7 +8,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from dolphin.bus import BusCodec, EigenScan, schema, scan_view
+from dolphin.bus import BusCodec, EigenScan, scan_view, schema
 from dolphin.scan import ScanUpdater
 from dolphin.services.scan_payload import UnpublishableScan, payload_from_record, unpublishable_reason
 from dolphin.store.arrow_scans import ScanRecord

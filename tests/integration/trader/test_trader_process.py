@@ -153,7 +153,7 @@ def test_kill_9_mid_position_resumes_the_same_books_without_duplicate_orders(rec
                         held = bus.get(schema.STATE_BLUE, schema.LATEST)
                         trader.kill9()
                         trader.start(bus)
-                        _wait(lambda: "reconciled with the venue: positions agree"
+                        _wait(lambda home=home: "reconciled with the venue: positions agree"
                               in (home / "trader.log").read_text(), 60, "the restarted trader to reconcile")
                         after = bus.get(schema.STATE_BLUE, schema.LATEST)
                         assert after.open_position == held.open_position and after.capital == held.capital

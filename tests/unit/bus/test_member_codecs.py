@@ -18,6 +18,9 @@ from hazelcast.protocol import RaftGroupId
 from hazelcast.protocol.builtin import EntryListCodec, ListMultiFrameCodec
 from hazelcast.protocol.client_message import Frame, InboundMessage
 from hazelcast.protocol.codec import (
+    atomic_ref_compare_and_set_codec as ref_cas,
+)
+from hazelcast.protocol.codec import (
     client_add_cluster_view_listener_codec,
     client_authentication_codec,
     client_create_proxy_codec,
@@ -25,9 +28,6 @@ from hazelcast.protocol.codec import (
     map_add_entry_listener_codec,
     map_add_entry_listener_to_key_codec,
     map_put_codec,
-)
-from hazelcast.protocol.codec import (
-    atomic_ref_compare_and_set_codec as ref_cas,
 )
 from hazelcast.protocol.codec.custom.member_info_codec import MemberInfoCodec
 from hazelcast.protocol.codec.custom.raft_group_id_codec import RaftGroupIdCodec
@@ -37,7 +37,7 @@ import dolphin.bus.member.service_client as sc
 import dolphin.bus.member.service_cp as scp
 import dolphin.bus.member.service_map as sm
 from dolphin.bus import PINNED_CLIENT_VERSION
-from dolphin.bus.member.errors import IllegalMonitorState, SessionExpired, UnsupportedOperation
+from dolphin.bus.member.errors import IllegalArgument, IllegalMonitorState, SessionExpired, UnsupportedOperation
 from dolphin.bus.member.protocol import FrameAssembler, Out, Request, error_response
 
 
@@ -193,7 +193,7 @@ def test_group_names_follow_hazelcast_rules() -> None:
     assert scp.group_name_for_proxy("DOLPHIN_SAFETY") == "default"
     assert scp.group_name_for_proxy("x@Default") == "default"
     assert scp.group_name_for_proxy("x@acb") == "acb"
-    with pytest.raises(Exception):
+    with pytest.raises(IllegalArgument, match="METADATA"):
         scp.group_name_for_proxy("x@metadata")
 
 

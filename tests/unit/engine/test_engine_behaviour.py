@@ -14,7 +14,6 @@ from dolphin.engine.acb import AdaptiveCircuitBreaker, ExternalFactors
 from dolphin.engine.engine import NDAlphaEngine, decode_state, encode_state
 from dolphin.engine.mc_gate import MCReport, StaticForewarner
 from dolphin.engine.ob import RecordedOBProvider
-
 from tests.reference.engine_ref import ReferenceEngine
 
 from .markets import falling_market, random_market
