@@ -16,21 +16,10 @@ from dolphin.bus import BusSettings, EigenScan, ThreadQueue, connect, schema, su
 from dolphin.services.bridge import BridgeOptions, BridgeStats, run_bridge
 from dolphin.services.runtime import ServiceContext
 from dolphin.store.arrow_scans import WINDOW_COLUMNS, ScanRecord, encode_scan, iso_from_ns, regime_signal, scan_path
+from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
 
 T0_NS = 1_775_390_400_000_000_000  # 2026-04-05 12:00:00 UTC, market time
 STEP_NS = 5_000_000_000
-
-
-def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.02) -> Any:
-    """Poll until `predicate()` is truthy; the timeout only guards against hangs."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def make_record(n: int, *, at_ns: int | None = None, vel_div: float = -0.03, btc: float = 70_000.0) -> ScanRecord:

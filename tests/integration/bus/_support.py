@@ -22,30 +22,14 @@ from typing import Any
 
 import hazelcast
 
+from tests.support import free_port, wait_until  # noqa: F401 - re-exported to this layer's tests
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 KINDS = [("threaded", True), ("threaded", False), ("asyncio", True), ("asyncio", False)]
 KIND_IDS = ["threaded-smart", "threaded-unisocket", "asyncio-smart", "asyncio-unisocket"]
 
 FAST_RECONNECT = {"retry_initial_backoff": 0.05, "retry_max_backoff": 0.3, "retry_multiplier": 1.5}
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02) -> Any:
-    """Poll until `predicate()` is truthy; generous timeouts only guard against hangs."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LoopThread:

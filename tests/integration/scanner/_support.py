@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,20 +21,9 @@ from dolphin.services.runtime import ServiceContext
 from dolphin.services.scanner import ScannerOptions, ScannerStats, run_scanner
 from dolphin.store.arrow_scans import archive_dir
 from dolphin.store.scan_archive import list_scan_files, load_arrow_scans
+from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-
-
-def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.05, what: str = "condition") -> Any:
-    """Poll until `predicate()` is truthy; the timeout only guards against hangs."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
 from dolphin.scan import ScanUpdater
 from dolphin.services.scan_payload import payload_from_record
 from dolphin.store.arrow_scans import ScanRecord, write_scan
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.actor, pytest.mark.degradation, pytest.mark.slow]
 
@@ -72,8 +73,8 @@ class Trader:
         log = open(self.home / "trader.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "dolphin.services.trader"], env=self.env,
                                      cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
-        _wait(lambda: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
-              and float(s.updated_at) >= since, 120, "the trader to start listening")
+        wait_until(lambda: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
+                   and float(s.updated_at) >= since, 120, what="the trader to start listening")
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -97,16 +98,6 @@ class Trader:
         return [r["trade"] for r in self.journal() if r["type"] == "trade"]
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _archive(home: Path, records: list[ScanRecord]) -> None:
     for rec in records[:WARM_UNTIL - 1]:
         write_scan(home, rec)
@@ -116,8 +107,8 @@ def _feed(bus: Bus, trader: Trader, records: list[ScanRecord], stop_when=None) -
     """Publish scans in lockstep; returns the next scan number to publish."""
     for rec in records[WARM_UNTIL - 1:]:
         bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, payload_from_record(rec, bridge_ts=time.time()))
-        _wait(lambda rec=rec: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
-              and s.last_scan_number == rec.scan_number, 60, f"the trader to take scan {rec.scan_number}")
+        wait_until(lambda rec=rec: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
+                   and s.last_scan_number == rec.scan_number, 60, what=f"the trader to take scan {rec.scan_number}")
         if stop_when is not None and stop_when():
             return rec.scan_number + 1
     return records[-1].scan_number + 1
@@ -153,8 +144,8 @@ def test_kill_9_mid_position_resumes_the_same_books_without_duplicate_orders(rec
                         held = bus.get(schema.STATE_BLUE, schema.LATEST)
                         trader.kill9()
                         trader.start(bus)
-                        _wait(lambda home=home: "reconciled with the venue: positions agree"
-                              in (home / "trader.log").read_text(), 60, "the restarted trader to reconcile")
+                        wait_until(lambda home=home: "reconciled with the venue: positions agree"
+                                   in (home / "trader.log").read_text(), 60, what="the restarted trader to reconcile")
                         after = bus.get(schema.STATE_BLUE, schema.LATEST)
                         assert after.open_position == held.open_position and after.capital == held.capital
                         _feed(bus, trader, [r for r in records if r.scan_number >= resume_at or
@@ -193,8 +184,8 @@ def test_bad_and_duplicate_scans_do_not_stop_the_trader(records, member, tmp_pat
                 bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, payload_from_record(first, bridge_ts=time.time()))
                 stale = payload_from_record(second, bridge_ts=time.time() - 60)                    # 60 s old
                 bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, stale)
-                _wait(lambda: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
-                      and s.last_scan_number == second.scan_number, 60, "the stale scan to be taken")
+                wait_until(lambda: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
+                           and s.last_scan_number == second.scan_number, 60, what="the stale scan to be taken")
                 state = bus.get(schema.STATE_BLUE, schema.LATEST)
                 assert state.stale_scans == 1
                 assert trader.proc is not None and trader.proc.poll() is None

@@ -1,0 +1,39 @@
+"""Helpers every test layer shares: a free loopback port, and polling with a hang guard."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (for services that must be told their port up front)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02,
+               what: str = "condition", *, tolerate_errors: bool = False) -> Any:
+    """Poll until `predicate()` is truthy and return its value; the timeout only guards against hangs.
+
+    ``tolerate_errors``: an exception from the predicate counts as "not yet" (the thing
+    waited for may not exist yet) and the last one is named if time runs out.
+    """
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:
+            if not tolerate_errors:
+                raise
+            last_exc = exc
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last_exc})" if last_exc is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
+        time.sleep(interval)
