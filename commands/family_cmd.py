@@ -55,8 +55,11 @@ def up(
     console.print(f"runtime root  {where['runtime_root']}\nsupervisor    {where['supervisor_socket']}\n"
                   f"logs          {where['logs']}\nbus           {where['bus']}\n"
                   f"market        {cfg.market.source}: {rest}  {ws}")
-    if detach or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return  # scripts and pipes get the old behaviour: return once the family runs
+    if detach:
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # scripts and pipes: return once the family runs
+        console.print("no terminal here: watch it with `dolphin tui`, stop it with `dolphin down`")
+        return
     from commands.tui_cmd import run_tui
 
     run_tui()  # quitting the TUI leaves the family running (`dolphin down` stops it)
