@@ -24,7 +24,9 @@ def paper(
     from rich.live import Live
     from rich.text import Text
 
-    from dolphin.errors import UsageError
+    from dolphin.config import load_config
+    from dolphin.config.services import load_services_config
+    from dolphin.errors import DolphinError, UsageError
     from dolphin.paths import runtime_root
     from dolphin.services.runtime import run_service
     from dolphin.services.trader.service import run
@@ -33,6 +35,8 @@ def paper(
         raise UsageError(f"--venue must be paper or sim, got {venue!r}")
     os.environ["DOLPHIN_TRADER_STRATEGY"] = config
     os.environ["DOLPHIN_TRADER_VENUE"] = venue
+    load_config(config)          # a bad config or services file is one line here, not a crash in the log
+    load_services_config()
     log_file = runtime_root() / "logs" / "paper.log"
     status = Text(f"paper {config} on {venue}: connecting to the bus… (log: {log_file})")
 
@@ -47,4 +51,4 @@ def paper(
     with Live(status, console=console, refresh_per_second=4, transient=False):
         code = run_service("trader", lambda ctx: run(ctx, on_step=on_step), log_file=log_file)
     if code:
-        raise typer.Exit(code)
+        raise DolphinError(f"the trader stopped with an error (exit {code}); see {log_file}")

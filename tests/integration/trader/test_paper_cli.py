@@ -1,0 +1,26 @@
+"""`dolphin paper` refuses bad input in one line before it starts a trader."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.degradation]
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (("--config", "purple"), 3, "unknown config 'purple'"),
+    (("--venue", "binance"), 2, "--venue must be paper or sim"),
+])
+def test_paper_refuses_bad_input_in_one_line(args: tuple[str, ...], code: int, message: str, tmp_path: Path) -> None:
+    res = subprocess.run([sys.executable, "-m", "commands", "paper", *args], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "DOLPHIN_HOME": str(tmp_path)}, timeout=60)
+    assert res.returncode == code, (res.stdout, res.stderr)
+    assert message in res.stderr and "Traceback" not in res.stderr + res.stdout
+    assert not (tmp_path / "journal").exists()    # no trader ran: no books were opened
