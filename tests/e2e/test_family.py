@@ -59,9 +59,12 @@ def test_scans_reach_the_archive_and_the_bus(family: Family) -> None:
         scan = wait_for(lambda: Bus(client).get(schema.FEATURES, schema.LATEST_EIGEN_SCAN), 60, "a scan on the bus")
     finally:
         client.shutdown()
-    numbers = family.archive_numbers()
+    # the scanner puts a scan before it writes its file (the file follows within milliseconds;
+    # scan N+1 is published only once N's file exists)
+    numbers = wait_for(lambda: (ns := family.archive_numbers()) and scan.scan_number in ns and ns, 10,
+                       f"scan {scan.scan_number}'s file")
     assert numbers == list(range(1, len(numbers) + 1))
-    assert scan.scan_number in numbers and len(scan.asset_prices) == 50
+    assert len(scan.asset_prices) == 50
 
 
 def test_restart_scanner_gives_a_new_pid(family: Family) -> None:
