@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hazelcast.errors import IllegalStateError
+
 from dolphin.paths import runtime_root
 
 HEARTBEAT_INTERVAL_S = 5.0
@@ -37,6 +39,27 @@ CONNECT_RETRY_MAX_S = 5.0
 BUS_WATCH_INTERVAL_S = 1.0
 EXIT_BUS_LOST = 1        # a failure to supervisord (autorestart), not a clean stop
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class NetworkErrorsOnOneLine(logging.Filter):
+    """Fold the traceback of an expected network failure into the record's line.
+
+    The hazelcast client logs every failed (re)connect attempt with a full traceback; during
+    a bus outage that buries a service's log in identical stacks. A refused or reset
+    connection is not a bug: its type and message say all. Anything else (and anything
+    DOLPHIN's own code logs) keeps its traceback.
+    """
+
+    EXPECTED: tuple[type[BaseException], ...] = (OSError, TimeoutError, IllegalStateError)  # …, "gave up"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, self.EXPECTED) and record.name.startswith("hazelcast"):
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def configure_logging(name: str, level: str | None = None, log_file: Path | None = None) -> logging.Logger:
@@ -49,6 +72,8 @@ def configure_logging(name: str, level: str | None = None, log_file: Path | None
                         force=True, **target)
     for noisy in ("hazelcast", "asyncio", "websockets", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(NetworkErrorsOnOneLine())
     return logging.getLogger(f"dolphin.{name}")
 
 

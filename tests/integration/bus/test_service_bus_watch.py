@@ -61,7 +61,7 @@ def test_a_service_exits_to_be_restarted_when_its_client_gives_up(tmp_path: Path
             proc.kill()
         member.stop()
     assert proc.returncode == EXIT_BUS_LOST != 0
-    assert "exiting so supervisord restarts this service" in out and "service crashed" not in out
+    assert "exiting so supervisord restarts this service" in out and "Traceback" not in out
 
 
 def test_a_service_that_rebuilds_its_client_reconnects_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,3 +94,24 @@ def test_a_service_that_rebuilds_its_client_reconnects_in_place(monkeypatch: pyt
 
     replaced, value, lost = asyncio.run(scenario())
     assert replaced and value == "v" and not lost
+
+
+def test_network_failures_of_the_client_are_one_line_and_bugs_keep_their_traceback() -> None:
+    from dolphin.services.runtime import NetworkErrorsOnOneLine
+
+    def record(name: str, exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            return logging.LogRecord(name, logging.WARNING, __file__, 1, "Error during initial connection to %s",
+                                     ("Member [127.0.0.1]:5701",), sys.exc_info())
+
+    fmt = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    refused = record("hazelcast.internal.asyncio_connection", ConnectionRefusedError(111, "Connect call failed"))
+    assert NetworkErrorsOnOneLine().filter(refused)
+    assert fmt.format(refused) == ("WARNING hazelcast.internal.asyncio_connection: Error during initial connection to "
+                                   "Member [127.0.0.1]:5701: ConnectionRefusedError: [Errno 111] Connect call failed")
+    bug = record("hazelcast.internal.asyncio_connection", KeyError("x"))
+    ours = record("dolphin.trader", ConnectionResetError(104, "reset"))
+    for kept in (bug, ours):
+        assert NetworkErrorsOnOneLine().filter(kept) and "Traceback" in fmt.format(kept)
