@@ -122,7 +122,8 @@ class Panel(Vertical):
 
     # ------------------------------------------------------------ rendering
     def body(self, now: float) -> RenderableType:
-        raise NotImplementedError
+        """The panel's content at ``now`` from the shared state; every panel class defines it."""
+        raise TypeError(f"{type(self).__name__} does not render a body")
 
     def refresh_view(self, *, layout: bool = True) -> None:
         """Re-render from the state. ``layout=False`` (age ticks) repaints without a layout pass:

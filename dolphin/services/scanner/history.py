@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ def interval_name(bar_ms: int) -> str:
     raise ValueError(f"bar length {bar_ms} ms is not a whole number of seconds")
 
 
-class _History:
+class _History(ABC):
     carry_forward = False
     """True when a symbol without a close in a bar keeps its previous close (trade bars)."""
 
@@ -83,8 +84,9 @@ class _History:
                 raise result
         return out
 
+    @abstractmethod
     async def _fill(self, column: np.ndarray, symbol: str, first_open: int, last_open: int) -> None:
-        raise NotImplementedError
+        """Write one symbol's closes for bars ``first_open..last_open`` into ``column``."""
 
     async def repair(self, open_ms: int, columns: Sequence[int], *, timeout_s: float = 2.0) -> dict[int, float]:
         """Closes of one bar for some symbols, straight from the venue (empty where unavailable)."""
