@@ -8,11 +8,9 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from dolphin.bus import BusSettings, EigenScan, ThreadQueue, connect, schema, subscribe
 from dolphin.services.bridge import BridgeOptions, BridgeStats, run_bridge
 from dolphin.services.runtime import ServiceContext
 from dolphin.store.arrow_scans import WINDOW_COLUMNS, ScanRecord, encode_scan, iso_from_ns, regime_signal, scan_path
@@ -67,42 +65,6 @@ class ExternalScanner:
     def drop_bytes(self, record: ScanRecord, data: bytes) -> Path:
         """A file named for `record` holding `data` (garbage, a truncated file, a foreign schema)."""
         return self._place(data, scan_path(self.root, record))
-
-
-@dataclass
-class BusWatch:
-    """A separate threaded client listening to latest_eigen_scan: every push, in order."""
-
-    address: str
-    client: Any = None
-    queue: ThreadQueue = field(default_factory=ThreadQueue)
-    pushes: list[EigenScan] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.client = connect(BusSettings(members=(self.address,), connect_timeout_s=10.0))
-        self.subscription = subscribe(self.client, schema.FEATURES, self.queue, key=schema.LATEST_EIGEN_SCAN,
-                                      source="bridge test listener")
-
-    def numbers(self) -> list[int]:
-        while self.queue.qsize():
-            event = self.queue.get(timeout=1.0)
-            if event.payload is not None:
-                self.pushes.append(event.payload)
-        return [p.scan_number for p in self.pushes]
-
-    def wait_numbers(self, expected: list[int], timeout: float = 20.0) -> list[EigenScan]:
-        wait_until(lambda: self.numbers() == expected or len(self.numbers()) > len(expected), timeout)
-        assert self.numbers() == expected
-        return self.pushes
-
-    def get(self, map_name: str, key: str) -> Any:
-        from dolphin.bus import Bus
-
-        return Bus(self.client).get(map_name, key)
-
-    def close(self) -> None:
-        self.subscription.close()
-        self.client.shutdown()
 
 
 class BridgeThread:

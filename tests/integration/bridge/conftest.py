@@ -8,25 +8,18 @@ from pathlib import Path
 import pytest
 
 from dolphin.bus.member import EmbeddedMember
-from tests.integration.bridge._support import BusWatch, ExternalScanner
+from tests.integration.bridge._support import ExternalScanner
+from tests.integration.scan_bus import ScanWatch, member_for_services, scan_watch
 
 
 @pytest.fixture
 def member(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedMember]:
-    with EmbeddedMember(port=0) as m:
-        monkeypatch.delenv("DOLPHIN_HZ_MEMBERS", raising=False)
-        monkeypatch.setenv("DOLPHIN_HZ_PORT", str(m.port))
-        monkeypatch.setenv("DOLPHIN_HZ_CONNECT_TIMEOUT", "10")
-        yield m
+    yield from member_for_services(monkeypatch, connect_timeout_s=10)
 
 
 @pytest.fixture
-def bus_watch(member: EmbeddedMember) -> Iterator[BusWatch]:
-    watch = BusWatch(member.address)
-    try:
-        yield watch
-    finally:
-        watch.close()
+def bus_watch(member: EmbeddedMember) -> Iterator[ScanWatch]:
+    yield from scan_watch(member, "bridge test listener")
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ import pytest
 from dolphin.bus import schema
 from dolphin.services.bridge import BridgeOptions
 from dolphin.store.arrow_scans import encode_scan
-from tests.integration.bridge._support import BridgeThread, BusWatch, ExternalScanner, make_record, wait_until
+from tests.integration.bridge._support import BridgeThread, ExternalScanner, make_record, wait_until
+from tests.integration.scan_bus import ScanWatch
 
 pytestmark = [pytest.mark.degradation, pytest.mark.data_integrity]
 
@@ -38,7 +39,7 @@ def _foreign_schema_file() -> bytes:
 
 
 def test_bridge_pushes_new_scans_and_skips_what_it_must(runtime_root: Path, scanner: ExternalScanner,
-                                                        bus_watch: BusWatch) -> None:
+                                                        bus_watch: ScanWatch) -> None:
     bridge = BridgeThread(runtime_root, _options(scanner)).start()
     stats = bridge.stats
 
@@ -75,7 +76,7 @@ def test_bridge_pushes_new_scans_and_skips_what_it_must(runtime_root: Path, scan
     scanner.drop(make_record(1, at_ns=make_record(400).timestamp_ns))
     scanner.drop(make_record(2, at_ns=make_record(401).timestamp_ns))
     bus_watch.wait_numbers([1, 2, 3, 4, 1, 2])
-    assert bus_watch.pushes[-1].timestamp_ns == make_record(401).timestamp_ns
+    assert bus_watch.scans[-1].timestamp_ns == make_record(401).timestamp_ns
     scanner.drop(make_record(1, at_ns=make_record(400).timestamp_ns + 10**9))  # a double output in the new run
     wait_until(lambda: stats.duplicates == 2)
 
@@ -89,7 +90,7 @@ def test_bridge_pushes_new_scans_and_skips_what_it_must(runtime_root: Path, scan
 
 
 def test_a_restarted_bridge_pushes_only_what_is_newer_than_the_bus(runtime_root: Path, scanner: ExternalScanner,
-                                                                   bus_watch: BusWatch) -> None:
+                                                                   bus_watch: ScanWatch) -> None:
     first = BridgeThread(runtime_root, _options(scanner)).start()
     for n in (1, 2, 3):
         scanner.drop(make_record(n))
@@ -108,7 +109,7 @@ def test_a_restarted_bridge_pushes_only_what_is_newer_than_the_bus(runtime_root:
 
 
 def test_with_an_empty_bus_files_from_before_the_start_are_history(runtime_root: Path, scanner: ExternalScanner,
-                                                                   bus_watch: BusWatch) -> None:
+                                                                   bus_watch: ScanWatch) -> None:
     for n in (1, 2):
         scanner.drop(make_record(n))
     bridge = BridgeThread(runtime_root, _options(scanner)).start()
@@ -118,7 +119,7 @@ def test_with_an_empty_bus_files_from_before_the_start_are_history(runtime_root:
 
 
 def test_the_catch_up_after_a_long_outage_is_bounded(runtime_root: Path, scanner: ExternalScanner,
-                                                     bus_watch: BusWatch) -> None:
+                                                     bus_watch: ScanWatch) -> None:
     opts = BridgeOptions(watch=scanner.root, poll_s=0.05, settle_s=0.3, catchup_max=2)
     first = BridgeThread(runtime_root, opts).start()
     scanner.drop(make_record(1))
@@ -133,7 +134,7 @@ def test_the_catch_up_after_a_long_outage_is_bounded(runtime_root: Path, scanner
 
 
 def test_the_daemon_runs_under_run_service_and_stops_cleanly(runtime_root: Path, scanner: ExternalScanner,
-                                                             bus_watch: BusWatch, tmp_path: Path) -> None:
+                                                             bus_watch: ScanWatch, tmp_path: Path) -> None:
     env = {**os.environ, "DOLPHIN_HOME": str(runtime_root)}
     log_path = tmp_path / "bridge.log"
     with open(log_path, "w") as log_file:

@@ -10,13 +10,10 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from dolphin.bus import BusSettings, EigenScan, ThreadQueue, connect, schema, subscribe
 from dolphin.services.runtime import ServiceContext
 from dolphin.services.scanner import ScannerOptions, ScannerStats, run_scanner
 from dolphin.store.arrow_scans import archive_dir
@@ -24,32 +21,6 @@ from dolphin.store.scan_archive import list_scan_files, load_arrow_scans
 from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-
-
-@dataclass
-class BusWatch:
-    """A separate threaded client listening to latest_eigen_scan: every write, in order."""
-
-    address: str
-    client: Any = None
-    queue: ThreadQueue = field(default_factory=ThreadQueue)
-    scans: list[EigenScan] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.client = connect(BusSettings(members=(self.address,), connect_timeout_s=10.0))
-        self.subscription = subscribe(self.client, schema.FEATURES, self.queue, key=schema.LATEST_EIGEN_SCAN,
-                                      source="scanner test listener")
-
-    def numbers(self) -> list[int]:
-        while self.queue.qsize():
-            event = self.queue.get(timeout=1.0)
-            if event.payload is not None:
-                self.scans.append(event.payload)
-        return [s.scan_number for s in self.scans]
-
-    def close(self) -> None:
-        self.subscription.close()
-        self.client.shutdown()
 
 
 class ScannerThread:

@@ -8,7 +8,7 @@ import pytest
 
 from dolphin.bus.member import EmbeddedMember
 from dolphin.market.sim import SimConfig, SimExchange
-from tests.integration.scanner._support import BusWatch
+from tests.integration.scan_bus import ScanWatch, member_for_services, scan_watch
 
 SPEED = 60.0
 
@@ -21,17 +21,9 @@ def sim() -> Iterator[SimExchange]:
 
 @pytest.fixture
 def member(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedMember]:
-    with EmbeddedMember(port=0) as m:
-        monkeypatch.delenv("DOLPHIN_HZ_MEMBERS", raising=False)
-        monkeypatch.setenv("DOLPHIN_HZ_PORT", str(m.port))
-        monkeypatch.setenv("DOLPHIN_HZ_CONNECT_TIMEOUT", "5")
-        yield m
+    yield from member_for_services(monkeypatch, connect_timeout_s=5)
 
 
 @pytest.fixture
-def bus_watch(member: EmbeddedMember) -> Iterator[BusWatch]:
-    watch = BusWatch(member.address)
-    try:
-        yield watch
-    finally:
-        watch.close()
+def bus_watch(member: EmbeddedMember) -> Iterator[ScanWatch]:
+    yield from scan_watch(member, "scanner test listener")

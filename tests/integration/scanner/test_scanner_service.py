@@ -25,14 +25,8 @@ from dolphin.services.scanner import ScannerOptions
 from dolphin.services.scanner.bars import BarTiming, TradeBarBuilder
 from dolphin.store.arrow_scans import archive_dir, read_scan
 from dolphin.store.scan_archive import list_scan_files, load_arrow_scans
-from tests.integration.scanner._support import (
-    BusWatch,
-    ScannerProcess,
-    ScannerThread,
-    archive_numbers,
-    check_archive,
-    wait_until,
-)
+from tests.integration.scan_bus import ScanWatch
+from tests.integration.scanner._support import ScannerProcess, ScannerThread, archive_numbers, check_archive, wait_until
 
 pytestmark = [pytest.mark.degradation, pytest.mark.data_integrity, pytest.mark.slow]
 
@@ -54,7 +48,7 @@ def _consecutive(numbers: list[int]) -> bool:
 
 
 def test_first_start_stream_hole_restart_and_kill9_leave_no_gap(sim: SimExchange, member: EmbeddedMember,
-                                                                 bus_watch: BusWatch, runtime_root: Path,
+                                                                 bus_watch: ScanWatch, runtime_root: Path,
                                                                  tmp_path: Path) -> None:
     home = runtime_root
     # 1. first start: 1,650 bars backfilled, 899 scans archived and not published, then live
