@@ -156,11 +156,8 @@ class ArrowScanArchive:
 
     def __init__(self, path: str | Path, *, iter_files: Any = None, read: Any = None) -> None:
         if iter_files is None or read is None:
-            try:
-                from dolphin.store import arrow_scans
-            except ImportError:
-                raise DataError("reading Arrow scan files needs dolphin.store.arrow_scans (not installed yet); "
-                                "replay a scan table (.parquet) instead") from None
+            from dolphin.store import arrow_scans
+
             iter_files = iter_files or arrow_scans.iter_scan_files
             read = read or arrow_scans.read_scan
         self.path = Path(path)
@@ -213,16 +210,14 @@ class TraderJournalReader:
     """Adapts the trader's journal (``dolphin.store.journal``): closed trades and committed capital."""
 
     def __init__(self, path: str | Path) -> None:
-        try:
-            from dolphin.store.journal import Journal
-        except ImportError:
-            raise DataError("reading the trade journal needs dolphin.store.journal") from None
+        from dolphin.store.journal import Journal
+
         self.path = Path(path)
         self._journal = Journal(self.path)
 
     def events(self) -> Iterator[JournalEvent]:
         ts_of: dict[int, float] = {}
-        for rec in self._journal.records():
+        for rec in self._journal.iter_records():   # streamed: a long journal is not held in memory
             kind = type(rec).__name__
             scan = getattr(rec, "scan_number", None)
             if kind == "ScanInput":

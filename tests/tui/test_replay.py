@@ -114,7 +114,7 @@ def test_replay_drives_the_screen_on_market_time(tmp_path: Path) -> None:
 
 
 def test_replay_with_a_trade_journal_shows_the_trades(tmp_path: Path) -> None:
-    journal_mod = pytest.importorskip("dolphin.store.journal")
+    import dolphin.store.journal as journal_mod
     from tui.app import build_replay_app
 
     path = _table(tmp_path / "span.parquet", rows=6, warmup=0)
@@ -137,7 +137,7 @@ def test_replay_with_a_trade_journal_shows_the_trades(tmp_path: Path) -> None:
 
 
 def test_replay_of_the_scanners_arrow_files(tmp_path: Path) -> None:
-    arrow = pytest.importorskip("dolphin.store.arrow_scans")
+    import dolphin.store.arrow_scans as arrow
     from tui.app import build_replay_app
 
     def record(n: int) -> object:
