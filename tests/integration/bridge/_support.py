@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +11,7 @@ from pathlib import Path
 from dolphin.services.bridge import BridgeOptions, BridgeStats, run_bridge
 from dolphin.services.runtime import ServiceContext
 from dolphin.store.arrow_scans import WINDOW_COLUMNS, ScanRecord, encode_scan, iso_from_ns, regime_signal, scan_path
+from tests.integration.service_thread import ServiceThread
 from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
 
 T0_NS = 1_775_390_400_000_000_000  # 2026-04-05 12:00:00 UTC, market time
@@ -67,44 +65,23 @@ class ExternalScanner:
         return self._place(data, scan_path(self.root, record))
 
 
-class BridgeThread:
-    """The bridge service body run in-process on its own loop and thread, stopped like SIGTERM would."""
+class BridgeThread(ServiceThread):
+    """The bridge service body in-process (its heartbeat quickened), stopped like SIGTERM would."""
+
+    name = "bridge"
 
     def __init__(self, home: Path, options: BridgeOptions, *, heartbeat_s: float = 0.2) -> None:
-        self.home = home
+        super().__init__(home)
         self.options = options
         self.heartbeat_s = heartbeat_s
         self.stats = BridgeStats()
-        self.ctx: ServiceContext | None = None
-        self.error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="bridge-under-test", daemon=True)
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        ctx = ServiceContext(name="bridge", log=logging.getLogger("dolphin.bridge"), home=self.home)
-        self.ctx = ctx
+    async def body(self, ctx: ServiceContext) -> None:
         ctx.spawn(ctx.heartbeat_forever(self.heartbeat_s), "heartbeat")
-        try:
-            await run_bridge(ctx, self.options, stats=self.stats)
-        finally:
-            await ctx.close()
+        await run_bridge(ctx, self.options, stats=self.stats)
 
     def start(self) -> BridgeThread:
-        self._thread.start()
+        self.start_thread()
         wait_until(lambda: self.ctx is not None and self.ctx.phase.startswith("watching") or self.error, 30.0)
         assert self.error is None, self.error
         return self
-
-    def stop(self) -> None:
-        assert self._loop is not None and self.ctx is not None
-        self._loop.call_soon_threadsafe(self.ctx.stop.set)
-        self._thread.join(timeout=30)
-        assert not self._thread.is_alive(), "bridge did not stop"
-        assert self.error is None, self.error

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,64 +15,34 @@ from dolphin.services.runtime import ServiceContext
 from dolphin.services.scanner import ScannerOptions, ScannerStats, run_scanner
 from dolphin.store.arrow_scans import archive_dir
 from dolphin.store.scan_archive import list_scan_files, load_arrow_scans
+from tests.integration.service_thread import ServiceThread
 from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-class ScannerThread:
-    """The scanner service body in-process, on its own thread and loop, stopped like SIGTERM would."""
+class ScannerThread(ServiceThread):
+    """The scanner service body in-process (its counters readable), stopped like SIGTERM would."""
+
+    name = "scanner"
 
     def __init__(self, home: Path, options: ScannerOptions) -> None:
-        self.home = home
+        super().__init__(home)
         self.options = options
         self.stats = ScannerStats()
-        self.ctx: ServiceContext | None = None
-        self.error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="scanner-under-test", daemon=True)
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        ctx = ServiceContext(name="scanner", log=logging.getLogger("dolphin.scanner"), home=self.home)
-        self.ctx = ctx
-        try:
-            await run_scanner(ctx, self.options, stats=self.stats)
-        finally:
-            await ctx.close()
+    async def body(self, ctx: ServiceContext) -> None:
+        await run_scanner(ctx, self.options, stats=self.stats)
 
     def start(self) -> ScannerThread:
-        self._thread.start()
+        self.start_thread()
         return self
 
     def wait_live(self, scans: int, timeout: float = 90.0) -> None:
-        wait_until(lambda: self.stats.live >= scans or self.error or not self._thread.is_alive(), timeout,
+        wait_until(lambda: self.stats.live >= scans or self.error or not self.alive, timeout,
                    what=f"{scans} live scans")
         assert self.error is None, self.error
-        assert self._thread.is_alive(), "the scanner stopped by itself"
-
-    def stop(self) -> None:
-        assert self._loop is not None and self.ctx is not None
-        self._loop.call_soon_threadsafe(self.ctx.stop.set)
-        self._thread.join(timeout=30)
-        assert not self._thread.is_alive(), f"scanner did not stop; its tasks:\n{self._dump()}"
-        assert self.error is None, self.error
-
-
-    def _dump(self) -> str:
-        import io
-
-        out = io.StringIO()
-        assert self._loop is not None
-        for task in asyncio.all_tasks(self._loop):
-            task.print_stack(limit=8, file=out)
-        return out.getvalue()
+        assert self.alive, "the scanner stopped by itself"
 
 
 class ScannerProcess:
