@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -33,22 +32,10 @@ import hazelcast
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import machine
 from dolphin.bus import EigenScan, default_codec, schema  # noqa: E402
 
 WARMUP = 500
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, hazelcast-python-client {hazelcast.__version__}")
 
 
 def scan_payload() -> str:
@@ -195,7 +182,7 @@ def main() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
-    print(f"machine : {machine()}")
+    print(f"machine : {machine('hazelcast-python-client')}")
     print(f"member  : embedded, separate process, loopback {address}; value = NG8 scan JSON, {len(value)} bytes")
     print(f"events  : {threaded['n']} per client after {WARMUP} warm-up, one in flight (ping-pong)")
     print()

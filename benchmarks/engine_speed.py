@@ -11,28 +11,17 @@ and prints bars/s and the ratio. Goal: 56 days (~968k bars) in ≤ 10 s; ≥ 50�
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
 
+from benchmarks.machine import machine
 from dolphin.backtest.synthetic import SyntheticFactors, synthetic_scan_table
 from dolphin.config import load_config
 from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.engine import NDAlphaEngine
 from dolphin.scan.volatility import vol_regime_ok
 from tests.reference.engine_ref import ReferenceEngine
-
-
-def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def run(engine, table, market, vol_ok, days: int) -> float:
@@ -56,7 +45,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     cfg = load_config("blue")
-    print(f"machine: {machine()}")
+    print(f"machine: {machine('numba', 'numpy')}")
     t0 = time.perf_counter()
     table, market = synthetic_scan_table(args.days, args.seed)
     print(f"data: {args.days} days x {len(table.assets)} assets = {table.rows:,} bars "

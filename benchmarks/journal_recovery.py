@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from benchmarks.engine_speed import machine
+from benchmarks.machine import machine
 from dolphin.store import journal as J
 
 SCANS_PER_DAY = 17_280

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.engine_speed import machine
+from benchmarks.machine import machine
 from dolphin.supervision.render import FamilyPaths
 from dolphin.supervision.rpc import SupervisorClient
 from tests.e2e.family import start_family

@@ -30,6 +30,7 @@ from collections.abc import Callable  # noqa: E402
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.machine import cpu_model
 from dolphin.scan.arb512 import ArbScanner, ArbVolGate  # noqa: E402
 from dolphin.scan.batch import build_scan_features  # noqa: E402
 from dolphin.scan.definitions import DEFAULT_WINDOWS  # noqa: E402
@@ -47,17 +48,6 @@ def synthetic_market(T: int, n: int, seed: int = SEED) -> np.ndarray:
     load = rng.uniform(0.1, 0.9, (3, n)) * np.array([[1.0], [0.5], [0.3]])
     r = 1e-3 * (f @ load + 0.8 * rng.standard_normal((T, n)))
     return 100.0 * np.exp(np.cumsum(r, axis=0))
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:

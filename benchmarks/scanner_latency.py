@@ -43,7 +43,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks.scan_throughput import cpu_model, synthetic_market  # noqa: E402
+from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.scan_throughput import synthetic_market  # noqa: E402
 from dolphin.scan.updater import ScanUpdater  # noqa: E402
 from dolphin.services.runtime import ServiceContext  # noqa: E402
 from dolphin.services.scanner import ScannerOptions, ScannerStats, run_scanner  # noqa: E402

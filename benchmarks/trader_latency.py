@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.engine_speed import machine
+from benchmarks.machine import machine
 from dolphin.bus import Bus, EigenScan, schema
 from dolphin.bus.client import connect
 

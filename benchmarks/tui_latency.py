@@ -28,7 +28,6 @@ import collections
 import fcntl
 import json
 import os
-import platform
 import pty
 import random
 import statistics
@@ -45,8 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import hazelcast  # noqa: E402
 
+from benchmarks.machine import machine
 from dolphin.bus import (  # noqa: E402
     BusEvent,
     BusSettings,
@@ -67,24 +66,6 @@ MESSAGE_NAMES = {0x000B00: "ping", 0x000400: "create proxy", 0x011800: "add key 
                  0x011900: "add map listener", 0x010200: "get", 0x012300: "get_all", 0x012200: "key_set",
                  0x012500: "entry_set", 0x000100: "authenticate", 0x000300: "cluster view listener",
                  0x000F00: "backup listener", 0x010F00: "set", 0x010100: "put", 0x000C00: "statistics"}
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from importlib.metadata import version
-
-    import textual.app  # noqa: F401
-
-    return (f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, textual {version('textual')}, "
-            f"hazelcast-python-client {hazelcast.__version__}")
 
 
 def scan_json(number: int) -> str:
@@ -349,7 +330,7 @@ def main() -> None:
     if args.bare_listener:
         bare_listener(args.bare_listener)
         return
-    print(machine())
+    print(machine("textual", "hazelcast-python-client"))
     with tempfile.TemporaryDirectory(prefix="tui-bench-") as name:
         tmp = Path(name)
         os.environ["DOLPHIN_HOME"] = str(tmp / "home")

@@ -46,6 +46,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dolphin.errors import DolphinError, UsageError
+from dolphin.isotime import parse_iso_utc
 from dolphin.paths import PROJECT_ROOT, runtime_root
 from dolphin.store.atomic import atomic_write_text
 
@@ -157,16 +158,10 @@ def _category(name: str, raw: Any, where: str) -> CategoryResult:
 def _parse_run_at(value: Any, where: str) -> float:
     if not isinstance(value, str):
         raise TestResultsError(f"{where}: _run_at must be an ISO-8601 time, got {value!r}")
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_iso_utc(value)
     except ValueError:
         raise TestResultsError(f"{where}: _run_at {value!r} is not an ISO-8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def parse_test_results(data: Any, where: str = "test results") -> TestResults:

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from dolphin.isotime import parse_iso_utc
+
 Posture = Literal["APEX", "STALKER", "TURTLE", "HIBERNATE"]
 POSTURES: tuple[str, ...] = ("APEX", "STALKER", "TURTLE", "HIBERNATE")
 McStatus = Literal["GREEN", "ORANGE", "RED"]
@@ -33,16 +35,7 @@ def parse_time(value: float | int | str) -> float:
     """Unix seconds from a unix number or an ISO-8601 string (naive = UTC)."""
     if isinstance(value, (int, float)):
         return float(value)
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO-8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    return parse_iso_utc(value)
 
 
 def iso_utc(seconds: float) -> str:
