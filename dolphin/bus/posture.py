@@ -41,8 +41,8 @@ class PostureReading(msgspec.Struct, frozen=True):
 _DEFAULT = PostureReading(DEFAULT_POSTURE, "default", None)
 
 
-class PostureStore:
-    """Posture for threaded-client processes. Safe to share between threads."""
+class _PostureAccess:
+    """What the threaded and the asyncio store share: settings, CP health, decoding a read."""
 
     def __init__(self, client: Any, *, codec: BusCodec | None = None, cp_timeout_s: float = 2.0,
                  cp_retry_s: float = 60.0, source: str = "posture") -> None:
@@ -52,6 +52,22 @@ class PostureStore:
         self._source = source
         self.cp = CpHealth("posture (DOLPHIN_SAFETY)", "the IMap DOLPHIN_SAFETY[latest]", retry_s=cp_retry_s)
         self._ref: Any = None
+        self._map: Any = None
+
+    def _reading(self, raw: Any, origin: PostureSource) -> PostureReading | None:
+        """A valid stored state as a reading; None for absent or rejected (counted by the codec)."""
+        if raw is None:
+            return None
+        where = "CP" if origin == "cp" else "IMap"
+        state = self._codec.accept(schema.SAFETY, schema.LATEST, raw, source=f"{self._source} ({where})")
+        return None if state is None else PostureReading(state.posture, origin, state)
+
+
+class PostureStore(_PostureAccess):
+    """Posture for threaded-client processes. Safe to share between threads."""
+
+    def __init__(self, client: Any, **options: Any) -> None:
+        super().__init__(client, **options)
         self._map = client.get_map(schema.SAFETY).blocking()
 
     def _cp_ref(self) -> Any:
@@ -64,10 +80,8 @@ class PostureStore:
             try:
                 raw = wait_future(self._cp_ref().get(), self._cp_timeout_s)
                 self.cp.succeeded()
-                if raw is not None:
-                    state = self._codec.accept(schema.SAFETY, schema.LATEST, raw, source=f"{self._source} (CP)")
-                    if state is not None:
-                        return PostureReading(state.posture, "cp", state)
+                if (reading := self._reading(raw, "cp")) is not None:
+                    return reading
             except Exception as exc:
                 self.cp.failed(exc)
         try:
@@ -75,11 +89,7 @@ class PostureStore:
         except Exception as exc:
             log.warning("posture: IMap %s unreadable (%s); defaulting to %s", schema.SAFETY, exc, DEFAULT_POSTURE)
             return _DEFAULT
-        if raw is not None:
-            state = self._codec.accept(schema.SAFETY, schema.LATEST, raw, source=f"{self._source} (IMap)")
-            if state is not None:
-                return PostureReading(state.posture, "imap", state)
-        return _DEFAULT
+        return self._reading(raw, "imap") or _DEFAULT
 
     def write(self, state: SafetyState) -> bool:
         """Write to CP and the IMap; returns whether CP took it. IMap failures raise."""
@@ -96,18 +106,8 @@ class PostureStore:
         return cp_ok
 
 
-class AsyncPostureStore:
+class AsyncPostureStore(_PostureAccess):
     """The same read/write contract for asyncio-client processes (e.g. the TUI)."""
-
-    def __init__(self, client: Any, *, codec: BusCodec | None = None, cp_timeout_s: float = 2.0,
-                 cp_retry_s: float = 60.0, source: str = "posture") -> None:
-        self._client = client
-        self._codec = codec if codec is not None else default_codec
-        self._cp_timeout_s = cp_timeout_s
-        self._source = source
-        self.cp = CpHealth("posture (DOLPHIN_SAFETY)", "the IMap DOLPHIN_SAFETY[latest]", retry_s=cp_retry_s)
-        self._ref: Any = None
-        self._map: Any = None
 
     async def _cp_ref(self) -> Any:
         if self._ref is None:
@@ -125,10 +125,8 @@ class AsyncPostureStore:
                 ref = await asyncio.wait_for(self._cp_ref(), self._cp_timeout_s)
                 raw = await asyncio.wait_for(ref.get(), self._cp_timeout_s)
                 self.cp.succeeded()
-                if raw is not None:
-                    state = self._codec.accept(schema.SAFETY, schema.LATEST, raw, source=f"{self._source} (CP)")
-                    if state is not None:
-                        return PostureReading(state.posture, "cp", state)
+                if (reading := self._reading(raw, "cp")) is not None:
+                    return reading
             except Exception as exc:
                 self.cp.failed(exc)
         try:
@@ -136,11 +134,7 @@ class AsyncPostureStore:
         except Exception as exc:
             log.warning("posture: IMap %s unreadable (%s); defaulting to %s", schema.SAFETY, exc, DEFAULT_POSTURE)
             return _DEFAULT
-        if raw is not None:
-            state = self._codec.accept(schema.SAFETY, schema.LATEST, raw, source=f"{self._source} (IMap)")
-            if state is not None:
-                return PostureReading(state.posture, "imap", state)
-        return _DEFAULT
+        return self._reading(raw, "imap") or _DEFAULT
 
     async def write(self, state: SafetyState) -> bool:
         text = self._codec.encode(schema.SAFETY, schema.LATEST, state)
