@@ -103,9 +103,10 @@ def start_member_process(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 async def measure_latency(events: int, address: str, tmp: Path) -> list[dict[str, Any]]:
+    from dolphin.engine.params import StrategyConfig
     from tui.app import DolphinTui
     from tui.feeds import BusFeed
-    from tui.state import Thresholds, TuiState
+    from tui.state import StrategyView, TuiState
 
     delivered: dict[int, float] = {}
     rendered: dict[int, float] = {}
@@ -127,7 +128,7 @@ async def measure_latency(events: int, address: str, tmp: Path) -> list[dict[str
     settings = BusSettings(members=(address,), connect_timeout_s=20)
     state = TimedState()
     app = DolphinTui(state=state, feeds=[BusFeed(state, settings)], results_path=tmp / "none.json",
-                     render_hook=hook, thresholds=Thresholds())
+                     render_hook=hook, strategy=StrategyView(config=StrategyConfig(), source="benchmark"))
     payloads = {n: scan_json(n) for n in range(1, events + WARMUP + 1)}
     puts: dict[int, float] = {}
 

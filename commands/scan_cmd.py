@@ -62,7 +62,8 @@ def build(klines: KlinesOpt, out: OutOpt, bar: BarOpt = None, json_out: JsonOpt 
 
     from dolphin.engine.params import ChampionParams
     from dolphin.errors import UsageError
-    from dolphin.scan.table import TABLE_WINDOWS, build_scan_table
+    from dolphin.scan.definitions import DEFAULT_WINDOWS
+    from dolphin.scan.table import build_scan_table
     from dolphin.store.klines import format_ms, load_close_matrix, parse_bar
     from dolphin.store.scan_table import write_scan_table
 
@@ -80,7 +81,7 @@ def build(klines: KlinesOpt, out: OutOpt, bar: BarOpt = None, json_out: JsonOpt 
         progress.close()
     write_scan_table(out, table, metadata={
         "dolphin.kind": "scan_table", "dolphin.bar_ms": str(cm.interval_ms),
-        "dolphin.windows": ",".join(str(w) for w in TABLE_WINDOWS), "dolphin.source": str(klines)})
+        "dolphin.windows": ",".join(str(w) for w in DEFAULT_WINDOWS), "dolphin.source": str(klines)})
     threshold = ChampionParams().vel_div_threshold
     below = int(np.count_nonzero(table.vel_div < threshold))
     seconds = time.perf_counter() - started

@@ -54,7 +54,7 @@ from tui.panels import (
 from tui.panels.base import RenderHook
 from tui.screens import ConfirmScreen, HelpScreen, LogScreen, ServiceActionScreen
 from tui.services import SupervisorPoller, in_background, process_by_name, run_action
-from tui.state import TestsView, Thresholds, TuiState
+from tui.state import StrategyView, TestsView, TuiState
 
 TICK_S = 1.0
 
@@ -92,7 +92,7 @@ class DolphinTui(App[None]):
 
     def __init__(self, *, state: TuiState | None = None, feeds: Iterable[Any] = (),
                  supervisor: SupervisorPoller | None = None, supervisor_socket: str | Path | None = None,
-                 results_path: str | Path | None = None, thresholds: Thresholds | None = None,
+                 results_path: str | Path | None = None, strategy: StrategyView | None = None,
                  render_hook: RenderHook | None = None, tick_s: float = TICK_S, show_tests: bool = True) -> None:
         super().__init__()
         self.state = state if state is not None else TuiState()
@@ -105,7 +105,7 @@ class DolphinTui(App[None]):
             results_path = default_results()
         self.results_path = Path(results_path)
         self._results_stamp: tuple[int, int] | None = None
-        self.thresholds = thresholds or Thresholds()
+        self.strategy = strategy or StrategyView.load()
         self.render_hook = render_hook
         self.tick_s = tick_s
         self.show_tests = show_tests
@@ -120,7 +120,7 @@ class DolphinTui(App[None]):
         self.services_panel = ServicesPanel(s, id="services")
         self.footer_panel = ResultsFooter(s, id="tests")
         grid = [TraderPanel(s, id="trader"), SysHealthPanel(s, id="syshealth"), CapitalPanel(s, id="capital"),
-                AlphaPanel(s, id="alpha", thresholds=self.thresholds), ScanPanel(s, id="scan"), AcbPanel(s, id="acb"),
+                AlphaPanel(s, id="alpha", strategy=self.strategy), ScanPanel(s, id="scan"), AcbPanel(s, id="acb"),
                 ExtFPanel(s, id="extf"), ObfPanel(s, id="obf"), McPanel(s, id="mc")]
         self.panels = [header, *grid, self.services_panel, self.footer_panel]
         yield header
@@ -323,7 +323,7 @@ def build_live_app(*, socket_path: str | Path | None = None, results_path: str |
     socket = Path(socket_path) if socket_path is not None else default_socket()
     poller = SupervisorPoller(state, socket, interval_s=poll_s or POLL_INTERVAL_S)
     return DolphinTui(state=state, feeds=[feed], supervisor=poller, results_path=results_path,
-                      thresholds=app_options.pop("thresholds", None) or Thresholds.from_config(), **app_options)
+                      strategy=app_options.pop("strategy", None) or StrategyView.load(), **app_options)
 
 
 def build_replay_app(path: str | Path, *, speed: float = 1.0, journal: str | Path | None = None,
@@ -337,7 +337,7 @@ def build_replay_app(path: str | Path, *, speed: float = 1.0, journal: str | Pat
     reader = TraderJournalReader(journal) if journal is not None else None
     feed = ReplayFeed(state, archive, clock, journal=reader)
     return DolphinTui(state=state, feeds=[feed], results_path=results_path,
-                      thresholds=app_options.pop("thresholds", None) or Thresholds.from_config(), **app_options)
+                      strategy=app_options.pop("strategy", None) or StrategyView.load(), **app_options)
 
 
 __all__ = ["DolphinTui", "build_live_app", "build_replay_app", "read_tests"]

@@ -19,66 +19,27 @@ Sources:
 from __future__ import annotations
 
 import heapq
-import math
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dolphin.bus import BusEvent, EigenScan, WindowStats, iso_utc, schema
+from dolphin.bus import BusEvent, EigenScan, schema
+from dolphin.bus.scan_codec import UnpublishableScan, payload_from_record, records_from_table
 from dolphin.errors import DataError
+from dolphin.scan.record import ScanRecord
+from dolphin.store.journal import Commit, ScanInput, TradeRecord
 from tui.state import LINK_REPLAY, ReplayView, TuiState
-
-WINDOWS = (50, 150, 300, 750)
 
 
 # ------------------------------------------------------------------------ archived records
-@dataclass(frozen=True, slots=True)
-class ArchivedScan:
-    """One scan as archived: market time, signal, per-window stats, prices."""
-
-    scan_number: int
-    timestamp_ns: int
-    vel_div: float | None
-    windows: dict[int, tuple[float | None, float | None, float | None]]  # window → (lambda_max, velocity, instab.)
-    prices: dict[str, float]
-
-    @property
-    def ts_s(self) -> float:
-        return self.timestamp_ns / 1e9
-
-
-def _f(value: Any) -> float | None:
+def scan_payload(record: ScanRecord) -> EigenScan | None:
+    """The NG8 payload the scanner would have published (scan codec); None for a warm-up scan."""
     try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def scan_payload(rec: ArchivedScan) -> EigenScan | None:
-    """The NG8 payload the scanner would have published; None for a warm-up scan (no vel_div, w50 or w750)."""
-    vel = {w: _f(rec.windows.get(w, (None, None, None))[1]) for w in WINDOWS}
-    vel_div = _f(rec.vel_div)
-    if vel_div is None or vel[50] is None or vel[750] is None or rec.timestamp_ns <= 0:
-        return None
-    mwr = {}
-    for w in WINDOWS:
-        lam, v, inst = rec.windows.get(w, (None, None, None))
-        if _f(v) is not None:
-            mwr[str(w)] = WindowStats(velocity=_f(v), lambda_max=_f(lam), instability=_f(inst))  # type: ignore[arg-type]
-    prices = {s: p for s, p in rec.prices.items() if _f(p) is not None and p > 0}
-    ts_s = rec.ts_s
-    try:
-        return EigenScan(scan_number=rec.scan_number, timestamp_ns=rec.timestamp_ns, vel_div=vel_div,
-                         w50_velocity=vel[50], w750_velocity=vel[750],  # type: ignore[arg-type]
-                         w150_velocity=vel[150], w300_velocity=vel[300], asset_prices=prices,
-                         instability_50=_f(rec.windows.get(50, (None, None, None))[2]),
-                         instability_150=_f(rec.windows.get(150, (None, None, None))[2]),
-                         timestamp=iso_utc(ts_s), bridge_ts=ts_s, multi_window_results=mwr)
-    except (ValueError, TypeError):
+        return payload_from_record(record, bridge_ts=record.timestamp_ns / 1e9)
+    except UnpublishableScan:
         return None
 
 
@@ -87,7 +48,7 @@ class ScanArchive(Protocol):
 
     def __len__(self) -> int: ...
 
-    def scans(self) -> Iterator[ArchivedScan]: ...
+    def scans(self) -> Iterator[ScanRecord]: ...
 
 
 class ParquetScanArchive:
@@ -103,52 +64,8 @@ class ParquetScanArchive:
     def __len__(self) -> int:
         return self.table.rows
 
-    def scans(self) -> Iterator[ArchivedScan]:
-        t = self.table
-        for i in range(t.rows):
-            windows = {
-                50: (None, float(t.v50_lambda_max_velocity[i]), float(t.instability_50[i])),
-                150: (None, float(t.v150_lambda_max_velocity[i]), float(t.instability_150[i])),
-                300: (None, float(t.v300_lambda_max_velocity[i]), None),
-                750: (None, float(t.v750_lambda_max_velocity[i]), None),
-            }
-            prices = {a: float(p) for a, p in zip(t.assets, t.prices[i])}
-            yield ArchivedScan(scan_number=int(t.scan_number[i]), timestamp_ns=int(t.ts[i]) * 1_000_000,
-                               vel_div=float(t.vel_div[i]), windows=windows, prices=prices)
-
-
-def _per_window(rec: Any, name: str, w: int) -> Any:
-    """A per-window statistic from a scan record, whichever way the record spells it."""
-    for attr in (f"w{w}_{name}", f"{name}_{w}", f"v{w}_{name}"):
-        if hasattr(rec, attr):
-            return getattr(rec, attr)
-    value = getattr(rec, name, None)
-    if isinstance(value, Mapping):
-        return value.get(w, value.get(str(w)))
-    windows = getattr(rec, "windows", None)
-    if isinstance(windows, Mapping):
-        stats = windows.get(w, windows.get(str(w)))
-        if isinstance(stats, Mapping):
-            return stats.get(name)
-        return getattr(stats, name, None)
-    if isinstance(value, (list, tuple)) and len(value) == len(WINDOWS):
-        return value[WINDOWS.index(w)]
-    return None
-
-
-def archived_from_record(rec: Any) -> ArchivedScan:
-    """Adapt a ``dolphin.store.arrow_scans.ScanRecord`` (duck-typed) to an `ArchivedScan`."""
-    windows = {w: (_f(_per_window(rec, "lambda_max", w)), _f(_per_window(rec, "velocity", w)),
-                   _f(_per_window(rec, "instability", w))) for w in WINDOWS}
-    assets = list(getattr(rec, "assets", ()) or ())
-    prices_raw = getattr(rec, "prices", ()) or ()
-    pairs = prices_raw.items() if isinstance(prices_raw, Mapping) else zip(assets, list(prices_raw))
-    prices = {str(a): p for a, p in ((a, _f(v)) for a, v in pairs) if p is not None}  # None = no price
-    vel_div = _f(getattr(rec, "vel_div", None))
-    if vel_div is None and windows[50][1] is not None and windows[750][1] is not None:
-        vel_div = windows[50][1] - windows[750][1]  # type: ignore[operator]
-    return ArchivedScan(scan_number=int(rec.scan_number), timestamp_ns=int(rec.timestamp_ns), vel_div=vel_div,
-                        windows=windows, prices=prices)
+    def scans(self) -> Iterator[ScanRecord]:
+        return records_from_table(self.table)
 
 
 class ArrowScanArchive:
@@ -171,12 +88,12 @@ class ArrowScanArchive:
     def __len__(self) -> int:
         return len(self.files)
 
-    def scans(self) -> Iterator[ArchivedScan]:
+    def scans(self) -> Iterator[ScanRecord]:
         """Read one file at a time as the replay reaches it (a day is ~17,000 files)."""
         for f in self.files:
             try:
-                yield archived_from_record(self._read(f))
-            except Exception:
+                yield self._read(f)
+            except DataError:
                 self.unreadable += 1  # a torn or foreign file: left out, the replay goes on
 
 
@@ -218,14 +135,13 @@ class TraderJournalReader:
     def events(self) -> Iterator[JournalEvent]:
         ts_of: dict[int, float] = {}
         for rec in self._journal.iter_records():   # streamed: a long journal is not held in memory
-            kind = type(rec).__name__
-            scan = getattr(rec, "scan_number", None)
-            if kind == "ScanInput":
-                ts_of[rec.scan_number] = rec.ts_ms / 1000.0
-            elif kind == "TradeRecord" and scan in ts_of:
-                yield JournalEvent(ts_of[scan], "trade", dict(rec.trade), scan)
-            elif kind == "Commit" and scan in ts_of:
-                yield JournalEvent(ts_of[scan], "capital", rec.capital, scan)
+            match rec:
+                case ScanInput(scan_number=scan, ts_ms=ts_ms):
+                    ts_of[scan] = ts_ms / 1000.0
+                case TradeRecord(scan_number=scan) if scan in ts_of:
+                    yield JournalEvent(ts_of[scan], "trade", dict(rec.trade), scan)
+                case Commit(scan_number=scan) if scan in ts_of:
+                    yield JournalEvent(ts_of[scan], "capital", rec.capital, scan)
 
 
 # ------------------------------------------------------------------------ pacing
@@ -302,7 +218,7 @@ class ReplayFeed:
         self.state.update_replay(paused=self.clock.paused)
 
     def _items(self) -> Iterator[tuple[float, str, Any]]:
-        scans = ((r.ts_s, "scan", r) for r in self.archive.scans())
+        scans = ((r.timestamp_ns / 1e9, "scan", r) for r in self.archive.scans())
         events = ((e.ts_s, "journal", e) for e in self.journal.events()) if self.journal is not None else iter(())
         yield from heapq.merge(scans, events, key=lambda item: item[0])
 

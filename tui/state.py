@@ -19,14 +19,18 @@ or minus the time the TUI received it when a payload carries no time.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dolphin.bus import BusEvent, schema
+from dolphin.bus.scan_codec import record_from_payload
+from dolphin.engine.params import StrategyConfig
+from dolphin.scan.record import ScanRecord
 from dolphin.supervision.rpc import ProcessInfo
 
 # Topics: what a panel listens to. One per bus source, plus the local ones.
@@ -218,6 +222,7 @@ class TuiState:
         self._pnl: dict[str, Entry] = {}
         self._heartbeats: dict[str, Entry] = {}
         self._vel_div: deque[tuple[int, float]] = deque(maxlen=VEL_DIV_HISTORY)
+        self._scan: ScanRecord | None = None
         self._mc_prob: deque[float] = deque(maxlen=MC_HISTORY)
         self._journal: deque[Any] = deque(maxlen=JOURNAL_HISTORY)
         self._dirty: set[str] = set()
@@ -274,6 +279,8 @@ class TuiState:
                     del self._entries[slot]
                 if event.map_name == schema.PNL_BLUE:
                     self._pnl.clear()
+                if event.map_name == schema.FEATURES:
+                    self._scan = None
                 if event.map_name == schema.HEARTBEAT:
                     self._heartbeats.clear()
                 self._mark({SCAN, ACB, EXF, OBF, MC, SAFETY, STRATEGY, PNL, HEARTBEAT, META})
@@ -307,8 +314,11 @@ class TuiState:
                 self._entries.pop((event.map_name, event.key), None)
             else:
                 self._entries[(event.map_name, event.key)] = entry
-            if topic == SCAN and payload is not None:
-                self._note_scan(payload)
+            if topic == SCAN:
+                if payload is None:
+                    self._scan = None
+                else:
+                    self._note_scan(payload)
             if topic == MC and payload is not None:
                 prob = getattr(payload, "catastrophic_prob", None)
                 if isinstance(prob, float):
@@ -317,18 +327,19 @@ class TuiState:
         self._fire_if_armed()
 
     def _note_scan(self, payload: Any) -> None:
+        """The scan as its canonical record (through the scan codec), and the vel_div history."""
         try:
-            from dolphin.bus import scan_view
-
-            view = scan_view(payload)
-        except Exception:
+            record = record_from_payload(payload)
+        except (ValueError, TypeError):
+            self._scan = None
             return
-        if view.vel_div is None:
+        self._scan = record
+        if not math.isfinite(record.vel_div):
             return
-        if self._vel_div and self._vel_div[-1][0] == view.scan_number:
-            self._vel_div[-1] = (view.scan_number, view.vel_div)
+        if self._vel_div and self._vel_div[-1][0] == record.scan_number:
+            self._vel_div[-1] = (record.scan_number, record.vel_div)
         else:
-            self._vel_div.append((view.scan_number, view.vel_div))
+            self._vel_div.append((record.scan_number, record.vel_div))
 
     # ------------------------------------------------------------ local sources (any thread)
     def set_bus(self, state: str, *, address: str | None = None, detail: str = "") -> None:
@@ -397,6 +408,11 @@ class TuiState:
         with self._lock:
             return dict(self._heartbeats)
 
+    def scan_record(self) -> ScanRecord | None:
+        """The latest scan, NG8 or NG7 alike, as the canonical record (None before any)."""
+        with self._lock:
+            return self._scan
+
     def vel_div_history(self) -> list[float]:
         with self._lock:
             return [v for _, v in self._vel_div]
@@ -415,23 +431,28 @@ class TuiState:
         return (self.clock() if now is None else now) - entry.basis
 
 
-@dataclass
-class Thresholds:
-    """The vel_div gate the AlphaEngine panel draws (from the strategy config; bible §4.1)."""
+@dataclass(frozen=True)
+class StrategyView:
+    """The strategy the AlphaEngine panel judges vel_div against: the loaded config itself.
 
-    threshold: float = -0.02
-    extreme: float = -0.05
-    direction: str = "short"
-    source: str = "default"
-    extra: dict[str, Any] = field(default_factory=dict)
+    The panel classifies through the engine's `classify` with this config, so the screen
+    and the engine cannot disagree; a config that fails to load leaves `config` None and
+    says why (the panel then shows no gate rather than a guessed one).
+    """
+
+    config: StrategyConfig | None
+    source: str
+    error: str | None = None
 
     @classmethod
-    def from_config(cls, name: str = "blue") -> Thresholds:
-        try:
-            from dolphin.config.loader import load_config
+    def load(cls, name: str | None = None) -> StrategyView:
+        """The named strategy, or the one the family's trader runs (services config ``trader.strategy``)."""
+        from dolphin.config.loader import load_config
+        from dolphin.config.services import load_services_config
+        from dolphin.errors import DolphinError
 
-            cfg = load_config(name)
-            return cls(threshold=cfg.signal_threshold, extreme=cfg.signal_extreme, direction=cfg.direction,
-                       source=f"{name}.yml")
-        except Exception as exc:  # a broken config must not stop the operator's screen
-            return cls(source=f"defaults ({type(exc).__name__} reading {name}.yml)")
+        try:
+            name = name or load_services_config().trader.strategy
+            return cls(config=load_config(name), source=f"{name}.yml")
+        except (DolphinError, OSError) as exc:  # a broken config must not stop the operator's screen
+            return cls(config=None, source=f"{name or 'trader strategy'}.yml", error=str(exc))

@@ -18,11 +18,11 @@ import numpy as np
 from dolphin.backtest.metrics import Metrics, compute_metrics
 from dolphin.backtest.session import SessionInputs, StepFlags
 from dolphin.config.champion import champion_hash
-from dolphin.config.schema import StrategyConfig
 from dolphin.engine.acb import AdaptiveCircuitBreaker, ExternalFactorsSource
 from dolphin.engine.engine import NDAlphaEngine, compile_kernel
 from dolphin.engine.mc_gate import Forewarner
 from dolphin.engine.ob import OBProvider
+from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
 from dolphin.errors import DataError, UsageError
 from dolphin.scan.table import ScanTable

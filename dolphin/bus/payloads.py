@@ -148,43 +148,6 @@ class EigenScanNG7(Payload, frozen=True, kw_only=True):
         return parse_time(self.timestamp)
 
 
-class ScanView(msgspec.Struct, frozen=True, kw_only=True):
-    """One shape for NG8 flat and NG7 nested scans (what the TUI's `_eigen_from_scan` did)."""
-
-    scan_number: int
-    timestamp_s: float
-    vel_div: float | None
-    velocities: dict[int, float]
-    instability_50: float | None
-    asset_prices: dict[str, float]
-
-
-def scan_view(scan: EigenScan | EigenScanNG7) -> ScanView:
-    """Normalise either scan format; NG7 without vel_div gets v50 − v750 (bible §3.1)."""
-    if isinstance(scan, EigenScan):
-        velocities = {50: scan.w50_velocity, 750: scan.w750_velocity}
-        if scan.w150_velocity is not None:
-            velocities[150] = scan.w150_velocity
-        if scan.w300_velocity is not None:
-            velocities[300] = scan.w300_velocity
-        return ScanView(scan_number=scan.scan_number, timestamp_s=scan.timestamp_s(), vel_div=scan.vel_div,
-                        velocities=dict(sorted(velocities.items())), instability_50=scan.instability_50,
-                        asset_prices=scan.asset_prices)
-    mwr = scan.result.multi_window_results
-    velocities = {}
-    for window in (50, 150, 300, 750):
-        stats = mwr.get(str(window))
-        if stats is not None:
-            velocities[window] = stats.velocity
-    vel_div = scan.result.vel_div
-    if vel_div is None and 50 in velocities and 750 in velocities:
-        vel_div = velocities[50] - velocities[750]
-    w50 = mwr.get("50")
-    return ScanView(scan_number=scan.scan_number, timestamp_s=scan.timestamp_s(), vel_div=vel_div,
-                    velocities=velocities, instability_50=w50.instability if w50 is not None else None,
-                    asset_prices=scan.result.asset_prices)
-
-
 # ---------------------------------------------------------------- DOLPHIN_FEATURES["acb_boost"]
 class AcbBoost(Payload, frozen=True, kw_only=True):
     """ACB v6 output (§10, §15.1). `_pushed_at`, `date`, `signals` are DOLPHIN additions."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from dolphin.config.schema import SECTIONS, StrategyConfig
+from dolphin.engine.params import SECTIONS, StrategyConfig
 from dolphin.errors import ConfigError
 from dolphin.paths import config_dir
 

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 import msgspec
 import numpy as np
 
-from dolphin.config.schema import StrategyConfig
 from dolphin.engine.acb import AcbDay, AdaptiveCircuitBreaker
 from dolphin.engine.codes import (
     EVENT_ENTRY,
@@ -59,6 +58,7 @@ from dolphin.engine.layout import (
 )
 from dolphin.engine.mc_gate import MC_OK, Forewarner, MCVerdict, mc_verdict, verdict_from_status
 from dolphin.engine.ob import OBProvider, empty_block
+from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import BarResult, ClosedTrade, DayResult, OpenPosition
 
 STATE_VERSION = 1

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from dolphin.config.schema import StrategyConfig
+    from dolphin.engine.params import StrategyConfig
 
 HIST_LEN = 64       # per-asset price ring: ≥ IRP window (50) and DC lookback + 1
 VD_RING = 16        # vel_div history ring: ≥ trend lag (10)

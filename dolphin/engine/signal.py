@@ -7,10 +7,15 @@ SHORT path of the bible and mirrored for LONG by the sign, so blue and green sha
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numba as nb
 
 from dolphin.engine.codes import DC_CONFIRM, DC_CONTRADICT, DC_NEUTRAL
+from dolphin.enums import SignalState
+
+if TYPE_CHECKING:
+    from dolphin.engine.params import StrategyConfig
 
 
 @nb.njit(cache=True)
@@ -89,3 +94,21 @@ def ob_confidence_adjust(confidence: float, imbalance_ma5: float, persistence: f
     if eff_imb < -0.10:
         return confidence * max(0.85, 1.0 - abs(eff_imb) * persistence * 0.4), False
     return confidence, False
+
+
+def classify(vel_div: float | None, params: StrategyConfig) -> SignalState:
+    """Where `vel_div` stands against the strategy's gate — the same test the bar loop makes (§4.1).
+
+    SIGNAL exactly when the kernel's `signal_active` fires (SHORT: vel_div < threshold,
+    strictly), EXTREME when it also reaches the extreme level (SHORT: vel_div <= extreme),
+    UNDEFINED when vel_div is missing or not finite. The TUI, the reference engine and any
+    report classify through here, so none of them can disagree with the engine.
+    """
+    if vel_div is None or not math.isfinite(vel_div):
+        return SignalState.UNDEFINED
+    direction = params.direction_sign
+    if not signal_active.py_func(vel_div, params.signal_threshold, direction):
+        return SignalState.NONE
+    if is_extreme.py_func(vel_div, params.signal_extreme, direction):
+        return SignalState.EXTREME
+    return SignalState.SIGNAL

@@ -35,7 +35,7 @@ from fractions import Fraction
 import numpy as np
 from flint import arb, arb_mat, ctx, fmpq
 
-from dolphin.scan.definitions import DEFAULT_WINDOWS, VAR_EPS, as_price_matrix, check_windows
+from dolphin.scan.definitions import DEFAULT_WINDOWS, VAR_EPS, as_price_matrix, check_windows, vel_div
 
 PREC = 512
 
@@ -203,7 +203,7 @@ class ArbScanner:
             lam.append(theta)
             shares.append(share)
             vels.append(vel)
-        vd = vels[0] - vels[-1] if vels[0] is not None and vels[-1] is not None else None
+        vd = vel_div(vels[0], vels[-1]) if vels[0] is not None and vels[-1] is not None else None
         return ArbScanRow(self.windows, lam, shares, vels, nels, vd)
 
     def _window_lambda(self, win: _ArbWindow) -> tuple[arb | None, int]:

@@ -8,6 +8,7 @@ See docs/scan.md for the full definitions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,15 @@ RES_TOL: float = 1e-10
 #: Entry thresholds the 512-bit equivalence is judged on (bible §4.1 SHORT and LONG gates).
 VEL_DIV_SHORT: float = -0.02
 VEL_DIV_LONG: float = 0.01
+
+def vel_div(v_short: Any, v_long: Any) -> Any:
+    """The signal (bible §3.1): velocity of the shortest window minus that of the longest (v50 − v750).
+
+    The one definition every path calls — the float64 kernels (on arrays), the 512-bit
+    path (on arb numbers) and the NG7 read-normalisation (on floats).
+    """
+    return v_short - v_long
+
 
 #: Columns of the per-window feature block, in storage order.
 FEATURE_NAMES: tuple[str, ...] = ("lambda_max", "share", "velocity", "acceleration", "instability")

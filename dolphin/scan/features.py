@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dolphin.scan.definitions import vel_div
+
 
 def _window_index(windows: tuple[int, ...], w: int) -> int:
     try:
@@ -114,7 +116,7 @@ class ScanFeatureArrays:
                    acceleration=np.ascontiguousarray(out[:, :, 3]),
                    instability=np.ascontiguousarray(out[:, :, 4]),
                    n_eligible=nel.copy(),
-                   vel_div=vel[:, 0] - vel[:, -1])
+                   vel_div=vel_div(vel[:, 0], vel[:, -1]))
 
     @classmethod
     def concat(cls, parts: list[ScanFeatureArrays]) -> ScanFeatureArrays:

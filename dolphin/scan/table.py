@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from dolphin.scan.definitions import DEFAULT_WINDOWS
+
 #: Non-asset columns, in file order. Every other column of a scan table is an asset's close.
 SCAN_META_COLUMNS: tuple[str, ...] = (
     "ts", "scan_number", "vel_div",
@@ -25,8 +27,6 @@ SCAN_META_COLUMNS: tuple[str, ...] = (
 )
 #: The float64 signal columns (meta columns after ts and scan_number).
 FEATURE_COLUMNS: tuple[str, ...] = SCAN_META_COLUMNS[2:]
-#: Windows the table's columns are defined on.
-TABLE_WINDOWS: tuple[int, ...] = (50, 150, 300, 750)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ def build_scan_table(ts: np.ndarray, assets: tuple[str, ...] | list[str], close:
     clash = sorted(set(names) & set(SCAN_META_COLUMNS))
     if clash or len(set(names)) != len(names):
         raise ValueError(f"asset names must be unique and differ from the meta columns (clash: {clash})")
-    feats = build_scan_features(close, TABLE_WINDOWS, progress=progress)
+    feats = build_scan_features(close, DEFAULT_WINDOWS, progress=progress)
     return ScanTable(
         ts=ts,
         scan_number=np.arange(1, ts.shape[0] + 1, dtype=np.int64),

@@ -8,7 +8,7 @@ import numpy as np
 
 from dolphin.scan import kernels as K
 from dolphin.scan.batch import advance_block
-from dolphin.scan.definitions import DEFAULT_WINDOWS, as_price_matrix
+from dolphin.scan.definitions import DEFAULT_WINDOWS, as_price_matrix, vel_div
 from dolphin.scan.features import ScanFeatureArrays, ScanFeatures
 from dolphin.scan.state import ScanState
 
@@ -52,7 +52,7 @@ class ScanUpdater:
         values = self._out[0].copy()
         st = self.state
         return ScanFeatures(windows=self.windows, values=values, n_eligible=self._nel[0].copy(),
-                            vel_div=float(values[0, K.O_VEL] - values[-1, K.O_VEL]),
+                            vel_div=float(vel_div(values[0, K.O_VEL], values[-1, K.O_VEL])),
                             loadings=np.where(st.elig != 0, st.u, np.nan))
 
     def warm(self, prices: np.ndarray, *, parallel: bool | None = None) -> ScanFeatureArrays:

@@ -19,35 +19,20 @@ See docs/arrow_scans.md.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
-import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from dolphin.bus.scan_codec import record_from_row, record_to_row
 from dolphin.errors import DataError
-from dolphin.scan.definitions import VEL_DIV_LONG, VEL_DIV_SHORT
-from dolphin.scan.features import ScanFeatures
+from dolphin.scan.record import SCHEMA_VERSION, WINDOW_COLUMNS, ScanRecord
 from dolphin.store.atomic import atomic_write_bytes
 
-SCHEMA_VERSION = "5.0.0"
 ARCHIVE_DIRNAME = "arrow_scans"
-#: Windows of the NG5 layout, in column order.
-NG5_WINDOWS: tuple[int, ...] = (50, 150, 300, 750)
-#: Per-window statistics, in column order within a window.
-WINDOW_STATS: tuple[str, ...] = ("lambda_max", "velocity", "acceleration", "instability")
-#: regime_signal gates (bible §4.1): SHORT below, LONG above.
-REGIME_SHORT_GATE: float = VEL_DIV_SHORT
-REGIME_LONG_GATE: float = VEL_DIV_LONG
-
-WINDOW_COLUMNS: tuple[str, ...] = tuple(f"w{w}_{stat}" for w in NG5_WINDOWS for stat in WINDOW_STATS)
-
 SCAN_SCHEMA: pa.Schema = pa.schema(
     [pa.field("scan_number", pa.int64(), nullable=False),
      pa.field("timestamp_ns", pa.int64(), nullable=False),
@@ -69,11 +54,6 @@ SCAN_COLUMNS: tuple[str, ...] = tuple(SCAN_SCHEMA.names)
 SCAN_FILE_RE = re.compile(r"^scan_(?P<number>\d{6,})_(?P<hhmmss>\d{6})\.arrow$")
 DAY_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-_JSON = msgspec.json.Encoder()
-_ASSETS = msgspec.json.Decoder(list[str])
-_PRICES = msgspec.json.Decoder(list[float | None])
-_LOADINGS = msgspec.json.Decoder(dict[str, list[float | None]])
-
 
 class ScanFileError(DataError):
     """A scan file that cannot be read as NG5: missing, truncated, foreign or inconsistent.
@@ -88,145 +68,6 @@ class ScanFileError(DataError):
         self.path = Path(path)
         self.reason = reason
         self.detail = detail
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def iso_from_ns(timestamp_ns: int) -> str:
-    """ISO-8601 UTC (``+00:00``) of a Unix-ns time, exact to the microsecond."""
-    seconds, rem = divmod(int(timestamp_ns), 1_000_000_000)
-    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rem // 1000).isoformat()
-
-
-def regime_signal(vel_div: float) -> float:
-    """−1 below the SHORT gate, +1 above the LONG gate, 0 between, NaN while vel_div is undefined."""
-    if math.isnan(vel_div):
-        return math.nan
-    if vel_div < REGIME_SHORT_GATE:
-        return -1.0
-    if vel_div > REGIME_LONG_GATE:
-        return 1.0
-    return 0.0
-
-
-def instability_composite(values: Sequence[float]) -> float:
-    """Mean of the defined window instabilities; NaN when none is defined."""
-    defined = [v for v in values if not math.isnan(v)]
-    return math.fsum(defined) / len(defined) if defined else math.nan
-
-
-class ScanRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One scan as stored: the 27 NG5 columns in file order.
-
-    The three JSON columns are held decoded: `assets` (symbols), `prices` (close per
-    asset, None = no price) and `loadings` (window → top eigenvector aligned with
-    assets, None = asset not eligible). Float statistics keep NaN for "undefined"
-    (warm-up); the constructor checks the row is self-consistent.
-    """
-
-    scan_number: int
-    timestamp_ns: int
-    timestamp: str
-    w50_lambda_max: float
-    w50_velocity: float
-    w50_acceleration: float
-    w50_instability: float
-    w150_lambda_max: float
-    w150_velocity: float
-    w150_acceleration: float
-    w150_instability: float
-    w300_lambda_max: float
-    w300_velocity: float
-    w300_acceleration: float
-    w300_instability: float
-    w750_lambda_max: float
-    w750_velocity: float
-    w750_acceleration: float
-    w750_instability: float
-    vel_div: float
-    regime_signal: float
-    instability_composite: float
-    n_assets: int
-    assets: tuple[str, ...]
-    prices: tuple[float | None, ...]
-    loadings: dict[str, tuple[float | None, ...]]
-    schema_version: str = SCHEMA_VERSION
-
-    def __post_init__(self) -> None:
-        if self.scan_number < 0:
-            raise ValueError(f"scan_number={self.scan_number} is negative")
-        if self.timestamp_ns <= 0:
-            raise ValueError(f"timestamp_ns={self.timestamp_ns} must be positive")
-        try:
-            datetime.fromisoformat(self.timestamp.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"timestamp={self.timestamp!r} is not ISO-8601") from None
-        if self.schema_version != SCHEMA_VERSION:
-            raise ValueError(f"schema_version={self.schema_version!r}, expected {SCHEMA_VERSION!r}")
-        n = self.n_assets
-        if n != len(self.assets) or n != len(self.prices):
-            raise ValueError(f"n_assets={n} but {len(self.assets)} assets and {len(self.prices)} prices")
-        if len(set(self.assets)) != n or not all(self.assets):
-            raise ValueError("assets must be unique, non-empty symbols")
-        for price in self.prices:
-            if price is not None and not (math.isfinite(price) and price > 0):
-                raise ValueError(f"price {price} is not a positive finite number (use null for missing)")
-        allowed = {str(w) for w in NG5_WINDOWS}
-        for key, vector in self.loadings.items():
-            if key not in allowed:
-                raise ValueError(f"loadings key {key!r} is not a window ({', '.join(sorted(allowed, key=int))})")
-            if len(vector) != n:
-                raise ValueError(f"loadings[{key!r}] has {len(vector)} values for {n} assets")
-
-    # ------------------------------------------------------------ accessors
-    def window(self, w: int) -> tuple[float, float, float, float]:
-        """(lambda_max, velocity, acceleration, instability) of window w."""
-        if w not in NG5_WINDOWS:
-            raise KeyError(f"window {w} not in {NG5_WINDOWS}")
-        return (getattr(self, f"w{w}_lambda_max"), getattr(self, f"w{w}_velocity"),
-                getattr(self, f"w{w}_acceleration"), getattr(self, f"w{w}_instability"))
-
-    def price_map(self) -> dict[str, float]:
-        """Symbol → close for the assets that have a price."""
-        return {a: p for a, p in zip(self.assets, self.prices, strict=True) if p is not None}
-
-    @property
-    def day(self) -> str:
-        """UTC date of the market timestamp (the archive's day directory)."""
-        return _utc(self.timestamp_ns).strftime("%Y-%m-%d")
-
-    # ------------------------------------------------------------ construction
-    @classmethod
-    def from_features(cls, scan_number: int, timestamp_ns: int, assets: Sequence[str], prices_row: np.ndarray,
-                      features: ScanFeatures) -> ScanRecord:
-        """The record of one live scan: `features` from `ScanUpdater.update(prices_row)`.
-
-        The scan must run on the NG5 windows (50, 150, 300, 750). Invalid prices (NaN,
-        ±inf, ≤ 0 — what the scan itself treats as missing) are stored as null.
-        """
-        if tuple(features.windows) != NG5_WINDOWS:
-            raise ValueError(f"NG5 files hold windows {NG5_WINDOWS}; the scan ran on {features.windows}")
-        names = tuple(str(a) for a in assets)
-        row = np.asarray(prices_row, dtype=np.float64)
-        if row.shape != (len(names),) or features.loadings.shape != (len(NG5_WINDOWS), len(names)):
-            raise ValueError(f"{len(names)} assets, prices {row.shape}, loadings {features.loadings.shape} disagree")
-        stats: dict[str, float] = {}
-        values = features.values
-        for k, w in enumerate(NG5_WINDOWS):
-            stats[f"w{w}_lambda_max"] = float(values[k, 0])
-            stats[f"w{w}_velocity"] = float(values[k, 2])
-            stats[f"w{w}_acceleration"] = float(values[k, 3])
-            stats[f"w{w}_instability"] = float(values[k, 4])
-        vel_div = float(features.vel_div)
-        prices = tuple(float(p) if math.isfinite(p) and p > 0 else None for p in row.tolist())
-        loadings = {str(w): tuple(_finite_or_none(v) for v in features.loadings[k].tolist())
-                    for k, w in enumerate(NG5_WINDOWS)}
-        return cls(scan_number=int(scan_number), timestamp_ns=int(timestamp_ns), timestamp=iso_from_ns(timestamp_ns),
-                   **stats, vel_div=vel_div, regime_signal=regime_signal(vel_div),
-                   instability_composite=instability_composite([stats[f"w{w}_instability"] for w in NG5_WINDOWS]),
-                   n_assets=len(names), assets=names, prices=prices, loadings=loadings)
 
 
 def _utc(timestamp_ns: int) -> datetime:
@@ -257,12 +98,8 @@ def parse_scan_filename(name: str) -> tuple[int, str] | None:
 
 # ---------------------------------------------------------------- write
 def _record_columns(record: ScanRecord) -> list[pa.Array]:
-    values: list[Any] = [record.scan_number, record.timestamp_ns, record.timestamp]
-    values += [getattr(record, name) for name in WINDOW_COLUMNS]
-    values += [record.vel_div, record.regime_signal, record.instability_composite, record.n_assets,
-               _JSON.encode(list(record.assets)).decode(), _JSON.encode(list(record.prices)).decode(),
-               _JSON.encode({k: list(v) for k, v in record.loadings.items()}).decode(), record.schema_version]
-    return [pa.array([v], type=f.type) for v, f in zip(values, SCAN_SCHEMA, strict=True)]
+    row = record_to_row(record)
+    return [pa.array([row[f.name]], type=f.type) for f in SCAN_SCHEMA]
 
 
 def encode_scan(record: ScanRecord) -> bytes:
@@ -349,11 +186,8 @@ def read_scan(path: str | Path) -> ScanRecord:
     if row["schema_version"] != SCHEMA_VERSION:
         raise ScanFileError(p, "schema", f"schema_version {row['schema_version']!r}, expected {SCHEMA_VERSION!r}")
     try:
-        row["assets"] = tuple(_ASSETS.decode(row["assets"]))
-        row["prices"] = tuple(_PRICES.decode(row["prices"]))
-        row["loadings"] = {k: tuple(v) for k, v in _LOADINGS.decode(row["loadings"]).items()}
-        return ScanRecord(**row)
-    except (msgspec.DecodeError, ValueError) as exc:
+        return record_from_row(row)
+    except ValueError as exc:
         raise ScanFileError(p, "values", str(exc)) from None
 
 
@@ -372,7 +206,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ARCHIVE_DIRNAME", "NG5_WINDOWS", "SCAN_COLUMNS", "SCAN_SCHEMA", "SCHEMA_VERSION", "ScanFileError",
-           "ScanRecord", "archive_dir", "check_schema", "encode_scan", "instability_composite", "iso_from_ns",
-           "open_scan_batch", "parse_scan_filename", "read_scan", "regime_signal", "scan_filename", "scan_path",
+__all__ = ["ARCHIVE_DIRNAME", "SCAN_COLUMNS", "SCAN_SCHEMA", "ScanFileError", "archive_dir", "check_schema",
+           "encode_scan", "open_scan_batch", "parse_scan_filename", "read_scan", "scan_filename", "scan_path",
            "write_scan", *_ARCHIVE_EXPORTS]

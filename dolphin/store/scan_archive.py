@@ -27,14 +27,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dolphin.bus.scan_codec import TABLE_FROM_RECORD, decode_assets, decode_price_rows
 from dolphin.errors import DataError, UsageError
+from dolphin.scan.record import SCHEMA_VERSION
 from dolphin.scan.table import ScanTable
 from dolphin.store.arrow_scans import (
     ARCHIVE_DIRNAME,
     DAY_DIR_RE,
     SCAN_COLUMNS,
     SCAN_SCHEMA,
-    SCHEMA_VERSION,
     ScanFileError,
     archive_dir,
     open_scan_batch,
@@ -43,9 +44,6 @@ from dolphin.store.arrow_scans import (
 from dolphin.store.scan_table import parse_day_ms
 
 log = logging.getLogger("dolphin.store.scan_archive")
-
-_ASSET_LIST = msgspec.json.Decoder(list[str])
-_PRICE_ROWS = msgspec.json.Decoder(list[list[float | None]])
 
 
 class ScanFile(NamedTuple):
@@ -258,7 +256,7 @@ def _universe(table: pa.Table, paths: Sequence[str]) -> tuple[list[str], np.ndar
 
 def _decode_assets(text: str, paths: Sequence[str], indices: pa.Array, k: int) -> list[str]:
     try:
-        assets = _ASSET_LIST.decode(text)
+        assets = decode_assets(text)
     except msgspec.DecodeError as exc:
         row = _first(pc.equal(indices, k).to_numpy(zero_copy_only=False))
         raise ScanFileError(paths[row or 0], "values", f"assets is not a JSON list of symbols: {exc}") from None
@@ -271,11 +269,11 @@ def _decode_assets(text: str, paths: Sequence[str], indices: pa.Array, k: int) -
 def _price_rows(texts: list[str], rows: np.ndarray, width: int, paths: Sequence[str]) -> np.ndarray:
     """Decode many ``prices`` JSON lists at once (one document) into a (rows, width) float matrix."""
     try:
-        decoded = _PRICE_ROWS.decode("[" + ",".join(texts) + "]")
+        decoded = decode_price_rows(texts)
     except msgspec.DecodeError:
         for r, text in zip(rows, texts, strict=True):  # find the culprit only on failure
             try:
-                _PRICE_ROWS.decode(f"[{text}]")
+                decode_price_rows([text])
             except msgspec.DecodeError as exc:
                 raise ScanFileError(paths[int(r)], "values", f"prices is not a JSON list of numbers: {exc}") from None
         raise
@@ -316,13 +314,7 @@ def to_scan_table(read: ArchiveRead) -> ScanTable:
     return ScanTable(
         ts=ts.astype(np.int64, copy=False),
         scan_number=table.column("scan_number").to_numpy().astype(np.int64, copy=False),
-        vel_div=floats("vel_div"),
-        v50_lambda_max_velocity=floats("w50_velocity"),
-        v150_lambda_max_velocity=floats("w150_velocity"),
-        v300_lambda_max_velocity=floats("w300_velocity"),
-        v750_lambda_max_velocity=floats("w750_velocity"),
-        instability_50=floats("w50_instability"),
-        instability_150=floats("w150_instability"),
+        **{column: floats(field) for column, field in TABLE_FROM_RECORD.items()},
         assets=tuple(universe),
         prices=prices,
     )

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from dolphin.config.schema import StrategyConfig
 from dolphin.engine import exits as X
 from dolphin.engine import irp as I
 from dolphin.engine import signal as S
@@ -48,11 +47,12 @@ from dolphin.engine.ob import (
     OB_WITHDRAWAL_VELOCITY,
     OBProvider,
 )
+from dolphin.engine.params import StrategyConfig
+from dolphin.engine.signal import classify
+from dolphin.enums import SignalState
 
-signal_active = S.signal_active.py_func
 signal_strength = S.signal_strength.py_func
 signal_confidence = S.signal_confidence.py_func
-is_extreme = S.is_extreme.py_func
 dc_verdict = S.dc_verdict.py_func
 ob_confidence_adjust = S.ob_confidence_adjust.py_func
 compute_irp = I.compute_irp.py_func
@@ -292,7 +292,8 @@ class ReferenceEngine:
     def _try_entry(self, bar_idx: int, vd: float, valid: dict[str, float], ts: int,
                    ob_bar: tuple[np.ndarray, np.ndarray] | None) -> None:
         c, f, e = self.cfg.champion, self.cfg.friction, self.cfg.extras
-        if not signal_active(vd, self.threshold, self.direction):
+        signal = classify(vd, self.cfg)   # the one gate test the TUI shares (§4.1)
+        if not signal.active:
             return
         trade_asset = None
         for r in self._rank(valid, ob_bar):
@@ -322,7 +323,7 @@ class ReferenceEngine:
             if skip:
                 return
         strength = signal_strength(vd, self.threshold, self.extreme)
-        extreme = is_extreme(vd, self.extreme, self.direction)
+        extreme = signal is SignalState.EXTREME
         size_leverage = cubic_leverage(strength, c.min_leverage, c.max_leverage, c.leverage_convexity)
         bucket = signal_bucket(vd, self.threshold, self.extreme, self.direction)
         b_boost = bucket_boost(self.bucket_wins[bucket], self.bucket_trades[bucket], e.bucket_min_trades)

@@ -5,24 +5,18 @@ from __future__ import annotations
 import asyncio
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from dolphin.errors import DataError
+from dolphin.scan.definitions import DEFAULT_WINDOWS
+from dolphin.scan.record import ScanRecord, iso_from_ns
 from dolphin.scan.table import ScanTable
 from dolphin.store.scan_table import write_scan_table
 from tests.tui import _support as S
 from tests.tui.conftest import panel_text, wait_for
-from tui.replay import (
-    ArchivedScan,
-    ArrowScanArchive,
-    ReplayClock,
-    archived_from_record,
-    open_archive,
-    scan_payload,
-)
+from tui.replay import ArrowScanArchive, ReplayClock, open_archive, scan_payload
 
 pytestmark = pytest.mark.data_integrity
 
@@ -42,32 +36,35 @@ def _table(path: Path, rows: int = 12, warmup: int = 2) -> Path:
     return write_scan_table(path, table)
 
 
+def _record(n: int, *, vel_div: float | None = None, prices: tuple[float | None, ...] = (64000.0, None)) -> ScanRecord:
+    stats = {f"w{w}_{k}": v for w in DEFAULT_WINDOWS
+             for k, v in (("lambda_max", 10.0 + w / 100), ("velocity", (-0.01 if w == 50 else 0.01) * n),
+                          ("acceleration", 0.0), ("instability", 0.02))}
+    ts = (T0_MS + 5000 * n) * 1_000_000
+    vd = -0.02 * n if vel_div is None else vel_div
+    return ScanRecord(scan_number=n, timestamp_ns=ts, timestamp=iso_from_ns(ts), **stats, vel_div=vd,
+                      regime_signal=0.0, instability_composite=0.02, n_assets=2, assets=("BTCUSDT", "ETHUSDT"),
+                      prices=prices, loadings={"50": (0.7, None)})
+
+
 def test_archived_scans_become_ng8_payloads() -> None:
-    rec = ArchivedScan(scan_number=7, timestamp_ns=T0_MS * 1_000_000, vel_div=-0.03,
-                       windows={50: (12.0, -0.02, 0.03), 150: (None, 0.001, None), 750: (9.0, 0.01, None)},
-                       prices={"BTCUSDT": 64000.0, "BAD": math.nan})
-    payload = scan_payload(rec)
-    assert payload is not None and payload.scan_number == 7 and payload.bridge_ts == S.T0
-    assert payload.asset_prices == {"BTCUSDT": 64000.0}  # NaN prices are dropped, not published
-    assert payload.multi_window_results["50"].lambda_max == 12.0 and "300" not in payload.multi_window_results
-    warm = ArchivedScan(scan_number=1, timestamp_ns=1, vel_div=math.nan, windows={}, prices={})
-    assert scan_payload(warm) is None
+    payload = scan_payload(_record(7))
+    assert payload is not None and payload.scan_number == 7 and payload.bridge_ts == S.T0 + 35
+    assert payload.asset_prices == {"BTCUSDT": 64000.0}  # missing prices are dropped, not published
+    assert payload.multi_window_results["50"].lambda_max == 10.5 and payload.vel_div == pytest.approx(-0.14)
+    assert scan_payload(_record(1, vel_div=math.nan)) is None  # warm-up: vel_div undefined
 
 
-def test_arrow_records_are_adapted_whatever_their_window_spelling(tmp_path: Path) -> None:
-    flat = SimpleNamespace(scan_number=3, timestamp_ns=T0_MS * 1_000_000, vel_div=None, assets=["BTCUSDT"],
-                           prices=[64000.0], **{f"w{w}_velocity": v for w, v in ((50, -0.02), (750, 0.01))},
-                           **{f"w{w}_lambda_max": 10.0 for w in (50, 150, 300, 750)})
-    rec = archived_from_record(flat)
-    assert rec.vel_div == pytest.approx(-0.03) and rec.windows[50] == (10.0, -0.02, None)
-    nested = SimpleNamespace(scan_number=4, timestamp_ns=T0_MS * 1_000_000 + 5, vel_div=-0.01, assets=("A1",),
-                             prices={"A1": 2.0}, windows={"50": {"velocity": 0.1, "lambda_max": 3.0},
-                                                          "750": {"velocity": 0.2, "instability": 0.5}})
-    rec2 = archived_from_record(nested)
-    assert rec2.windows[750] == (None, 0.2, 0.5) and rec2.prices == {"A1": 2.0}
+def test_arrow_archive_reads_records_and_skips_unreadable_files(tmp_path: Path) -> None:
     files = [tmp_path / "scan_000003.arrow", tmp_path / "broken.arrow", tmp_path / "scan_000004.arrow"]
-    by_file = {files[0]: flat, files[2]: nested}
-    archive = ArrowScanArchive(tmp_path, iter_files=lambda root: files, read=lambda f: by_file[f])
+    by_file = {files[0]: _record(3), files[2]: _record(4)}
+
+    def read(f: Path) -> ScanRecord:
+        if f not in by_file:
+            raise DataError(f"{f}: unreadable")
+        return by_file[f]
+
+    archive = ArrowScanArchive(tmp_path, iter_files=lambda root: files, read=read)
     assert [s.scan_number for s in archive.scans()] == [3, 4] and archive.unreadable == 1
 
 
@@ -140,15 +137,8 @@ def test_replay_of_the_scanners_arrow_files(tmp_path: Path) -> None:
     import dolphin.store.arrow_scans as arrow
     from tui.app import build_replay_app
 
-    def record(n: int) -> object:
-        stats = {f"w{w}_{k}": v for w in (50, 150, 300, 750)
-                 for k, v in (("lambda_max", 10.0 + w / 100), ("velocity", (-0.01 if w == 50 else 0.01) * n),
-                              ("acceleration", 0.0), ("instability", 0.02))}
-        ts = (T0_MS + 5000 * n) * 1_000_000
-        return arrow.ScanRecord(scan_number=n, timestamp_ns=ts, timestamp=arrow.iso_from_ns(ts), **stats,
-                                vel_div=-0.02 * n, regime_signal=0.0, instability_composite=0.02, n_assets=2,
-                                assets=("BTCUSDT", "ETHUSDT"), prices=(64000.0 + n, None),
-                                loadings={"50": (0.7, None)})
+    def record(n: int) -> ScanRecord:
+        return _record(n, prices=(64000.0 + n, None))
 
     for n in range(1, 5):
         arrow.write_scan(tmp_path, record(n))

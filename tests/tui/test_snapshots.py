@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from dolphin.engine.params import StrategyConfig
 from tests.tui import _support as S
 from tui.app import DolphinTui
-from tui.state import LINK_CONNECTED, LINK_CONNECTING, LINK_LOST, Catalog, Thresholds, TuiState
+from tui.state import LINK_CONNECTED, LINK_CONNECTING, LINK_LOST, Catalog, StrategyView, TuiState
 
 pytestmark = pytest.mark.data_integrity
 
 SIZE = (160, 50)
-THRESHOLDS = Thresholds(threshold=-0.02, extreme=-0.05, direction="short", source="test")
+STRATEGY = StrategyView(config=StrategyConfig(), source="test")
 # Pinned so that a program added to the family later does not change these reference screens.
 _PUBLISHERS = {"DOLPHIN_FEATURES[latest_eigen_scan]": "scanner", "DOLPHIN_FEATURES[acb_boost]": "acb",
                "DOLPHIN_FEATURES[exf_latest]": "exf", "DOLPHIN_FEATURES[obf_universe_latest]": "obf",
@@ -46,7 +47,7 @@ def _state(now: float = S.T0) -> TuiState:
 
 
 def _app(state: TuiState, results: Path) -> DolphinTui:
-    return DolphinTui(state=state, results_path=results, thresholds=THRESHOLDS)
+    return DolphinTui(state=state, results_path=results, strategy=STRATEGY)
 
 
 def test_cold_start_nothing_published_yet(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

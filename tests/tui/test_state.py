@@ -13,7 +13,6 @@ from dolphin.supervision.rpc import ProcessInfo
 from tests.tui import _support as S
 from tui import format as fmt
 from tui.panels.base import missing_reason
-from tui.panels.scan import window_rows
 from tui.state import (
     LINK_CONNECTED,
     LINK_DOWN,
@@ -114,12 +113,22 @@ def test_formatting_values() -> None:
     assert fmt.duration(42) == "42 s" and fmt.duration(600) == "10 m" and fmt.duration(90061) == "1 d 01 h"
 
 
-def test_scan_windows_from_ng8_and_ng7() -> None:
-    rows8 = window_rows(S.scan(1, S.T0, vel_div=-0.04))
-    assert rows8[50] == (pytest.approx(12.41), pytest.approx(-0.02), pytest.approx(0.031))
-    assert rows8[300][2] is None
-    rows7 = window_rows(S.ng7_payload(2, S.T0))
-    assert rows7[50] == (9.5, 0.011, 0.02) and rows7[750][1] == 0.031 and rows7[150] == (None, 0.004, None)
+def test_the_state_holds_ng8_and_ng7_scans_as_one_record() -> None:
+    state = TuiState(clock=lambda: S.T0)
+    state.deliver(_event(schema.FEATURES, schema.LATEST_EIGEN_SCAN, S.scan(1, S.T0, vel_div=-0.04)))
+    r8 = state.scan_record()
+    assert r8 is not None and r8.scan_number == 1
+    lam, vel, _acc, inst = r8.window(50)
+    assert (lam, vel, inst) == (pytest.approx(12.41), pytest.approx(-0.02), pytest.approx(0.031))
+    assert math.isnan(r8.window(300)[3])
+    state.deliver(_event(schema.FEATURES, schema.LATEST_EIGEN_SCAN, S.ng7_payload(2, S.T0)))
+    r7 = state.scan_record()
+    assert r7 is not None and r7.scan_number == 2
+    assert r7.window(50)[0] == 9.5 and r7.window(50)[1] == 0.011 and r7.window(50)[3] == 0.02
+    assert r7.w750_velocity == 0.031 and math.isnan(r7.w150_lambda_max) and r7.w150_velocity == 0.004
+    assert state.vel_div_history()[-1] == r7.vel_div
+    state.deliver(_event(schema.FEATURES, schema.LATEST_EIGEN_SCAN, None, kind="REMOVED"))
+    assert state.scan_record() is None
 
 
 def _reason(state: TuiState, topic: str) -> str:
@@ -145,3 +154,17 @@ def test_never_published_names_the_publisher_and_its_state() -> None:
     assert "supervisord not reachable" in _reason(state, "meta")
     state.set_bus(LINK_REPLAY)
     assert "is not in this replay" in _reason(state, "meta")
+
+
+def test_the_alpha_panel_agrees_with_the_engine_at_the_gate() -> None:
+    """The screen used to say "SHORT signal" at vel_div == threshold, where the engine does not trade."""
+    from dolphin.engine.params import StrategyConfig
+    from tui.panels.alpha import signal_state
+
+    cfg = StrategyConfig()
+    assert signal_state(cfg.signal_threshold, cfg)[0] == "no signal"
+    assert signal_state(cfg.signal_threshold - 1e-9, cfg)[0] == "SHORT signal"
+    assert signal_state(cfg.signal_extreme, cfg)[0] == "EXTREME SHORT"
+    assert signal_state(None, cfg)[0] == "—"
+    long_cfg = StrategyConfig(direction="long")
+    assert signal_state(long_cfg.signal_threshold + 1e-9, long_cfg) == ("LONG signal", "bold green")

@@ -9,40 +9,42 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Sparkline
 
-from dolphin.bus import scan_view
+from dolphin.engine.params import StrategyConfig
+from dolphin.engine.signal import classify
+from dolphin.enums import PositionSide, SignalState
 from tui import format as fmt
 from tui.panels.base import Panel, kv_table
-from tui.state import SCAN, Thresholds
+from tui.state import SCAN, StrategyView
+
+_LABELS: dict[SignalState, tuple[str, str]] = {
+    SignalState.UNDEFINED: ("—", "dim"),
+    SignalState.NONE: ("no signal", "green"),
+    SignalState.SIGNAL: ("{side} signal", "bold red"),
+    SignalState.EXTREME: ("EXTREME {side}", "bold white on red"),
+}
 
 
-def signal_state(vel_div: float | None, th: Thresholds) -> tuple[str, str]:
-    """(label, style) of the §4.1 gate: below the threshold is a SHORT signal, below extreme is EXTREME."""
-    if vel_div is None:
-        return "—", "dim"
-    if th.direction == "short":
-        if vel_div <= th.extreme:
-            return "EXTREME SHORT", "bold white on red"
-        if vel_div <= th.threshold:
-            return "SHORT signal", "bold red"
-        return "no signal", "green"
-    if vel_div >= th.extreme:
-        return "EXTREME LONG", "bold white on green"
-    if vel_div >= th.threshold:
-        return "LONG signal", "bold green"
-    return "no signal", "dim"
+def signal_state(vel_div: float | None, cfg: StrategyConfig) -> tuple[str, str]:
+    """(label, style) of the engine's own §4.1 classification of `vel_div` under `cfg`."""
+    label, style = _LABELS[classify(vel_div, cfg)]
+    side = PositionSide.of(cfg.direction_sign)
+    if side is PositionSide.LONG:
+        style = style.replace("red", "green")
+    return label.format(side=side.value), style
 
 
-def gate_line(vel_div: float | None, th: Thresholds, width: int = 24) -> Text:
+def gate_line(vel_div: float | None, cfg: StrategyConfig, width: int = 24) -> Text:
     """A scale from 2×extreme to +|extreme| with the threshold (|), extreme (!) and vel_div (●)."""
-    lo = min(th.extreme * 2, -abs(th.extreme) * 2)
-    hi = abs(th.extreme)
+    threshold, extreme = cfg.signal_threshold, cfg.signal_extreme
+    lo = min(extreme * 2, -abs(extreme) * 2)
+    hi = abs(extreme)
     cells = ["─"] * width
 
     def at(v: float) -> int:
         return max(0, min(width - 1, round((v - lo) / (hi - lo) * (width - 1))))
 
-    cells[at(th.extreme)] = "!"
-    cells[at(th.threshold)] = "|"
+    cells[at(extreme)] = "!"
+    cells[at(threshold)] = "|"
     cells[at(0.0)] = "0"
     out = Text()
     if vel_div is not None:
@@ -59,32 +61,34 @@ class AlphaPanel(Panel):
     TOPICS = frozenset({SCAN})
     SOURCES = (SCAN,)
 
-    def __init__(self, *args: Any, thresholds: Thresholds | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, strategy: StrategyView, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.thresholds = thresholds or Thresholds()
+        self.strategy = strategy
         self.sparkline = Sparkline([], summary_function=min, id="vel-div-spark")
 
     def extras(self) -> ComposeResult:
         yield self.sparkline
 
     def body(self, now: float) -> RenderableType:
-        scan = self.payload(SCAN)
-        th = self.thresholds
+        scan = self.state.scan_record() if self.payload(SCAN) is not None else None
+        cfg = self.strategy.config
+        if cfg is None:
+            return Group(Text(f"gate unknown: {self.strategy.error}", style="yellow"),
+                         self.missing_text(SCAN) if scan is None else Text(""))
+        direction = PositionSide.of(cfg.direction_sign).value.lower()
+        gate = f"threshold {cfg.signal_threshold:+.3f} extreme {cfg.signal_extreme:+.3f}"
         if scan is None:
-            return Group(self.missing_text(SCAN),
-                         Text(f"gate {th.direction}: threshold {th.threshold:+.3f} extreme {th.extreme:+.3f}",
-                              style="dim"))
-        view = scan_view(scan)
-        vd = fmt.finite(view.vel_div)
-        label, style = signal_state(vd, th)
+            return Group(self.missing_text(SCAN), Text(f"gate {direction}: {gate}", style="dim"))
+        vd = fmt.finite(scan.vel_div)
+        label, style = signal_state(vd, cfg)
         value = Text(fmt.num(vd, 4, signed=True), style="bold")
         value.append("  ")
         value.append(f" {label} ", style=style)
         history = self.state.vel_div_history()
         rows: list[tuple[str, RenderableType | str]] = [
             ("vel_div", value),
-            ("gate", gate_line(vd, th)),
-            ("gate at", f"{th.threshold:+.3f} | extreme {th.extreme:+.3f} ! {th.direction}"),
+            ("gate", gate_line(vd, cfg)),
+            ("gate at", f"{cfg.signal_threshold:+.3f} | extreme {cfg.signal_extreme:+.3f} ! {direction}"),
             ("recent", f"{len(history)} scans {fmt.num(min(history) if history else None, 4, signed=True)}"
                        f" … {fmt.num(max(history) if history else None, 4, signed=True)}"),
         ]

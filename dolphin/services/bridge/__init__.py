@@ -4,7 +4,7 @@ Run it with ``python -m dolphin.services.bridge [--watch DIR] [--poll S]``. Piec
 
 * `watcher` — new files by mtime (never by scan number);
 * `runs` — double outputs vs scanner restarts;
-* `service` — the loop: validate, classify, push through `dolphin.services.scan_payload`.
+* `service` — the loop: validate, classify, push through the scan codec (`dolphin.bus.scan_codec`).
 
 See docs/arrow_scans.md.
 """

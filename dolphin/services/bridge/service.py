@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from dolphin.bus import schema
+from dolphin.bus.scan_codec import payload_from_record, unpublishable_reason
+from dolphin.scan.record import ScanRecord
 from dolphin.services.bridge.runs import DEFAULT_WINDOW_S, RunTracker, Verdict
 from dolphin.services.bridge.watcher import ArchiveWatcher, FileSeen
 from dolphin.services.runtime import ServiceContext
-from dolphin.services.scan_payload import payload_from_record, unpublishable_reason
-from dolphin.store.arrow_scans import ScanFileError, ScanRecord, archive_dir, parse_scan_filename, read_scan
+from dolphin.store.arrow_scans import ScanFileError, archive_dir, parse_scan_filename, read_scan
 from dolphin.store.scan_archive import resolve_archive
 
 

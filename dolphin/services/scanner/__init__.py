@@ -12,6 +12,8 @@ Run it with ``python -m dolphin.services.scanner [--precision float64|arb512]``.
 See docs/scanner.md.
 """
 
+from dolphin.market.bars import Bar, BarBuilder, BarTiming, KlineBarBuilder, TradeBarBuilder, make_builder
+from dolphin.scan.precision import ScanEngine
 from dolphin.services.scanner.backfill import (
     REWARM_BARS,
     WARMUP_BARS,
@@ -20,8 +22,6 @@ from dolphin.services.scanner.backfill import (
     inspect_archive,
     plan_backfill,
 )
-from dolphin.services.scanner.bars import Bar, BarBuilder, BarTiming, KlineBarBuilder, TradeBarBuilder, make_builder
-from dolphin.services.scanner.compute import ScanEngine
 from dolphin.services.scanner.publisher import ScanPublisher
 from dolphin.services.scanner.service import (
     Scanner,

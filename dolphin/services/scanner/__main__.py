@@ -12,8 +12,8 @@ import argparse
 import functools
 import sys
 
+from dolphin.scan.precision import PRECISIONS
 from dolphin.services.runtime import run_service
-from dolphin.services.scanner.compute import PRECISIONS
 from dolphin.services.scanner.service import ScannerOptions, run_scanner
 
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dolphin.bus import schema
-from dolphin.services.scan_payload import UnpublishableScan, payload_from_record
-from dolphin.store.arrow_scans import ScanRecord
+from dolphin.bus.scan_codec import UnpublishableScan, payload_from_record
+from dolphin.scan.record import ScanRecord
 
 
 class ScanPublisher:

@@ -28,10 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from dolphin.market.bars import Bar, BarBuilder, BarTiming, make_builder
 from dolphin.market.rest import BinanceRest
 from dolphin.market.streams import MarketStreams
 from dolphin.market.symbols import universe
 from dolphin.market.urls import Endpoints, endpoints, from_env
+from dolphin.scan.precision import PRECISIONS, ScanEngine
+from dolphin.scan.record import ScanRecord
 from dolphin.services.runtime import ServiceContext
 from dolphin.services.scanner.backfill import (
     CHUNK_BARS,
@@ -42,11 +45,9 @@ from dolphin.services.scanner.backfill import (
     inspect_archive,
     plan_backfill,
 )
-from dolphin.services.scanner.bars import Bar, BarBuilder, BarTiming, make_builder
-from dolphin.services.scanner.compute import PRECISIONS, ScanEngine
 from dolphin.services.scanner.history import TRANSIENT, interval_name, make_history
 from dolphin.services.scanner.publisher import ScanPublisher
-from dolphin.store.arrow_scans import ScanRecord, write_scan
+from dolphin.store.arrow_scans import write_scan
 
 #: How long the Arrow file write waits for the bus put of the same scan: the put's round
 #: trip is ~1 ms, the file write holds the GIL for milliseconds; a slow bus only delays the

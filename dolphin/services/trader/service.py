@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from dolphin.bus import (
 )
 from dolphin.bus.listeners import BusEvent
 from dolphin.bus.posture import AsyncPostureStore
+from dolphin.bus.scan_codec import bar_from_payload, bars_from_table
 from dolphin.config import load_config
 from dolphin.config.champion import champion_hash
 from dolphin.config.services import ServicesConfig, load_services_config
@@ -36,9 +36,10 @@ from dolphin.engine.engine import encode_state
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
 from dolphin.execution.orders import entry_intent
+from dolphin.execution.trader import PendingUpdate, StepResult, TraderCore
 from dolphin.market.symbols import universe
+from dolphin.scan.record import ScanBar
 from dolphin.services.runtime import ServiceContext
-from dolphin.services.trader.core import PendingUpdate, ScanBar, StepResult, TraderCore
 from dolphin.services.trader.session_log import SessionLog
 from dolphin.store.journal import Journal
 
@@ -87,15 +88,7 @@ def archive_bars(home: Path, after: int, before: int | None = None) -> list[Scan
     keep = table.scan_number > after
     if before is not None:
         keep &= table.scan_number < before
-    bars: list[ScanBar] = []
-    assets = list(table.assets)
-    for i in keep.nonzero()[0]:
-        row = table.prices[i]
-        prices = {a: float(p) for a, p in zip(assets, row) if math.isfinite(p) and p > 0}
-        bars.append(ScanBar(scan_number=int(table.scan_number[i]), ts_ms=int(table.ts[i]),
-                            vel_div=float(table.vel_div[i]), v50=float(table.v50_lambda_max_velocity[i]),
-                            v750=float(table.v750_lambda_max_velocity[i]), prices=prices))
-    return bars
+    return bars_from_table(table, keep)
 
 
 def make_executor(scfg: ServicesConfig) -> Executor:
@@ -265,7 +258,7 @@ class TraderService:
                 if event.payload is None:
                     continue
                 t0 = time.perf_counter()
-                bar = ScanBar.from_payload(event.payload)
+                bar = bar_from_payload(event.payload)
                 await self._fill_gap(core, bar)
                 await self._handle(core, bar)
                 core.stats.last_latency_ms = (time.perf_counter() - t0) * 1000

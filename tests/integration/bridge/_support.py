@@ -8,9 +8,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dolphin.scan.record import WINDOW_COLUMNS, ScanRecord, iso_from_ns, regime_signal
 from dolphin.services.bridge import BridgeOptions, BridgeStats, run_bridge
 from dolphin.services.runtime import ServiceContext
-from dolphin.store.arrow_scans import WINDOW_COLUMNS, ScanRecord, encode_scan, iso_from_ns, regime_signal, scan_path
+from dolphin.store.arrow_scans import encode_scan, scan_path
 from tests.integration.service_thread import ServiceThread
 from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
 

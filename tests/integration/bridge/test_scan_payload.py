@@ -8,10 +8,15 @@ import msgspec
 import numpy as np
 import pytest
 
-from dolphin.bus import BusCodec, EigenScan, scan_view, schema
+from dolphin.bus import BusCodec, EigenScan, schema
+from dolphin.bus.scan_codec import (
+    UnpublishableScan,
+    payload_from_record,
+    record_from_payload,
+    unpublishable_reason,
+)
 from dolphin.scan import ScanUpdater
-from dolphin.services.scan_payload import UnpublishableScan, payload_from_record, unpublishable_reason
-from dolphin.store.arrow_scans import ScanRecord
+from dolphin.scan.record import ScanRecord
 from tests.integration.bridge._support import make_record
 
 pytestmark = [pytest.mark.data_integrity]
@@ -75,8 +80,8 @@ def test_a_live_scan_reaches_the_bus_as_the_scanner_will_send_it() -> None:
     live = records[-1]
     payload = payload_from_record(live, bridge_ts=1_775_394_200.0)
     assert isinstance(payload, EigenScan)
-    view = scan_view(payload)
-    assert view.vel_div == live.vel_div == live.w50_velocity - live.w750_velocity
-    assert view.velocities == {50: live.w50_velocity, 150: live.w150_velocity, 300: live.w300_velocity,
-                               750: live.w750_velocity}
-    assert view.asset_prices == dict(zip(assets, close[-1].tolist(), strict=True))
+    back = record_from_payload(payload)
+    assert back.vel_div == live.vel_div == live.w50_velocity - live.w750_velocity
+    for w in (50, 150, 300, 750):
+        assert back.window(w) == live.window(w)
+    assert back.price_map() == dict(zip(assets, close[-1].tolist(), strict=True))

@@ -16,13 +16,13 @@ import pytest
 
 from dolphin.bus import Bus, schema
 from dolphin.bus.member import EmbeddedMember
+from dolphin.market.bars import BarTiming, TradeBarBuilder
 from dolphin.market.rest import BinanceRest
 from dolphin.market.sim import SimConfig, SimExchange
 from dolphin.market.streams import MarketStreams
 from dolphin.market.symbols import universe
 from dolphin.scan.updater import ScanUpdater
 from dolphin.services.scanner import ScannerOptions
-from dolphin.services.scanner.bars import BarTiming, TradeBarBuilder
 from dolphin.store.arrow_scans import archive_dir, read_scan
 from dolphin.store.scan_archive import list_scan_files, load_arrow_scans
 from tests.integration.scan_bus import ScanWatch

@@ -22,11 +22,12 @@ import pytest
 
 from dolphin.bus import Bus, EmbeddedMember, schema
 from dolphin.bus.client import connect
+from dolphin.bus.scan_codec import payload_from_record
 from dolphin.market.sim import SimConfig, SimExchange
 from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
 from dolphin.scan import ScanUpdater
-from dolphin.services.scan_payload import payload_from_record
-from dolphin.store.arrow_scans import ScanRecord, write_scan
+from dolphin.scan.record import ScanRecord
+from dolphin.store.arrow_scans import write_scan
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.actor, pytest.mark.degradation, pytest.mark.slow]

@@ -125,25 +125,6 @@ def test_values_written_by_an_existing_deployment_decode() -> None:
     assert exf.fng == 30.0
 
 
-def test_ng7_nested_and_ng8_flat_scans_normalise_alike() -> None:
-    c = codec()
-    ng8 = c.decode(schema.FEATURES, schema.LATEST_EIGEN_SCAN, c.encode(schema.FEATURES, schema.LATEST_EIGEN_SCAN,
-                                                                       _scan()))
-    ng7_text = json.dumps({"scan_number": 7315, "timestamp": "2026-05-28T20:26:39",
-                           "result": {"multi_window_results": {
-                               "50": {"velocity": -0.01, "instability": 0.31},
-                               "150": {"velocity": 0.002}, "300": {"velocity": 0.003},
-                               "750": {"velocity": -0.0042}}, "asset_prices": {"BTCUSDT": 71281.03}}})
-    ng7 = c.decode(schema.FEATURES, schema.LATEST_EIGEN_SCAN, ng7_text)
-    assert isinstance(ng8, p.EigenScan) and isinstance(ng7, p.EigenScanNG7)
-    v8, v7 = p.scan_view(ng8), p.scan_view(ng7)
-    assert v8.velocities == v7.velocities == {50: -0.01, 150: 0.002, 300: 0.003, 750: -0.0042}
-    assert v7.vel_div == pytest.approx(-0.01 - -0.0042)  # v50 − v750 when NG7 omits it
-    assert v8.vel_div == -0.0058
-    assert v8.instability_50 == v7.instability_50 == 0.31
-    assert v7.asset_prices == {"BTCUSDT": 71281.03}
-
-
 SAFE = {"posture": "APEX", "Rm": 0.95, "timestamp": NOW - 1}
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from dolphin.config import load_config
-from dolphin.config.schema import StrategyConfig
 from dolphin.engine.acb import AdaptiveCircuitBreaker, ExternalFactors
 from dolphin.engine.engine import NDAlphaEngine
 from dolphin.engine.mc_gate import MCReport
 from dolphin.engine.ob import RecordedOBProvider
+from dolphin.engine.params import StrategyConfig
 from tests.reference.engine_ref import ReferenceEngine
 
 from .markets import Market, random_market

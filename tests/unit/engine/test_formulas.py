@@ -24,8 +24,9 @@ from dolphin.engine.codes import (
 from dolphin.engine.exits import blended_fee_rate, evaluate_exit, exit_slippage, ob_dynamic_exit_params
 from dolphin.engine.irp import compute_ars, compute_irp, ob_ars_adjust, profile_asset
 from dolphin.engine.mc_gate import MCReport, mc_verdict
-from dolphin.engine.params import AcbParams, SurvivalParams
+from dolphin.engine.params import AcbParams, StrategyConfig, SurvivalParams
 from dolphin.engine.signal import (
+    classify,
     dc_verdict,
     is_extreme,
     ob_confidence_adjust,
@@ -55,6 +56,7 @@ from dolphin.engine.survival import (
     combine,
     posture_for,
 )
+from dolphin.enums import SignalState
 
 pytestmark = [pytest.mark.engine, pytest.mark.signal_fill]
 
@@ -329,3 +331,25 @@ def test_mc_verdicts(cp: float, env: float, status: str, scale: float, halt: boo
     v = mc_verdict(MCReport(cp, env))
     assert (v.status, v.scale, v.halt) == (status, scale, halt)
     assert mc_verdict(None).status == "OK"
+
+
+@pytest.mark.parametrize(("vd", "state"), [
+    (None, SignalState.UNDEFINED), (math.nan, SignalState.UNDEFINED), (math.inf, SignalState.UNDEFINED),
+    (0.0, SignalState.NONE), (-0.0199, SignalState.NONE),
+    (-0.02, SignalState.NONE),          # at the gate the engine does not trade (§4.1: strictly below)
+    (-0.0201, SignalState.SIGNAL), (-0.0499, SignalState.SIGNAL),
+    (-0.05, SignalState.EXTREME),       # is_extreme: vel_div <= extreme
+    (-0.3, SignalState.EXTREME),
+])
+def test_classify_is_the_engines_own_gate(vd: float | None, state: SignalState) -> None:
+    cfg = StrategyConfig()
+    assert classify(vd, cfg) is state
+    if vd is not None and math.isfinite(vd):
+        assert classify(vd, cfg).active == bool(signal_active(vd, cfg.signal_threshold, cfg.direction_sign))
+
+
+def test_classify_mirrors_for_long() -> None:
+    cfg = StrategyConfig(direction="long")
+    assert classify(cfg.signal_threshold, cfg) is SignalState.NONE
+    assert classify(cfg.signal_threshold + 1e-6, cfg) is SignalState.SIGNAL
+    assert classify(cfg.signal_extreme, cfg) is SignalState.EXTREME

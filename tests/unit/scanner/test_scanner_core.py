@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dolphin.market.bars import Bar
 from dolphin.market.errors import MarketUnavailableError
 from dolphin.market.symbols import universe
 from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
+from dolphin.scan.precision import ScanEngine
 from dolphin.scan.updater import ScanUpdater
 from dolphin.services.scanner.backfill import (
     REWARM_BARS,
@@ -24,8 +26,6 @@ from dolphin.services.scanner.backfill import (
     last_closed_open,
     plan_backfill,
 )
-from dolphin.services.scanner.bars import Bar
-from dolphin.services.scanner.compute import ScanEngine
 from dolphin.services.scanner.publisher import ScanPublisher
 from dolphin.services.scanner.service import Scanner, ScannerStats
 from dolphin.store.arrow_scans import archive_dir, read_scan

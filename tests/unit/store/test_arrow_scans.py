@@ -15,18 +15,20 @@ import pytest
 
 from dolphin.errors import DataError
 from dolphin.scan import ScanUpdater
-from dolphin.store.arrow_scans import (
-    SCAN_SCHEMA,
+from dolphin.scan.record import (
     SCHEMA_VERSION,
     WINDOW_COLUMNS,
-    ScanFileError,
     ScanRecord,
-    archive_dir,
-    encode_scan,
     instability_composite,
     iso_from_ns,
-    read_scan,
     regime_signal,
+)
+from dolphin.store.arrow_scans import (
+    SCAN_SCHEMA,
+    ScanFileError,
+    archive_dir,
+    encode_scan,
+    read_scan,
     scan_path,
     write_scan,
 )

@@ -13,15 +13,12 @@ import pytest
 
 from dolphin.errors import DataError, UsageError
 from dolphin.scan import ScanUpdater, build_scan_table
+from dolphin.scan.record import WINDOW_COLUMNS, ScanRecord, iso_from_ns, regime_signal
 from dolphin.scan.table import FEATURE_COLUMNS
 from dolphin.store.arrow_scans import (
-    WINDOW_COLUMNS,
     ScanFileError,
-    ScanRecord,
     encode_scan,
-    iso_from_ns,
     read_scan,
-    regime_signal,
     scan_path,
     write_scan,
 )

@@ -28,14 +28,16 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from dolphin.bus.scan_codec import bar_from_input, input_from_bar
 from dolphin.config.champion import champion_hash
-from dolphin.config.schema import StrategyConfig
 from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.engine import NDAlphaEngine, compile_kernel, decode_state, encode_state
+from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
 from dolphin.execution.orders import Fill, OrderIntent, entry_intent, exit_intent, new_book_id
+from dolphin.scan.record import ScanBar
 from dolphin.scan.volatility import VolGate
 from dolphin.store.journal import (
     Commit,
@@ -53,27 +55,6 @@ log = logging.getLogger("dolphin.trader")
 
 STALE_AFTER_S = 10.0          # of market time (§14.4)
 SNAPSHOT_EVERY_SCANS = 720    # one hour of 5 s bars
-
-
-class ScanBar(msgspec.Struct, frozen=True):
-    """One scan as the trader consumes it (from the bus payload or the Arrow archive)."""
-
-    scan_number: int
-    ts_ms: int                       # market time
-    vel_div: float
-    v50: float
-    v750: float
-    prices: dict[str, float]
-    published_s: float | None = None  # wall clock of the bus write (None from the archive)
-
-    @classmethod
-    def from_payload(cls, scan: Any) -> ScanBar:
-        def f(x: Any) -> float:
-            return math.nan if x is None else float(x)
-
-        return cls(scan_number=int(scan.scan_number), ts_ms=int(scan.timestamp_ns // 1_000_000),
-                   vel_div=f(scan.vel_div), v50=f(scan.w50_velocity), v750=f(scan.w750_velocity),
-                   prices=dict(scan.asset_prices), published_s=scan.published_s())
 
 
 class GateSnap(NamedTuple):
@@ -225,8 +206,7 @@ class TraderCore:
                  self.engine.capital, len(self.trades), self.last_scan, self.engine.open_position)
 
     async def _replay_input(self, r: ScanInput, committed: bool) -> None:
-        bar = ScanBar(scan_number=r.scan_number, ts_ms=r.ts_ms, vel_div=_nan(r.vel_div), v50=_nan(r.v50),
-                      v750=_nan(r.v750), prices=r.prices)
+        bar = bar_from_input(r)
         vol_ok = self.vol_gate.update(bar.prices.get(self.vol_ref, math.nan))
         if vol_ok != r.vol_ok:
             raise RuntimeError(f"journal replay diverged at scan {r.scan_number}: vol_ok {vol_ok} != {r.vol_ok}")
@@ -291,9 +271,8 @@ class TraderCore:
 
     def _input_record(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
                       kill: bool) -> ScanInput:
-        return ScanInput(seq=self.journal.next_seq(), scan_number=bar.scan_number, ts_ms=bar.ts_ms,
-                         vel_div=_none(bar.vel_div), v50=_none(bar.v50), v750=_none(bar.v750), vol_ok=vol_ok,
-                         prices=bar.prices, trade=trade, acb=acb, posture=self.posture, kill_switch=kill)
+        return input_from_bar(bar, seq=self.journal.next_seq(), vol_ok=vol_ok, trade=trade, acb=acb,
+                              posture=self.posture, kill_switch=kill)
 
     def gate_snap(self, posture: str) -> GateSnap:
         return GateSnap(self.engine.day_base_boost, self.engine.day_beta, posture, self.engine.mc_gate_open)
@@ -398,10 +377,3 @@ class TraderCore:
         self._snapshot()
         self.journal.close()
 
-
-def _nan(x: float | None) -> float:
-    return math.nan if x is None else x
-
-
-def _none(x: float) -> float | None:
-    return None if math.isnan(x) else x

@@ -17,8 +17,8 @@ from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.engine import NDAlphaEngine
 from dolphin.execution.executor import PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
+from dolphin.execution.trader import ScanBar, TraderCore
 from dolphin.scan.volatility import vol_regime_ok
-from dolphin.services.trader.core import ScanBar, TraderCore
 from dolphin.store.journal import Journal, JournalLocked
 
 pytestmark = [pytest.mark.actor]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dolphin.market import payloads as P
-from dolphin.services.scanner.bars import BarTiming, KlineBarBuilder, TradeBarBuilder, make_builder
+from dolphin.market.bars import BarTiming, KlineBarBuilder, TradeBarBuilder, make_builder
 
 pytestmark = [pytest.mark.data_integrity]
 

@@ -1,0 +1,123 @@
+"""The closed sets of values DOLPHIN compares, one `@unique` enum per concept.
+
+Each value is the wire string the bible (or the venue, or supervisord) uses, and every
+enum is a `StrEnum`, so a member equals its string: payloads, journals, configs and log
+lines keep their formats exactly while code compares members instead of spelling strings.
+(NautilusTrader's ``model/enums.py`` is the model.)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum, unique
+
+
+@unique
+class Posture(StrEnum):
+    """Survival-stack posture (bible §11.5), from most to least permissive."""
+
+    APEX = "APEX"
+    STALKER = "STALKER"
+    TURTLE = "TURTLE"
+    HIBERNATE = "HIBERNATE"
+
+    @property
+    def allows_entries(self) -> bool:
+        """TURTLE and HIBERNATE stop new entries (§11.7)."""
+        return self in (Posture.APEX, Posture.STALKER)
+
+
+@unique
+class PositionSide(StrEnum):
+    """Side of an open position (bible §1: the champion is SHORT only)."""
+
+    SHORT = "SHORT"
+    LONG = "LONG"
+
+    @classmethod
+    def of(cls, direction: int) -> PositionSide:
+        """-1 → SHORT, +1 → LONG (the engine's direction sign)."""
+        return cls.SHORT if direction < 0 else cls.LONG
+
+    @property
+    def sign(self) -> int:
+        return -1 if self is PositionSide.SHORT else 1
+
+    @property
+    def opening_order(self) -> OrderSide:
+        """The order side that opens (and adds to) this position."""
+        return OrderSide.SELL if self is PositionSide.SHORT else OrderSide.BUY
+
+    @property
+    def closing_order(self) -> OrderSide:
+        """The order side that reduces or closes this position."""
+        return OrderSide.BUY if self is PositionSide.SHORT else OrderSide.SELL
+
+
+@unique
+class OrderSide(StrEnum):
+    """Side of an order on the venue (Binance's spelling)."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+@unique
+class ProcessState(StrEnum):
+    """A program's state as supervisord reports it (``statename``)."""
+
+    STOPPED = "STOPPED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    BACKOFF = "BACKOFF"
+    STOPPING = "STOPPING"
+    EXITED = "EXITED"
+    FATAL = "FATAL"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_running(self) -> bool:
+        return self is ProcessState.RUNNING
+
+    @property
+    def is_stopped(self) -> bool:
+        """Not running and not on its way: a start is needed (STOPPED, EXITED, FATAL)."""
+        return self in (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL)
+
+    @classmethod
+    def parse(cls, name: str) -> ProcessState:
+        """supervisord's state name; a name this supervisord version adds reads as UNKNOWN."""
+        try:
+            return cls(name)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+@unique
+class ServiceAction(StrEnum):
+    """What an operator (or MHS) can do to one program of the family."""
+
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+
+    @property
+    def past(self) -> str:
+        """The verb in the past tense, for one-line results ("restarted scanner …")."""
+        return {"start": "started", "stop": "stopped", "restart": "restarted"}[self.value]
+
+
+@unique
+class SignalState(StrEnum):
+    """Where vel_div stands against the strategy's entry gate (bible §4.1); see `engine.signal.classify`."""
+
+    UNDEFINED = "undefined"   # vel_div not finite (warm-up)
+    NONE = "none"             # on the wrong side of the gate: the engine does not trade
+    SIGNAL = "signal"         # past the gate: the engine may enter
+    EXTREME = "extreme"       # past the extreme level: full size
+
+    @property
+    def active(self) -> bool:
+        return self in (SignalState.SIGNAL, SignalState.EXTREME)
+
+
+__all__ = ["OrderSide", "PositionSide", "Posture", "ProcessState", "ServiceAction", "SignalState"]
