@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from commands._output import console, print_json
+from dolphin.enums import ServiceAction
 
 if TYPE_CHECKING:
     from dolphin.supervision.rpc import ProcessInfo
@@ -70,40 +71,37 @@ def status(json_out: JsonOpt = False) -> None:
     console.print(process_table(infos))
 
 
-def _act(names: list[str], verb: str) -> None:
-    from dolphin.supervision.family import resolve_many, restart_program, start_program, stop_program
+ACTION_STYLE = {ServiceAction.START: "green", ServiceAction.STOP: "yellow", ServiceAction.RESTART: "green"}
+
+
+def _act(names: list[str], action: ServiceAction) -> None:
+    from dolphin.supervision.actions import act
+    from dolphin.supervision.family import resolve_many
 
     cfg, _, sup = _context()
     programs = resolve_many(names, cfg)  # every name is checked before anything is touched
     for program in programs:
-        if verb == "start":
-            info = start_program(sup, program)
-            console.print(f"[green]started[/] {program.name} (pid {info.pid})")
-        elif verb == "stop":
-            info = stop_program(sup, program)
-            console.print(f"[yellow]stopped[/] {program.name} ({info.state})")
-        else:
-            before = sup.process(program.fullname).pid
-            info = restart_program(sup, program)
-            console.print(f"[green]restarted[/] {program.name} (pid {before or '-'} → {info.pid})")
+        result = act(sup, program.fullname, action)
+        verb, _, rest = result.summary().partition(" ")
+        console.print(f"[{ACTION_STYLE[action]}]{verb}[/] {rest}")
 
 
 @app.command("start")
 def start(names: NamesArg) -> None:
     """Start services and wait until they are RUNNING."""
-    _act(names, "start")
+    _act(names, ServiceAction.START)
 
 
 @app.command("stop")
 def stop(names: NamesArg) -> None:
     """Stop services."""
-    _act(names, "stop")
+    _act(names, ServiceAction.STOP)
 
 
 @app.command("restart")
 def restart(names: NamesArg) -> None:
     """Stop then start services, waiting for RUNNING (failures show the last log lines)."""
-    _act(names, "restart")
+    _act(names, ServiceAction.RESTART)
 
 
 @app.command("logs")

@@ -107,6 +107,25 @@ class ServiceAction(StrEnum):
 
 
 @unique
+class HealthStatus(StrEnum):
+    """MHS verdict on rm_meta (bible §24.5.2)."""
+
+    GREEN = "GREEN"
+    DEGRADED = "DEGRADED"
+    CRITICAL = "CRITICAL"
+    DEAD = "DEAD"
+
+
+@unique
+class McStatus(StrEnum):
+    """MC-Forewarner status on the bus (bible §28.6)."""
+
+    GREEN = "GREEN"
+    ORANGE = "ORANGE"
+    RED = "RED"
+
+
+@unique
 class SignalState(StrEnum):
     """Where vel_div stands against the strategy's entry gate (bible §4.1); see `engine.signal.classify`."""
 
@@ -120,4 +139,5 @@ class SignalState(StrEnum):
         return self in (SignalState.SIGNAL, SignalState.EXTREME)
 
 
-__all__ = ["OrderSide", "PositionSide", "Posture", "ProcessState", "ServiceAction", "SignalState"]
+__all__ = ["HealthStatus", "McStatus", "OrderSide", "PositionSide", "Posture", "ProcessState", "ServiceAction",
+           "SignalState"]

@@ -369,7 +369,8 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
     if not wanted or not os.environ.get(_OUT_ENV):
         return
     registered = _registered_markers(config)
-    keep, drop = [], []
+    keep: list[Any] = []
+    drop: list[Any] = []
     for item in items:
         (keep if _item_categories(item, registered) & wanted else drop).append(item)
     if drop:

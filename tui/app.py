@@ -35,6 +35,7 @@ from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
+from dolphin.enums import ServiceAction
 from tui.messages import ServiceActionDone, StateChanged
 from tui.panels import (
     AcbPanel,
@@ -247,7 +248,7 @@ class DolphinTui(App[None]):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.offer_actions(str(event.row_key.value))
 
-    def offer_actions(self, fullname: str | None = None, action: str | None = None) -> None:
+    def offer_actions(self, fullname: str | None = None, action: ServiceAction | None = None) -> None:
         """Choose an action for a service (unless given), confirm it, run it off the UI thread."""
         fullname = fullname or self._selected_service()
         if fullname is None or not self.supervisor_socket:
@@ -256,7 +257,7 @@ class DolphinTui(App[None]):
         info = process_by_name(self.state.services.infos, fullname)
         description = f"{info.state} pid {info.pid or '-'}" if info is not None else ""
 
-        def confirm(chosen: str | None) -> None:
+        def confirm(chosen: ServiceAction | None) -> None:
             if not chosen:
                 return
 
@@ -271,13 +272,13 @@ class DolphinTui(App[None]):
         else:
             self.push_screen(ServiceActionScreen(fullname, description), confirm)
 
-    def run_service_action(self, fullname: str, action: str) -> None:
+    def run_service_action(self, fullname: str, action: ServiceAction) -> None:
         socket = self.supervisor_socket
         self.notify(f"{action} {fullname} …", timeout=3)
 
         def work() -> None:
             try:
-                detail = run_action(socket, fullname, action)
+                detail = run_action(socket, fullname, action).summary()
                 ok = True
             except Exception as exc:
                 detail, ok = f"{action} {fullname} failed: {exc}", False
@@ -301,7 +302,7 @@ class DolphinTui(App[None]):
         yield SystemCommand("Toggle test footer", "Show/hide the latest `dolphin test --report`",
                             self.action_toggle_tests)
         yield SystemCommand("Focus services", "Move to the services table", self.action_focus_services)
-        for action in ("start", "stop", "restart"):
+        for action in ServiceAction:
             yield SystemCommand(f"{action.capitalize()} service", f"{action.capitalize()} the selected service "
                                 "(asks for confirmation)", _bind(self.offer_actions, None, action))
         yield SystemCommand("Help", "Keys and what the colours mean", self.action_help)

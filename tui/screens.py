@@ -12,7 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Log, Static
 
-from tui.services import ACTIONS, LogFollower
+from dolphin.enums import ServiceAction
+from tui.services import LogFollower
 
 HELP = """\
 [b]DOLPHIN operator terminal[/b] — keys
@@ -44,7 +45,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class ServiceActionScreen(ModalScreen[str | None]):
+class ServiceActionScreen(ModalScreen[ServiceAction | None]):
     """Start / stop / restart one service; dismisses with the action or None."""
 
     BINDINGS = [
@@ -69,10 +70,10 @@ class ServiceActionScreen(ModalScreen[str | None]):
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id if event.button.id in ACTIONS else None)
+        self.action_choose(event.button.id or "")
 
     def action_choose(self, action: str) -> None:
-        self.dismiss(action if action in ACTIONS else None)
+        self.dismiss(ServiceAction(action) if action in ServiceAction._value2member_map_ else None)
 
 
 class ConfirmScreen(ModalScreen[bool]):

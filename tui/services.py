@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from dolphin.enums import ServiceAction
+from dolphin.supervision.actions import ActionResult, act
 from dolphin.supervision.errors import SupervisorNotRunning
 from dolphin.supervision.rpc import ProcessInfo, SupervisorClient
 from tui.state import ServicesView, TuiState
@@ -80,33 +81,10 @@ class SupervisorPoller:
             self._wake.clear()
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What `dolphin.supervision.family` needs of a program: its ``group:name``."""
-
-    fullname: str
-
-
-ACTIONS = ("start", "stop", "restart")
-
-
-def run_action(socket_path: str | Path, fullname: str, action: str, timeout_s: float = ACTION_TIMEOUT_S) -> str:
-    """Start/stop/restart one program through supervisord; returns a one-line result, raises on failure."""
-    from dolphin.supervision.family import restart_program, start_program, stop_program
-
-    sup = SupervisorClient(socket_path, timeout=timeout_s)
-    target = _Target(fullname)
-    if action == "start":
-        info = start_program(sup, target, timeout_s)  # type: ignore[arg-type]
-        return f"started {fullname} (pid {info.pid})"
-    if action == "stop":
-        info = stop_program(sup, target)  # type: ignore[arg-type]
-        return f"stopped {fullname} ({info.state})"
-    if action == "restart":
-        before = sup.process(fullname).pid
-        info = restart_program(sup, target, timeout_s)  # type: ignore[arg-type]
-        return f"restarted {fullname} (pid {before or '-'} → {info.pid})"
-    raise ValueError(f"unknown action {action!r}")
+def run_action(socket_path: str | Path, fullname: str, action: ServiceAction,
+               timeout_s: float = ACTION_TIMEOUT_S) -> ActionResult:
+    """The one supervision action (`dolphin.supervision.actions.act`) on its own client, for a worker thread."""
+    return act(SupervisorClient(socket_path, timeout=timeout_s), fullname, action, timeout_s)
 
 
 def in_background(fn: Callable[[], None], name: str) -> threading.Thread:

@@ -112,8 +112,18 @@ def select_span(data: ScanTable, date_from: str | None, date_to: str | None) -> 
     return start, stop
 
 
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _rows(columns: Columns, start: int, stop: int) -> Columns:
+    """Rows [start, stop) of the engine's input columns (bar_idx, ts, vel_div, v750, vol_ok, prices)."""
+    bar_idx, ts, vel_div, v750, vol_ok, prices = columns
+    return (bar_idx[start:stop], ts[start:stop], vel_div[start:stop], v750[start:stop], vol_ok[start:stop],
+            prices[start:stop])
+
+
 def _replay_steps(engine: NDAlphaEngine, session: SessionInputs, scan_numbers: np.ndarray,
-                  columns: tuple[np.ndarray, ...], start: int, stop: int) -> None:
+                  columns: Columns, start: int, stop: int) -> None:
     """Rows [start, stop) with each step's journaled flags, in blocks of identical flags."""
     missing = StepFlags(trade=False, acb=None, posture=engine.posture, kill_switch=False)
     i = start
@@ -126,7 +136,7 @@ def _replay_steps(engine: NDAlphaEngine, session: SessionInputs, scan_numbers: n
             engine.update_acb_boost(*flags.acb)
         engine.set_posture(flags.posture)
         engine.set_kill_switch(flags.kill_switch)
-        engine.run_block(*(c[i:j] for c in columns), trade=flags.trade)
+        engine.run_block(*_rows(columns, i, j), trade=flags.trade)
         missing = StepFlags(trade=False, acb=None, posture=flags.posture, kill_switch=flags.kill_switch)
         i = j
 
@@ -169,17 +179,17 @@ def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None 
     engine_seconds = 0.0
     numbered = data.rows > 1 and bool(np.all(np.diff(data.scan_number) > 0))
     bar_idx = data.scan_number.astype(np.int64) if numbered else np.arange(data.rows, dtype=np.int64)
-    columns = (bar_idx, data.ts, data.vel_div, data.v750_lambda_max_velocity, vol_ok, data.prices)
+    columns: Columns = (bar_idx, data.ts, data.vel_div, data.v750_lambda_max_velocity, vol_ok, data.prices)
     for span in split_days(data.ts[start:stop]):
         s, e = start + span.start, start + span.stop
         t0 = time.perf_counter()
         engine.begin_day(span.date)
         cut = min(max(trade_from, s), e)
         if cut > s:
-            engine.run_block(*(c[s:cut] for c in columns), trade=False)
+            engine.run_block(*_rows(columns, s, cut), trade=False)
         if e > cut and session is None:
-            engine.run_block(*(c[cut:e] for c in columns))
-        elif e > cut:
+            engine.run_block(*_rows(columns, cut, e))
+        elif e > cut and session is not None:
             _replay_steps(engine, session, data.scan_number, columns, cut, e)
         day = engine.end_day()
         engine_seconds += time.perf_counter() - t0

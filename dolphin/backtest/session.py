@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dolphin.enums import Posture
 from dolphin.errors import DataError
 from dolphin.store.journal import Commit, Journal, JournalCorrupt, ScanInput
 
@@ -41,7 +42,7 @@ class SessionInputs:
         if not journal.path.is_file():
             raise DataError(f"trader journal not found: {journal.path}")
         steps: dict[int, StepFlags] = {}
-        posture = "APEX"
+        posture: str = Posture.APEX
         last_commit: int | None = None
         try:
             for r in journal.iter_records():

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
+from dolphin.enums import HealthStatus, McStatus, Posture
 from dolphin.isotime import parse_iso_utc
 
-Posture = Literal["APEX", "STALKER", "TURTLE", "HIBERNATE"]
-POSTURES: tuple[str, ...] = ("APEX", "STALKER", "TURTLE", "HIBERNATE")
-McStatus = Literal["GREEN", "ORANGE", "RED"]
-HealthStatus = Literal["GREEN", "DEGRADED", "CRITICAL", "DEAD"]
+POSTURES: tuple[Posture, ...] = tuple(Posture)
 NULL_RAW = msgspec.Raw(b"null")  # an absent raw document (msgspec.Raw cannot be Optional)
 
 

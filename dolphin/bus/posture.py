@@ -23,17 +23,18 @@ from dolphin.bus import schema
 from dolphin.bus.codec import BusCodec, default_codec
 from dolphin.bus.cp_health import CpHealth, wait_future
 from dolphin.bus.payloads import SafetyState
+from dolphin.enums import Posture
 
 log = logging.getLogger("dolphin.bus")
 
-DEFAULT_POSTURE = "APEX"
+DEFAULT_POSTURE = Posture.APEX
 PostureSource = Literal["cp", "imap", "default"]
 
 
 class PostureReading(msgspec.Struct, frozen=True):
     """A posture and where it came from; `state` is None only for the default."""
 
-    posture: str
+    posture: Posture
     source: PostureSource
     state: SafetyState | None = None
 

@@ -128,8 +128,9 @@ class KeySpec:
 
 def _eigen_from_wire(value: dict[str, Any]) -> p.EigenScan | p.EigenScanNG7:
     """NG7 nests its statistics under ``result``; NG8 is flat (§28.5)."""
-    kind = p.EigenScanNG7 if "result" in value else p.EigenScan
-    return msgspec.convert(value, kind)
+    if "result" in value:
+        return msgspec.convert(value, p.EigenScanNG7)
+    return msgspec.convert(value, p.EigenScan)
 
 
 _SHARD_MAP_RE = re.compile(rf"^{SHARD_MAP_PREFIX}\d{{2}}$")

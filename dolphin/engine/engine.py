@@ -60,13 +60,15 @@ from dolphin.engine.mc_gate import MC_OK, Forewarner, MCVerdict, mc_verdict, ver
 from dolphin.engine.ob import OBProvider, empty_block
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import BarResult, ClosedTrade, DayResult, OpenPosition
+from dolphin.enums import PositionSide, Posture
 
 STATE_VERSION = 1
+SCALAR_FIELDS: tuple[str, ...] = tuple(SCALAR_DTYPE.names or ())
 _UNIFORM_CHUNK = 4096
 
 
-def side_name(direction: int) -> str:
-    return "SHORT" if direction < 0 else "LONG"
+def side_name(direction: int) -> PositionSide:
+    return PositionSide.of(direction)
 
 
 class EngineState(msgspec.Struct, frozen=True):
@@ -109,13 +111,13 @@ class NDAlphaEngine:
         self.mc_base_cfg = dict(mc_base_cfg or {})
         n = len(self.assets)
         self._st = np.zeros(1, dtype=SCALAR_DTYPE)
-        self._hist = np.zeros((n, HIST_LEN))
-        self._hist_n = np.zeros(n, dtype=np.int64)
-        self._vd_ring = np.full(VD_RING, np.nan)
-        self._w750_ring = np.full(cfg.acb.w750_history_bars, np.nan)
-        self._recent = np.zeros(RECENT_RING, dtype=np.int64)
-        self._bucket_n = np.zeros(N_BUCKETS, dtype=np.int64)
-        self._bucket_w = np.zeros(N_BUCKETS, dtype=np.int64)
+        self._hist: np.ndarray = np.zeros((n, HIST_LEN))
+        self._hist_n: np.ndarray = np.zeros(n, dtype=np.int64)
+        self._vd_ring: np.ndarray = np.full(VD_RING, np.nan)
+        self._w750_ring: np.ndarray = np.full(cfg.acb.w750_history_bars, np.nan)
+        self._recent: np.ndarray = np.zeros(RECENT_RING, dtype=np.int64)
+        self._bucket_n: np.ndarray = np.zeros(N_BUCKETS, dtype=np.int64)
+        self._bucket_w: np.ndarray = np.zeros(N_BUCKETS, dtype=np.int64)
         self._scratch = (np.zeros(IRP_WINDOW), np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n),
                          np.zeros(n, dtype=np.int64))
         self._rng = np.random.RandomState(cfg.champion.seed)
@@ -129,7 +131,7 @@ class NDAlphaEngine:
         s["day_mc_scale"] = 1.0
         s["regime_size_mult"] = 1.0
         s["last_exit_bar"] = -1
-        s["posture"] = posture_code("APEX")
+        s["posture"] = posture_code(Posture.APEX)
         s["direction"] = self._direction_default
         s["pos_asset"] = -1
         self._P = param_vector(cfg, self._direction_default)
@@ -156,8 +158,8 @@ class NDAlphaEngine:
         return 0.0 if peak <= 0 else max(0.0, (peak - self.capital) / peak)
 
     @property
-    def posture(self) -> str:
-        return POSTURE_NAMES[int(self._st[0]["posture"])]
+    def posture(self) -> Posture:
+        return Posture(POSTURE_NAMES[int(self._st[0]["posture"])])
 
     @property
     def direction(self) -> int:
@@ -215,7 +217,7 @@ class NDAlphaEngine:
         return np.concatenate([self._w750_ring[start:], self._w750_ring[:start]])
 
     # ------------------------------------------------------------------ day lifecycle
-    def begin_day(self, date: str, posture: str = "APEX", direction: int | None = None,
+    def begin_day(self, date: str, posture: str = Posture.APEX, direction: int | None = None,
                   ob_regime_signal: float = 0.0) -> AcbDay | None:
         """Start a trading day: direction, posture, ACB scales 1+3, MC gate (§13.1)."""
         s = self._st[0]
@@ -340,7 +342,7 @@ class NDAlphaEngine:
                          regime_size_mult=self.regime_size_mult)
 
     def process_day(self, date: str, bar_idx: np.ndarray, ts_ms: np.ndarray, vel_div: np.ndarray,
-                    v750: np.ndarray, vol_ok: np.ndarray, prices: np.ndarray, posture: str = "APEX",
+                    v750: np.ndarray, vol_ok: np.ndarray, prices: np.ndarray, posture: str = Posture.APEX,
                     direction: int | None = None) -> DayResult:
         """begin_day → every bar of the day in one kernel call → end_day (§13.1)."""
         self.begin_day(date, posture=posture, direction=direction)
@@ -379,7 +381,7 @@ class NDAlphaEngine:
     def get_state(self) -> EngineState:
         """A complete, exact snapshot (capital, histories, open position, RNG position, day books)."""
         rec = self._st[0]
-        scalars = {name: rec[name].item() for name in SCALAR_DTYPE.names}
+        scalars = {name: rec[name].item() for name in SCALAR_FIELDS}
         return EngineState(
             version=STATE_VERSION, assets=list(self.assets), scalars=scalars,
             hist=self._hist.tobytes(), hist_n=self._hist_n.tobytes(), vd_ring=self._vd_ring.tobytes(),
@@ -394,7 +396,7 @@ class NDAlphaEngine:
             raise ValueError(f"engine state version {state.version} is not {STATE_VERSION}")
         if list(state.assets) != self.assets:
             raise ValueError("engine state was taken with a different asset list")
-        if set(state.scalars) != set(SCALAR_DTYPE.names):
+        if set(state.scalars) != set(SCALAR_FIELDS):
             raise ValueError("engine state scalars do not match this engine's layout")
         n = len(self.assets)
         arrays = {
@@ -402,14 +404,14 @@ class NDAlphaEngine:
             "w750_ring": (np.float64, self._w750_ring.shape), "recent": (np.int64, (RECENT_RING,)),
             "bucket_n": (np.int64, (N_BUCKETS,)), "bucket_w": (np.int64, (N_BUCKETS,)),
         }
-        decoded = {}
+        decoded: dict[str, np.ndarray] = {}
         for name, (dtype, shape) in arrays.items():
             raw = np.frombuffer(getattr(state, name), dtype=dtype)
             if raw.size != int(np.prod(shape)):
                 raise ValueError(f"engine state field {name} has {raw.size} values, expected {int(np.prod(shape))}")
             decoded[name] = raw.reshape(shape).copy()
         rec = self._st[0]
-        for name in SCALAR_DTYPE.names:
+        for name in SCALAR_FIELDS:
             rec[name] = state.scalars[name]
         self._hist, self._hist_n, self._vd_ring = decoded["hist"], decoded["hist_n"], decoded["vd_ring"]
         self._w750_ring, self._recent = decoded["w750_ring"], decoded["recent"]

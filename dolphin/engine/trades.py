@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import msgspec
 
+from dolphin.enums import PositionSide
+
 
 class OpenPosition(msgspec.Struct, frozen=True):
     """A position the engine holds; enough to place (and later reconcile) the entry order."""
 
     trade_id: int
     asset: str
-    side: str                 # SHORT | LONG
+    side: PositionSide
     entry_bar: int
     entry_ts: int             # ms, from the bar that opened it
     entry_price: float
@@ -28,7 +30,7 @@ class ClosedTrade(msgspec.Struct, frozen=True):
 
     trade_id: int
     asset: str
-    side: str
+    side: PositionSide
     entry_bar: int
     entry_ts: int
     entry_price: float

@@ -15,9 +15,9 @@ from typing import Literal
 import msgspec
 
 from dolphin.engine.trades import ClosedTrade, OpenPosition
+from dolphin.enums import OrderSide, PositionSide
 
 Leg = Literal["entry", "exit"]
-Side = Literal["BUY", "SELL"]
 _CLIENT_ID_RE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")  # Binance newClientOrderId rule
 
 
@@ -39,7 +39,7 @@ class OrderIntent(msgspec.Struct, frozen=True):
     trade_id: int
     leg: Leg
     symbol: str
-    side: Side
+    side: OrderSide
     quantity: float
     reference_price: float     # the engine's price for this leg (scan close, or exit incl. slippage)
     notional: float
@@ -58,7 +58,7 @@ class Fill(msgspec.Struct, frozen=True):
 
 
 def entry_intent(book_id: str, pos: OpenPosition) -> OrderIntent:
-    side: Side = "SELL" if pos.side == "SHORT" else "BUY"
+    side = PositionSide(pos.side).opening_order
     return OrderIntent(client_order_id=client_order_id(book_id, pos.trade_id, "entry"), trade_id=pos.trade_id,
                        leg="entry", symbol=pos.asset, side=side, quantity=pos.notional / pos.entry_price,
                        reference_price=pos.entry_price, notional=pos.notional, engine_fee=pos.entry_fee,
@@ -66,7 +66,7 @@ def entry_intent(book_id: str, pos: OpenPosition) -> OrderIntent:
 
 
 def exit_intent(book_id: str, trade: ClosedTrade) -> OrderIntent:
-    side: Side = "BUY" if trade.side == "SHORT" else "SELL"
+    side = PositionSide(trade.side).closing_order
     return OrderIntent(client_order_id=client_order_id(book_id, trade.trade_id, "exit"), trade_id=trade.trade_id,
                        leg="exit", symbol=trade.asset, side=side, quantity=trade.notional / trade.entry_price,
                        reference_price=trade.exit_price, notional=trade.notional, engine_fee=trade.exit_fee,

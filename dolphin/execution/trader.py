@@ -34,6 +34,7 @@ from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.engine import NDAlphaEngine, compile_kernel, decode_state, encode_state
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
+from dolphin.enums import Posture
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
 from dolphin.execution.orders import Fill, OrderIntent, entry_intent, exit_intent, new_book_id
@@ -124,7 +125,7 @@ class TraderCore:
     def __init__(self, cfg: StrategyConfig, assets: list[str], journal: Journal, executor: Executor, *,
                  kill_switch: KillSwitch | None = None, speed: float = 1.0, stale_after_s: float = STALE_AFTER_S,
                  snapshot_every: int = SNAPSHOT_EVERY_SCANS, venue: str = "paper",
-                 posture_now: Callable[[], str] | None = None,
+                 posture_now: Callable[[], Posture] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
         self.assets = list(assets)
@@ -135,14 +136,14 @@ class TraderCore:
         self.stale_after_s = stale_after_s
         self.snapshot_every = snapshot_every
         self.venue = venue
-        self.posture_now = posture_now or (lambda: self.posture)
+        self.posture_now: Callable[[], Posture] = posture_now or (lambda: self.posture)
         self.clock = clock
         self.engine = NDAlphaEngine(cfg, self.assets, acb=AdaptiveCircuitBreaker(cfg.acb))
         x = cfg.extras
         self.vol_ref = x.vol_reference if x.vol_reference in self.assets else self.assets[0]
         self.vol_gate = VolGate(x.vol_window, x.vol_percentile, x.vol_calib_bars)
         self.acb_inbox = PendingUpdate()
-        self.posture = "APEX"
+        self.posture: Posture = Posture.APEX
         self.book_id = ""
         self.last_scan = 0
         self.scans_since_snapshot = 0
@@ -183,7 +184,7 @@ class TraderCore:
         if gate is not None:
             self.vol_gate.restore_state(gate)
         self.last_scan = snap.scan_number
-        self.posture = snap.extra.get("posture", "APEX")
+        self.posture = Posture(snap.extra.get("posture", Posture.APEX))
         for r in after:
             if isinstance(r, FillRecord):
                 self._journal_fills[r.client_order_id] = Fill(client_order_id=r.client_order_id, price=r.price,
@@ -210,7 +211,7 @@ class TraderCore:
         vol_ok = self.vol_gate.update(bar.prices.get(self.vol_ref, math.nan))
         if vol_ok != r.vol_ok:
             raise RuntimeError(f"journal replay diverged at scan {r.scan_number}: vol_ok {vol_ok} != {r.vol_ok}")
-        self.posture = r.posture or self.posture
+        self.posture = Posture(r.posture) if r.posture else self.posture
         await self._step(bar, trade=r.trade, vol_ok=vol_ok, acb=r.acb, posture=self.posture,
                          kill=r.kill_switch, journal_input=False, commit=not committed)
         self.stats.replayed += 1
@@ -261,7 +262,7 @@ class TraderCore:
         result.stale = stale
         return result
 
-    def _date_boundary(self, bar: ScanBar, posture: str) -> DayResult | None:
+    def _date_boundary(self, bar: ScanBar, posture: Posture) -> DayResult | None:
         date = datetime.fromtimestamp(bar.ts_ms / 1000, UTC).strftime("%Y-%m-%d")
         if self.engine.current_date == date:
             return None
@@ -274,11 +275,11 @@ class TraderCore:
         return input_from_bar(bar, seq=self.journal.next_seq(), vol_ok=vol_ok, trade=trade, acb=acb,
                               posture=self.posture, kill_switch=kill)
 
-    def gate_snap(self, posture: str) -> GateSnap:
+    def gate_snap(self, posture: Posture) -> GateSnap:
         return GateSnap(self.engine.day_base_boost, self.engine.day_beta, posture, self.engine.mc_gate_open)
 
     async def _step(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
-                    posture: str, kill: bool, journal_input: bool, commit: bool) -> StepResult:
+                    posture: Posture, kill: bool, journal_input: bool, commit: bool) -> StepResult:
         """Step the engine, then journal: input + commit in one write when the step orders nothing;
         the input first (write-ahead) and the fills + commit after when it does."""
         result = StepResult(bar.scan_number)
@@ -289,7 +290,7 @@ class TraderCore:
         self.engine.set_posture(posture)
         self.engine.set_kill_switch(kill)
         before = self.gate_snap(posture)
-        hibernating = posture == "HIBERNATE" and self.engine.open_position is None
+        hibernating = posture == Posture.HIBERNATE and self.engine.open_position is None
         out = self.engine.step_bar(bar.scan_number, bar.vel_div, bar.prices, bar.v50, bar.v750, vol_ok, bar.ts_ms,
                                    trade=trade and not hibernating)
         if not self._replaying:

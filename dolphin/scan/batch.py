@@ -40,7 +40,7 @@ def advance_block(state: ScanState, prices: np.ndarray, *, parallel: bool | None
     g0 = state.bars
     buf, vbuf, base = K.prepare_block(block, state.last_price, state.gst, state.ring, state.vring)
     runner = K.run_windows_parallel if parallel else K.run_windows_serial
-    runner(g0, T, state.windows, buf, vbuf, base, *state.window_arrays(), out, nel)
+    runner(g0, T, state.windows, buf, vbuf, base, *state.window_arrays(), out, nel)  # type: ignore[call-arg]
     K.finish_block(buf, vbuf, base, T, state.gst, state.ring, state.vring)
     return ScanFeatureArrays.from_kernel(tuple(int(w) for w in state.windows), out, nel)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -154,7 +155,7 @@ class ScanRecord(msgspec.Struct, frozen=True, kw_only=True):
         row = np.asarray(prices_row, dtype=np.float64)
         if row.shape != (len(names),) or features.loadings.shape != (len(DEFAULT_WINDOWS), len(names)):
             raise ValueError(f"{len(names)} assets, prices {row.shape}, loadings {features.loadings.shape} disagree")
-        stats: dict[str, float] = {}
+        stats: dict[str, Any] = {}
         values = features.values
         for k, w in enumerate(DEFAULT_WINDOWS):
             stats[f"w{w}_lambda_max"] = float(values[k, 0])

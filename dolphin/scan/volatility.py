@@ -16,6 +16,8 @@ gate), so they agree bit for bit. The trailing values are kept sorted incrementa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from numba import njit
 
@@ -144,13 +146,16 @@ class VolGate:
         return {"window": self.window, "percentile": self.percentile, "calib_bars": self.calib_bars,
                 **{name.lstrip("_"): getattr(self, name).tobytes() for name in self._STATE_ARRAYS}}
 
-    def restore_state(self, state: dict[str, object]) -> None:
+    def restore_state(self, state: Mapping[str, object]) -> None:
         if (state["window"], state["percentile"], state["calib_bars"]) != (self.window, self.percentile,
                                                                              self.calib_bars):
             raise ValueError("vol gate state was taken with other parameters")
         for name in self._STATE_ARRAYS:
             current = getattr(self, name)
-            raw = np.frombuffer(state[name.lstrip("_")], dtype=current.dtype)  # type: ignore[arg-type]
+            data = state[name.lstrip("_")]
+            if not isinstance(data, bytes):
+                raise ValueError(f"vol gate state field {name} is not raw bytes")
+            raw = np.frombuffer(data, dtype=current.dtype)
             if raw.shape != current.shape:
                 raise ValueError(f"vol gate state field {name} has the wrong size")
             setattr(self, name, raw.copy())

@@ -281,7 +281,7 @@ def _price_rows(texts: list[str], rows: np.ndarray, width: int, paths: Sequence[
         if len(values) != width:
             raise ScanFileError(paths[int(r)], "values", f"{len(values)} prices for {width} assets")
     matrix = np.array(decoded, dtype=np.float64).reshape(len(texts), width)  # None → NaN
-    bad = _first(~(np.isnan(matrix) | (np.isfinite(matrix) & (matrix > 0))).any(axis=1))
+    bad = _first(np.asarray(~(np.isnan(matrix) | (np.isfinite(matrix) & (matrix > 0))).any(axis=1)))
     if bad is not None:
         raise ScanFileError(paths[int(rows[bad])], "values", "a price is not positive (use null for a missing price)")
     return matrix

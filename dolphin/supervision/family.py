@@ -11,19 +11,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dolphin.config.services import ServicesConfig
+from dolphin.enums import ProcessState
 from dolphin.paths import runtime_root
+from dolphin.supervision.actions import last_log_lines
 from dolphin.supervision.errors import (
-    NotRunning,
     StartFailed,
     SupervisionTimeout,
     SupervisorNotRunning,
 )
 from dolphin.supervision.programs import Program, enabled_programs, resolve
 from dolphin.supervision.render import FamilyPaths, write_config
-from dolphin.supervision.rpc import RUNNING_STATES, STOPPED_STATES, ProcessInfo, SupervisorClient
+from dolphin.supervision.rpc import RUNNING_STATES, ProcessInfo, SupervisorClient
 
 SUPERVISORD_READY_S = 20.0
-LOG_LINES_ON_FAILURE = 12
 
 
 def family_paths(home: Path | None = None) -> FamilyPaths:
@@ -32,14 +32,6 @@ def family_paths(home: Path | None = None) -> FamilyPaths:
 
 def client_for(paths: FamilyPaths, timeout: float = 30.0) -> SupervisorClient:
     return SupervisorClient(paths.socket, timeout=timeout)
-
-
-def last_log_lines(sup: SupervisorClient, fullname: str, n: int = LOG_LINES_ON_FAILURE) -> str:
-    try:
-        text = sup.tail(fullname, 8192)
-    except Exception:
-        return ""
-    return "\n".join(text.splitlines()[-n:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +71,7 @@ def wait_autostart(sup: SupervisorClient, cfg: ServicesConfig, timeout_s: float,
         by_name = {i.fullname: i for i in infos}
         for name in sorted(wanted):
             info = by_name.get(name)
-            if info is not None and info.state == "FATAL":
+            if info is not None and info.state is ProcessState.FATAL:
                 raise StartFailed(f"{name} could not start (FATAL: {info.spawnerr or 'exited too quickly'}); "
                                   f"last log lines:\n{last_log_lines(sup, name)}")
         if all(by_name.get(n) is not None and by_name[n].state in RUNNING_STATES for n in wanted):
@@ -145,30 +137,6 @@ def down(paths: FamilyPaths | None = None, timeout_s: float = 60.0) -> DownResul
 
 
 # ------------------------------------------------------------------------ one program at a time
-def start_program(sup: SupervisorClient, program: Program, timeout_s: float = 60.0) -> ProcessInfo:
-    """Start and wait for RUNNING; a failure carries the program's last log lines."""
-    try:
-        sup.start(program.fullname, wait=True)
-    except StartFailed as exc:
-        raise StartFailed(f"{exc}; last log lines:\n{last_log_lines(sup, program.fullname)}") from None
-    return sup.wait_state(program.fullname, RUNNING_STATES, timeout_s)
-
-
-def stop_program(sup: SupervisorClient, program: Program) -> ProcessInfo:
-    sup.stop(program.fullname, wait=True)
-    return sup.process(program.fullname)
-
-
-def restart_program(sup: SupervisorClient, program: Program, timeout_s: float = 60.0) -> ProcessInfo:
-    """Stop (if it runs) then start, waiting for RUNNING; returns the new process info."""
-    if sup.process(program.fullname).state not in STOPPED_STATES:
-        try:
-            sup.stop(program.fullname, wait=True)
-        except NotRunning:
-            pass
-    return start_program(sup, program, timeout_s)
-
-
 def resolve_many(names: list[str], cfg: ServicesConfig) -> list[Program]:
     return [resolve(n, cfg) for n in names]
 

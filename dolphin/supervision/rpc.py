@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dolphin.enums import ProcessState
 from dolphin.supervision.errors import (
     AlreadyRunning,
     NotRunning,
@@ -35,8 +36,8 @@ FAULT_SPAWN_ERROR = 50
 FAULT_ALREADY_STARTED = 60
 FAULT_NOT_RUNNING = 70
 
-RUNNING_STATES = frozenset({"RUNNING"})
-STOPPED_STATES = frozenset({"STOPPED", "EXITED", "FATAL"})
+RUNNING_STATES = frozenset({ProcessState.RUNNING})
+STOPPED_STATES = frozenset(s for s in ProcessState if s.is_stopped)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -69,7 +70,7 @@ class ProcessInfo:
 
     name: str
     group: str
-    state: str
+    state: ProcessState
     pid: int
     start: int          # unix seconds of the last start (0 if never)
     now: int
@@ -78,17 +79,21 @@ class ProcessInfo:
     description: str
     logfile: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.state, ProcessState):  # a state name given as text
+            object.__setattr__(self, "state", ProcessState.parse(self.state))
+
     @property
     def fullname(self) -> str:
         return f"{self.group}:{self.name}"
 
     @property
     def uptime_s(self) -> float | None:
-        return float(self.now - self.start) if self.state == "RUNNING" and self.start else None
+        return float(self.now - self.start) if self.state is ProcessState.RUNNING and self.start else None
 
     @classmethod
     def from_rpc(cls, d: dict[str, Any]) -> ProcessInfo:
-        return cls(name=d["name"], group=d["group"], state=d["statename"], pid=int(d["pid"]), start=int(d["start"]),
+        return cls(name=d["name"], group=d["group"], state=ProcessState.parse(d["statename"]), pid=int(d["pid"]), start=int(d["start"]),
                    now=int(d["now"]), exitstatus=int(d["exitstatus"]), spawnerr=d.get("spawnerr", ""),
                    description=d.get("description", ""), logfile=d.get("stdout_logfile") or d.get("logfile", ""))
 
@@ -166,7 +171,7 @@ class SupervisorClient:
                                                  name=fullname)
         return text, int(new_offset)
 
-    def wait_state(self, fullname: str, states: frozenset[str], timeout_s: float, poll_s: float = 0.2) -> ProcessInfo:
+    def wait_state(self, fullname: str, states: frozenset[ProcessState], timeout_s: float, poll_s: float = 0.2) -> ProcessInfo:
         deadline = time.monotonic() + timeout_s
         while True:
             info = self.process(fullname)

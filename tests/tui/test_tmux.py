@@ -155,7 +155,7 @@ def test_tui_against_a_bus_and_supervisord(tmp_path: Path, tmux: Tmux) -> None:
         tmux.wait_screen("Restart dolphin_data:scanner?", timeout=10)
         tmux.keys("y")
         S.wait_until(lambda: sup.client.process("dolphin_data:scanner").pid not in (0, before), timeout=30)
-        tmux.wait_screen("restarted dolphin_data:scanner", timeout=20)
+        tmux.wait_screen("restarted scanner (pid", timeout=20)
         tmux.keys("q")
         S.wait_until(lambda: not tmux.alive(), timeout=20)
         assert sup.client.process("dolphin_data:hz").state == "RUNNING"

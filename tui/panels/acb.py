@@ -26,7 +26,7 @@ class AcbPanel(Panel):
                      style="yellow" if boost != 1.0 else "dim")
         beta = Text(fmt.bar(acb.beta, 12), style="cyan")
         beta.append(f" {fmt.num(acb.beta, 3)}")
-        rows = [("boost", b), ("beta", beta), ("signals", fmt.num(acb.signals, 1)), ("date", fmt.text(acb.date, 10))]
+        rows: list[tuple[str, RenderableType | str]] = [("boost", b), ("beta", beta), ("signals", fmt.num(acb.signals, 1)), ("date", fmt.text(acb.date, 10))]
         if acb.pushed_at is None:
             rows.append(("", Text("no _pushed_at: age counts from receipt", style="dim")))
         return kv_table(rows, key_width=8)

@@ -65,7 +65,7 @@ class Body(Static):
             self.refresh(layout=True)
             return
         try:
-            after = self.visual.get_height(self.styles, width)
+            after = self.visual.get_height(self.styles, width)  # type: ignore[arg-type]  # Textual's stubs lag
         except Exception:
             after = -1
         if after != before:

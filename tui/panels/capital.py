@@ -29,7 +29,7 @@ class CapitalPanel(Panel):
             rows += [("capital", Text(fmt.money(st.capital), style="bold")), ("peak", fmt.money(st.peak_capital)),
                      ("drawdown", ddt), ("day PnL", fmt.money(st.pnl, signed=True))]
         if safety is None:
-            if getattr(st, "posture", None):  # no watchdog yet: the posture the trader applies
+            if st is not None and getattr(st, "posture", None):  # no watchdog: the trader's own posture
                 rows.append(("posture", Text.assemble((f" {st.posture} ", STATUS_STYLE.get(st.posture, "bold")),
                                                       (" (trader)", "dim"))))
             missing.append(self.missing_text(SAFETY))

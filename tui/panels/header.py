@@ -51,7 +51,7 @@ class HeaderPanel(Panel):
             posture = fmt.text(getattr(safety, "posture", None), 12)
             out.append(f" {posture} ", style=STATUS_STYLE.get(posture, "bold"))
             out.append(f" Rm {fmt.num(getattr(safety, 'rm', None), 2)}")
-        elif getattr(trader, "posture", None):  # no watchdog yet: the posture the trader applies
+        elif trader is not None and getattr(trader, "posture", None):  # no watchdog: the trader's own posture
             posture = fmt.text(trader.posture, 12)
             out.append(f" {posture} ", style=STATUS_STYLE.get(posture, "bold"))
             out.append(" (trader)", style="dim")

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import numba as nb
 import numpy as np
 
+from dolphin.scan.definitions import vel_div as signal_vel_div
+
 if TYPE_CHECKING:
     from .market import SyntheticMarket
     from .regimes import Episode
@@ -26,7 +28,7 @@ VEL_DIV_THRESHOLD = -0.02
 
 
 @nb.njit(cache=True)
-def _lambda_share(returns: np.ndarray, window: int) -> np.ndarray:
+def _lambda_share(returns: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Largest-eigenvalue share of the rolling ``window`` correlation matrix, per return row.
 
     Running sums of returns and of their outer products give each window's covariance in
@@ -126,7 +128,7 @@ def vel_div(closes: np.ndarray, fast: int = 50, slow: int = 750) -> np.ndarray:
     share_fast = lambda_share(closes, fast)
     share_slow = lambda_share(closes, slow)
     vel = np.full(share_fast.shape, np.nan)
-    vel[1:] = np.diff(share_fast) - np.diff(share_slow)
+    vel[1:] = signal_vel_div(np.diff(share_fast), np.diff(share_slow))
     return vel
 
 

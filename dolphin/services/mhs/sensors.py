@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+from dolphin.enums import HealthStatus
+
 CHECK_INTERVAL_S = 10.0
 DATA_STALE_S = 30.0
 DATA_DEAD_S = 120.0
@@ -104,12 +106,12 @@ def rm_meta(sensors: Mapping[str, float]) -> float:
     return _unit(sum(w * _unit(sensors.get(name, 0.0)) for name, w in SENSOR_WEIGHTS.items()) / total)
 
 
-def status_for(rm: float) -> str:
+def status_for(rm: float) -> HealthStatus:
     rm = _unit(rm)
     if rm > GREEN_ABOVE:
-        return "GREEN"
+        return HealthStatus.GREEN
     if rm > DEGRADED_ABOVE:
-        return "DEGRADED"
+        return HealthStatus.DEGRADED
     if rm > CRITICAL_ABOVE:
-        return "CRITICAL"
-    return "DEAD"
+        return HealthStatus.CRITICAL
+    return HealthStatus.DEAD

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ class FamilyView:
 class Observation:
     bus_reachable: bool
     supervisor_reachable: bool
-    states: dict[str, str]
+    states: Mapping[str, str]
     keys: dict[tuple[str, str], KeyObservation]
     heartbeats: dict[str, float | None] = field(default_factory=dict)
 
@@ -198,7 +199,8 @@ def supervisor_socket(home: Path) -> str:
 
 
 async def run(ctx: ServiceContext) -> None:
-    from dolphin.supervision.family import start_program
+    from dolphin.enums import ServiceAction
+    from dolphin.supervision.actions import act
     from dolphin.supervision.programs import BY_NAME
 
     cfg = load_services_config()
@@ -207,7 +209,7 @@ async def run(ctx: ServiceContext) -> None:
 
     def restart(name: str) -> None:
         # its own client: the check loop's XML-RPC connection is not shared across threads
-        start_program(SupervisorClient(socket, timeout=60.0), BY_NAME[name])
+        act(SupervisorClient(socket, timeout=60.0), BY_NAME[name].fullname, ServiceAction.START)
 
     recovery = RecoveryManager(restart, cooldown_s=cfg.mhs.cooldown_s) if cfg.mhs.recovery else None
     monitor = HealthMonitor(None, SupervisorClient(socket, timeout=5.0), family, recovery=recovery,

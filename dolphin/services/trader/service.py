@@ -33,9 +33,10 @@ from dolphin.config import load_config
 from dolphin.config.champion import champion_hash
 from dolphin.config.services import ServicesConfig, load_services_config
 from dolphin.engine.engine import encode_state
+from dolphin.enums import Posture
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
-from dolphin.execution.orders import entry_intent
+from dolphin.execution.reconcile import RECENT_TRADES, reconcile_positions
 from dolphin.execution.trader import PendingUpdate, StepResult, TraderCore
 from dolphin.market.symbols import universe
 from dolphin.scan.record import ScanBar
@@ -44,8 +45,6 @@ from dolphin.services.trader.session_log import SessionLog
 from dolphin.store.journal import Journal
 
 log = logging.getLogger("dolphin.trader")
-
-RECENT_TRADES = 10
 
 
 class _AcbSink:
@@ -63,12 +62,12 @@ class _AcbSink:
 
 
 class _PostureSink:
-    def __init__(self, initial: str) -> None:
+    def __init__(self, initial: Posture) -> None:
         self.posture = initial
 
     def deliver(self, event: BusEvent) -> None:
         if event.payload is not None:
-            self.posture = str(event.payload.posture)  # a str assignment: atomic
+            self.posture = Posture(event.payload.posture)  # one reference assignment: atomic
 
 
 def archive_bars(home: Path, after: int, before: int | None = None) -> list[ScanBar]:
@@ -110,7 +109,7 @@ class TraderService:
         self.on_step = on_step
         self.assets = universe(scfg.scanner.symbols)
         self.scans = AsyncQueue(maxsize=100_000)
-        self.posture = _PostureSink("APEX")
+        self.posture = _PostureSink(Posture.APEX)
         self.core: TraderCore | None = None
         self.session: SessionLog | None = None
         self.needs_warmup = False
@@ -135,7 +134,7 @@ class TraderService:
         await subscribe_async(client, schema.SAFETY, self.posture, key=schema.LATEST,
                               kinds=frozenset({"ADDED", "UPDATED"}))
         self.needs_warmup = not recovered
-        await self.reconcile(core)
+        await reconcile_positions(core)
         self.session = SessionLog(ctx.home / "paper_trading", {
             "strategy": self.cfg.to_dict(), "champion_hash": champion_hash(self.cfg.frozen_params()),
             "services": msgspec.to_builtins(self.scfg), "venue": self.scfg.trader.venue, "book_id": core.book_id,
@@ -144,30 +143,6 @@ class TraderService:
                  core.engine.capital, core.last_scan, "recovered" if recovered else "fresh book")
         await self.publish(core, None)
         return core
-
-    async def reconcile(self, core: TraderCore) -> bool:
-        """Compare the books with the venue's position (simulator venue); a mismatch is reported loudly."""
-        from dolphin.execution.venue import VenueExecutor
-
-        if not isinstance(core.executor, VenueExecutor):
-            return True
-        pos = core.engine.open_position
-        symbols = {pos.asset} if pos else set()
-        symbols |= {t.asset for t in core.trades[-RECENT_TRADES:]}
-        ok = True
-        for symbol in sorted(symbols):
-            venue_amt = await core.executor.position(symbol)
-            expected = 0.0
-            if pos is not None and pos.asset == symbol:
-                qty = await core.executor.quantity(entry_intent(core.book_id, pos))
-                expected = -qty if pos.side == "SHORT" else qty
-            if abs(venue_amt - expected) > 1e-9 * max(1.0, abs(expected)):
-                ok = False
-                log.error("RECONCILE: %s books %+g, venue %+g — positions differ", symbol, expected, venue_amt)
-        if ok:
-            log.info("reconciled with the venue: positions agree (%s)", ", ".join(sorted(symbols)) or "flat")
-        core.stats.reconcile_ok = ok
-        return ok
 
     async def _warm_up(self, core: TraderCore, first_live: ScanBar) -> None:
         """A fresh book warms at its first live scan: by then the scanner's backfill is archived.
