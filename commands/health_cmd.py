@@ -10,7 +10,8 @@ from rich.table import Table
 
 from commands._output import console, print_json
 
-STATUS_STYLE = {"GREEN": "bold green", "DEGRADED": "bold yellow", "CRITICAL": "bold red", "DEAD": "bold white on red"}
+STATUS_STYLE = {"GREEN": "bold green", "DEGRADED": "bold yellow", "CRITICAL": "bold red", "DEAD": "bold white on red",
+                "UNKNOWN": "bold white on grey35"}
 
 
 def health(json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False) -> None:
@@ -45,12 +46,27 @@ def health(json_out: Annotated[bool, typer.Option("--json", help="Print the repo
             raise DataError(f"{path}: not a valid health report ({exc})") from None
     if report is None:
         raise DataError("no health report yet: is the mhs service running? (`dolphin svc status`)")
+    from dolphin.services.mhs.sensors import report_is_stale
+
     age = time.time() - report.timestamp_s()
+    stale = report_is_stale(age, report.check_interval_s)
+    status = "UNKNOWN" if stale else str(report.status)   # an old report is not the family's state
     if json_out:
-        print_json({"source": source, "age_s": age, "report": msgspec.to_builtins(report)})
+        print_json({"source": source, "age_s": age, "stale": stale, "status": status,
+                    "report": msgspec.to_builtins(report)})
         return
-    style = STATUS_STYLE.get(report.status, "")
-    console.print(f"[{style}] {report.status} [/]  rm_meta {report.rm_meta:.3f}   ({source}, {age:.0f} s ago)")
+    style = STATUS_STYLE.get(status, "")
+    if stale:
+        console.print(f"[{style}] UNKNOWN [/]  the last report is {age:.0f} s old (it said {report.status}, "
+                      f"rm_meta {report.rm_meta:.3f}): MHS is not reporting — `dolphin svc status mhs`, "
+                      "`dolphin svc logs mhs`")
+    else:
+        console.print(f"[{style}] {status} [/]  rm_meta {report.rm_meta:.3f}   ({source}, {age:.0f} s ago)")
+    for fault in report.faults:
+        console.print(f"  [yellow]•[/] {fault}")
+    if report.trader_lag_scans is not None or report.trader_rejected_scans:
+        lag = "-" if report.trader_lag_scans is None else str(report.trader_lag_scans)
+        console.print(f"  trader: {lag} scan(s) behind the bus, {report.trader_rejected_scans} bus scan(s) refused")
     sensors = Table(title="sensors")
     for col in ("sensor", "score", "weight"):
         sensors.add_column(col, justify="left" if col == "sensor" else "right")

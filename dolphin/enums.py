@@ -126,6 +126,17 @@ class McStatus(StrEnum):
 
 
 @unique
+class ScanRejection(StrEnum):
+    """Why the trader refused a well-formed bus scan (see `dolphin.execution.scan_gate`)."""
+
+    IMPLAUSIBLE = "implausible"            # outside the math's bounds, or no asset of the universe
+    BACKWARDS = "backwards"                # a later number with an earlier (or equal) bar time
+    JUMP = "jump"                          # numbers and bar times out of lock, or too far ahead
+    FUTURE = "future"                      # a bar that has not closed on the market's clock
+    ARCHIVE_MISMATCH = "archive_mismatch"  # the archive holds this number with other content
+
+
+@unique
 class SignalState(StrEnum):
     """Where vel_div stands against the strategy's entry gate (bible §4.1); see `engine.signal.classify`."""
 
@@ -139,5 +150,5 @@ class SignalState(StrEnum):
         return self in (SignalState.SIGNAL, SignalState.EXTREME)
 
 
-__all__ = ["HealthStatus", "McStatus", "OrderSide", "PositionSide", "Posture", "ProcessState", "ServiceAction",
-           "SignalState"]
+__all__ = ["HealthStatus", "McStatus", "OrderSide", "PositionSide", "Posture", "ProcessState", "ScanRejection",
+           "ServiceAction", "SignalState"]

@@ -85,6 +85,11 @@ class Rejections:
         with self._lock:
             return {f"{label} {reason}": n for (label, reason), n in sorted(self._counts.items())}
 
+    def by_reason(self, label: str) -> dict[str, int]:
+        """``{reason: n}`` for one key label."""
+        with self._lock:
+            return {reason: n for (lbl, reason), n in sorted(self._counts.items()) if lbl == label}
+
     def count(self, label: str | None = None, reason: str | None = None) -> int:
         with self._lock:
             return sum(n for (lbl, rsn), n in self._counts.items()

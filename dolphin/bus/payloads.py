@@ -391,6 +391,10 @@ class StrategyState(Payload, frozen=True, kw_only=True):
     venue: str | None = None
     stale_scans: int = 0
     stale_state_events: int = 0
+    rejected_scans: dict[str, int] = {}   # bus scans refused, by reason (bus codec + the trader's gate)
+    errors: int = 0                       # scan events that failed unexpectedly (the trader went on)
+    halted: str | None = None             # why the trader is not stepping (its journal cannot be written)
+    duplicates: int = 0                   # bus scans already stepped (re-deliveries)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -474,6 +478,10 @@ class MetaHealth(Payload, frozen=True, kw_only=True):
     service_status: dict[str, str]
     hz_key_status: dict[str, HzKeyStatus]
     timestamp: float | str
+    faults: list[str] = []                 # why the status is capped below what rm_meta alone says
+    trader_lag_scans: int | None = None    # scans published but not (yet) stepped by a running trader
+    trader_rejected_scans: int = 0         # bus scans the trader refused so far
+    check_interval_s: float | None = None  # the MHS cadence: a report older than a few of these is stale
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -209,6 +209,52 @@ def record_from_payload(scan: EigenScan | EigenScanNG7) -> ScanRecord:
     return _record(scan.scan_number, timestamp_ns, result.asset_prices, stats, float(signal))
 
 
+# ---------------------------------------------------------------- plausibility (the trust boundary)
+#: |velocity| of a window: a difference of two market-mode shares, each in [0, 1].
+MAX_ABS_VELOCITY = 1.0
+#: |vel_div|: the difference of two velocities.
+MAX_ABS_VEL_DIV = 2.0
+
+
+def implausible_reason(record: ScanRecord, known_assets: frozenset[str] | set[str]) -> str | None:
+    """Why a scan cannot be what a scanner produced for this universe, or None when it can.
+
+    The payload's own checks already refused NaN/inf and non-positive prices; this adds
+    the bounds of the math (|velocity| ≤ 1, |vel_div| ≤ 2, vel_div = v50 − v750 up to
+    rounding) and that it prices at least one asset of the universe.
+    """
+    for name in ("vel_div", "w50_velocity", "w750_velocity"):
+        if not math.isfinite(getattr(record, name)):
+            return f"{name} is undefined"
+    for w in DEFAULT_WINDOWS:
+        v = record.window(w)[1]
+        if math.isfinite(v) and abs(v) > MAX_ABS_VELOCITY:
+            return f"w{w}_velocity={v} is outside [-1, 1]"
+    if abs(record.vel_div) > MAX_ABS_VEL_DIV:
+        return f"vel_div={record.vel_div} is outside [-2, 2]"
+    expected = vel_div(record.w50_velocity, record.w750_velocity)
+    if abs(record.vel_div - expected) > 1e-9 * max(1.0, abs(expected)):
+        return f"vel_div={record.vel_div} is not w50 - w750 velocity ({expected})"
+    if not any(a in known_assets for a, p in zip(record.assets, record.prices, strict=True) if p is not None):
+        return f"prices name no asset of the universe ({len(record.assets)} symbol(s))"
+    return None
+
+
+def same_scan(a: ScanRecord, b: ScanRecord) -> str | None:
+    """None when two records of one scan number agree on what the engine reads; else the difference."""
+    if a.timestamp_ns != b.timestamp_ns:
+        return f"bar time {iso_from_ns(a.timestamp_ns)} vs {iso_from_ns(b.timestamp_ns)}"
+    for name in ("vel_div", "w50_velocity", "w750_velocity"):
+        x, y = getattr(a, name), getattr(b, name)
+        if not (x == y or (math.isnan(x) and math.isnan(y))):
+            return f"{name} {x} vs {y}"
+    pa_, pb = a.price_map(), b.price_map()
+    shared = pa_.keys() & pb.keys()
+    if len(shared) < min(len(pa_), len(pb)) or any(pa_[k] != pb[k] for k in shared):
+        return "prices differ"
+    return None
+
+
 # ---------------------------------------------------------------- engine input
 def bar_from_record(record: ScanRecord, published_s: float | None = None) -> ScanBar:
     """The engine's input of one scan (NaN where a statistic is undefined)."""
@@ -269,5 +315,6 @@ def input_from_bar(bar: ScanBar, *, seq: int, vol_ok: bool, trade: bool, acb: tu
 
 
 __all__ = ["JSON_COLUMNS", "TABLE_FROM_RECORD", "UnpublishableScan", "bar_from_input", "bar_from_payload", "bar_from_record",
-           "bars_from_table", "decode_assets", "decode_price_rows", "decode_prices", "input_from_bar", "payload_from_record",
+           "bars_from_table", "decode_assets", "decode_price_rows", "decode_prices", "implausible_reason", "input_from_bar",
+           "payload_from_record", "same_scan",
            "record_from_payload", "record_from_row", "record_to_row", "records_from_table", "unpublishable_reason"]

@@ -55,6 +55,11 @@ class TraderSection:
 
 
 @dataclass(frozen=True, slots=True)
+class BridgeSection:
+    watch: str = spec("", doc="an EXTERNAL scanner's arrow_scans folder; empty: no bridge in the family")
+
+
+@dataclass(frozen=True, slots=True)
 class MhsSection:
     recovery: bool = spec(True, doc="restart stopped critical data services (bible §24.5.3)")
     check_interval_s: float = spec(10.0, 0.5, 3_600.0)
@@ -76,6 +81,7 @@ SERVICE_SECTIONS: dict[str, type] = {
     "market": MarketSection,
     "scanner": ScannerSection,
     "trader": TraderSection,
+    "bridge": BridgeSection,
     "mhs": MhsSection,
     "supervisor": SupervisorSection,
 }
@@ -87,6 +93,7 @@ class ServicesConfig:
     market: MarketSection = field(default_factory=MarketSection)
     scanner: ScannerSection = field(default_factory=ScannerSection)
     trader: TraderSection = field(default_factory=TraderSection)
+    bridge: BridgeSection = field(default_factory=BridgeSection)
     mhs: MhsSection = field(default_factory=MhsSection)
     supervisor: SupervisorSection = field(default_factory=SupervisorSection)
 
@@ -112,6 +119,7 @@ _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_MARKET", "market", "source", str),
     ("DOLPHIN_TRADER_STRATEGY", "trader", "strategy", str),
     ("DOLPHIN_TRADER_VENUE", "trader", "venue", str),
+    ("DOLPHIN_TRADER_STALE_AFTER_S", "trader", "stale_after_s", float),
     ("DOLPHIN_MHS_RECOVERY", "mhs", "recovery", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
     ("DOLPHIN_MHS_INTERVAL", "mhs", "check_interval_s", float),
 )

@@ -55,6 +55,7 @@ from dolphin.store.journal import (
 log = logging.getLogger("dolphin.trader")
 
 STALE_AFTER_S = 10.0          # of market time (§14.4)
+STALE_LOG_EVERY_S = 60.0      # stale scans come in runs (a stall, a backlog): one line per minute, with the count
 SNAPSHOT_EVERY_SCANS = 720    # one hour of 5 s bars
 
 
@@ -124,6 +125,7 @@ class TraderStats:
 class TraderCore:
     def __init__(self, cfg: StrategyConfig, assets: list[str], journal: Journal, executor: Executor, *,
                  kill_switch: KillSwitch | None = None, speed: float = 1.0, stale_after_s: float = STALE_AFTER_S,
+                 bar_ms: int = 5_000, market_now: Callable[[], int | None] | None = None,
                  snapshot_every: int = SNAPSHOT_EVERY_SCANS, venue: str = "paper",
                  posture_now: Callable[[], Posture] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -134,6 +136,10 @@ class TraderCore:
         self.kill_switch = kill_switch
         self.speed = speed
         self.stale_after_s = stale_after_s
+        self.bar_ms = bar_ms
+        self.market_now = market_now
+        self._stale_logged_at: float | None = None
+        self._stale_unlogged = 0
         self.snapshot_every = snapshot_every
         self.venue = venue
         self.posture_now: Callable[[], Posture] = posture_now or (lambda: self.posture)
@@ -239,11 +245,39 @@ class TraderCore:
         return n
 
     # ------------------------------------------------------------------ live steps
-    def is_stale(self, bar: ScanBar) -> bool:
-        """Older than `stale_after_s` of market time: wall seconds since publication × sim speed."""
+    def market_age_s(self, bar: ScanBar) -> float | None:
+        """Market seconds since `bar` closed; None when unknown (no market clock sample, no publish time).
+
+        With a market clock (the trader service always has one) the age is measured on the
+        market's own time, so a backfilled scan published just now is as old as its bar.
+        Without one (unit tests, embedded replays) it is wall seconds since publication ×
+        `speed`.
+        """
+        if self.market_now is not None:
+            now = self.market_now()
+            return None if now is None else (now - (bar.ts_ms + self.bar_ms)) / 1000.0
         if bar.published_s is None:
-            return True
-        return (self.clock() - bar.published_s) * self.speed > self.stale_after_s
+            return None
+        return (self.clock() - bar.published_s) * self.speed
+
+    def is_stale(self, bar: ScanBar) -> bool:
+        """Older than `stale_after_s` of market time — or of unknown age: what cannot be dated is not traded."""
+        age = self.market_age_s(bar)
+        return age is None or age > self.stale_after_s
+
+    def _note_stale(self, bar: ScanBar) -> None:
+        """Count a stale scan; log the first at once and later ones as one line a minute."""
+        self.stats.stale += 1
+        now = time.monotonic()
+        if self._stale_logged_at is not None and now - self._stale_logged_at < STALE_LOG_EVERY_S:
+            self._stale_unlogged += 1
+            return
+        age = self.market_age_s(bar)
+        why = "of unknown age (no market clock)" if age is None else f"{age:.1f} s of market time old"
+        more = f" (+{self._stale_unlogged} more stale since the last line)" if self._stale_unlogged else ""
+        log.warning("scan %d is stale (%s): feeding histories, not trading%s", bar.scan_number, why, more)
+        self._stale_logged_at = now
+        self._stale_unlogged = 0
 
     async def process(self, bar: ScanBar) -> StepResult:
         """One scan from the bus."""
@@ -252,9 +286,7 @@ class TraderCore:
             return StepResult(bar.scan_number, duplicate=True)
         stale = self.is_stale(bar)
         if stale:
-            self.stats.stale += 1
-            log.warning("scan %d is stale (%.1f s of market time old): feeding histories, not trading",
-                        bar.scan_number, (self.clock() - (bar.published_s or 0.0)) * self.speed)
+            self._note_stale(bar)
         vol_ok = self.vol_gate.update(bar.prices.get(self.vol_ref, math.nan))
         kill = self.kill_switch.active() if self.kill_switch is not None else False
         result = await self._step(bar, trade=not stale, vol_ok=vol_ok, acb=self.acb_inbox.take(),

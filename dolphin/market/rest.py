@@ -108,6 +108,7 @@ class BinanceRest:
         self._session = session
         self._own_session = session is None
         self.clock = ServerClock()
+        self._real_time = False  # the venue has no simulator status: its clock runs at wall speed
         self.time_sync_interval_s = time_sync_interval_s
         self._sync_lock: asyncio.Lock | None = None
 
@@ -254,6 +255,28 @@ class BinanceRest:
     async def server_time(self) -> int:
         """The venue's time in ms (simulated time on the simulator); also syncs the clock."""
         return await self.sync_time()
+
+    async def venue_speed(self) -> float:
+        """Market seconds per wall second: the simulator's ``speed`` (``/sim/v1/status``), 1 on a real venue.
+
+        A venue without that path (Binance answers 404) is remembered as real time.
+        """
+        if self._real_time:
+            return 1.0
+        try:
+            body = await self._request("GET", "/sim/v1/status", weight=1)
+        except BinanceAPIError as exc:
+            if exc.status == 404:
+                self._real_time = True
+                return 1.0
+            raise
+        try:
+            speed = float(msgspec.json.decode(body, type=dict[str, Any]).get("speed", 1.0))
+        except (msgspec.DecodeError, TypeError, ValueError):
+            raise MarketUnavailableError(f"{self.base_url}/sim/v1/status: malformed answer {body[:200]!r}") from None
+        if not speed > 0:
+            raise MarketUnavailableError(f"{self.base_url}/sim/v1/status: speed {speed} is not positive")
+        return speed
 
     async def exchange_info(self) -> P.ExchangeInfo:
         return await self._get(P.ExchangeInfo, "/fapi/v1/exchangeInfo", weight=1)

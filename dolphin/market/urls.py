@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from dolphin.market.errors import MainnetNotAllowedError, MarketError
@@ -92,6 +93,19 @@ def from_env(default: Endpoints = SIMULATOR, *, allow_mainnet: bool = False) -> 
     if found.is_mainnet and not allow_mainnet:
         raise MainnetNotAllowedError(f"{REST_URL_ENV}/{WS_URL_ENV} point at mainnet; the caller must opt in")
     return found
+
+
+def market_rest_url(cfg: Any) -> str:
+    """The REST base a family program reads market data (and time) from: the env, else the services config.
+
+    ``cfg`` is the `ServicesConfig`. Public data only: a mainnet preset is allowed here;
+    anything that signs orders goes through its own, stricter check.
+    """
+    if cfg.market.source == "sim":
+        default = Endpoints("sim", cfg.sim_rest_url, cfg.sim_ws_url)
+    else:
+        default = endpoints(cfg.market.binance_network, allow_mainnet=True)
+    return from_env(default, allow_mainnet=True).rest_url
 
 
 def credentials_from_env() -> tuple[str | None, str | None]:

@@ -145,6 +145,10 @@ class JournalLocked(Exception):
     """Another process holds this book: two traders must never write one journal."""
 
 
+class JournalWriteError(OSError):
+    """An append did not reach the disk (disk full, I/O error); the file was cut back to before it."""
+
+
 class Journal:
     """Append-only, fsync-per-record journal file (one per strategy book)."""
 
@@ -261,11 +265,19 @@ class Journal:
         assert self._fd is not None
         data = b"".join(_encoder.encode(r) + b"\n" for r in records)
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        if self.fsync:
-            os.fsync(self._fd)
+        start = os.fstat(self._fd).st_size
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            try:   # leave no torn group behind: the books end where they ended before this append
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass   # recovery drops a torn tail anyway
+            raise JournalWriteError(exc.errno, f"{self.path}: append failed ({exc.strerror})") from exc
 
     def close(self) -> None:
         if self._fd is not None:

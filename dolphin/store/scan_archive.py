@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from dolphin.bus.scan_codec import TABLE_FROM_RECORD, decode_assets, decode_price_rows
 from dolphin.errors import DataError, UsageError
-from dolphin.scan.record import SCHEMA_VERSION
+from dolphin.scan.record import SCHEMA_VERSION, ScanRecord
 from dolphin.scan.table import ScanTable
 from dolphin.store.arrow_scans import (
     ARCHIVE_DIRNAME,
@@ -40,6 +40,7 @@ from dolphin.store.arrow_scans import (
     archive_dir,
     open_scan_batch,
     parse_scan_filename,
+    read_scan,
 )
 from dolphin.store.scan_table import parse_day_ms
 
@@ -155,18 +156,24 @@ def highest_scan_number(root: str | Path) -> int:
 
 
 # ---------------------------------------------------------------- bulk read
-def _dedupe(files: Sequence[ScanFile]) -> tuple[list[ScanFile], list[DuplicateScan]]:
-    kept: dict[int, ScanFile] = {}
-    unique: list[ScanFile] = []
-    duplicates: list[DuplicateScan] = []
+def _groups(files: Sequence[ScanFile]) -> list[list[ScanFile]]:
+    """Files by scan number, in scan order; within a number, in name order (the first is preferred)."""
+    groups: list[list[ScanFile]] = []
     for f in files:
-        first = kept.get(f.scan_number)
-        if first is None:
-            kept[f.scan_number] = f
-            unique.append(f)
+        if groups and groups[-1][0].scan_number == f.scan_number:
+            groups[-1].append(f)
         else:
-            duplicates.append(DuplicateScan(f.scan_number, first.path, f.path))
-    return unique, duplicates
+            groups.append([f])
+    return groups
+
+
+def open_checked(f: ScanFile) -> pa.RecordBatch:
+    """The file's row batch, refusing a file whose content contradicts its name (another scan number)."""
+    batch = open_scan_batch(f.path)
+    number = batch.column(SCAN_COLUMNS.index("scan_number"))[0].as_py()
+    if number != f.scan_number:
+        raise ScanFileError(f.path, "values", f"holds scan_number {number}, its name says {f.scan_number}")
+    return batch
 
 
 def _concat(batches: list[pa.RecordBatch]) -> pa.Table:
@@ -204,31 +211,40 @@ def read_archive(root: str | Path, date_from: str | None = None, date_to: str | 
                  skip_corrupt: bool = False) -> ArchiveRead:
     """All scans under `root` (runtime root or arrow_scans directory) as one validated Arrow table.
 
-    Duplicate scan numbers keep the first file in scan order (the NG7 double output,
-    §27.1: the later file carries stale prices) and are listed in `duplicates`. A file
-    that cannot be read raises ScanFileError, or with `skip_corrupt` is left out and
-    listed in `skipped`. Days are the archive's day directories, inclusive.
+    Duplicate scan numbers keep the first *readable* file in scan order (the NG7 double
+    output, §27.1: the later file carries stale prices; a corrupt first file never hides a
+    good second one) and are listed in `duplicates`. A file that cannot be read, or whose
+    content names another scan number than its file name, raises ScanFileError, or with
+    `skip_corrupt` is left out and listed in `skipped`. Days are the archive's day
+    directories, inclusive.
     """
     archive = resolve_archive(root)
     files = list_scan_files(archive, date_from, date_to)
     if not files:
         span = f" between {date_from or 'the start'} and {date_to or 'the end'}" if (date_from or date_to) else ""
         raise DataError(f"{archive}: no scan files (scan_NNNNNN_HHMMSS.arrow in YYYY-MM-DD directories){span}")
-    unique, duplicates = _dedupe(files)
+    groups = _groups(files)
     batches: list[pa.RecordBatch] = []
     read: list[ScanFile] = []
     skipped: list[ScanFileError] = []
-    for f in unique:
-        try:
-            batches.append(open_scan_batch(f.path))
-        except ScanFileError as exc:
-            if not skip_corrupt:
-                raise
-            skipped.append(exc)
-            continue
-        read.append(f)
+    duplicates: list[DuplicateScan] = []
+    for group in groups:
+        kept: ScanFile | None = None
+        for f in group:
+            if kept is not None:   # the first readable file of a number wins; later ones are duplicates
+                duplicates.append(DuplicateScan(f.scan_number, kept.path, f.path))
+                continue
+            try:
+                batches.append(open_checked(f))
+            except ScanFileError as exc:
+                if not skip_corrupt:
+                    raise
+                skipped.append(exc)
+                continue
+            kept = f
+            read.append(f)
     if not batches:
-        raise DataError(f"{archive}: none of the {len(unique)} scan file(s) could be read ({skipped[0]})")
+        raise DataError(f"{archive}: none of the {len(groups)} scan file(s) could be read ({skipped[0]})")
     table = _concat(batches)
     _validate_columns(table, read)
     return ArchiveRead(root=archive, table=table, paths=[f.path for f in read], duplicates=duplicates,
@@ -349,6 +365,128 @@ def load_arrow_scans(root: str | Path, date_from: str | None = None, date_to: st
     return table
 
 
+# ---------------------------------------------------------------- index, quarantine, resume
+QUARANTINE_DIRNAME = "arrow_scans_quarantine"
+
+
+def quarantine_dir(archive: str | Path) -> Path:
+    """Where unreadable files of `archive` are moved: beside it, never inside (no loader lists it)."""
+    root = Path(archive)
+    return root.parent / QUARANTINE_DIRNAME
+
+
+def quarantine(f: ScanFile, archive: str | Path, reason: str) -> Path | None:
+    """Move a bad scan file out of the archive (same filesystem: a rename); None if it vanished."""
+    target_dir = quarantine_dir(archive) / f.day
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / Path(f.path).name
+    n = 1
+    while target.exists():
+        target = target_dir / f"{Path(f.path).name}.{n}"
+        n += 1
+    try:
+        os.replace(f.path, target)
+    except FileNotFoundError:
+        return None
+    log.warning("quarantined %s → %s (%s)", f.path, target, reason)
+    return target
+
+
+def last_valid_scan(root: str | Path, *, quarantine_bad: bool = True) -> tuple[ScanFile, ScanRecord] | None:
+    """The highest-numbered scan whose *content* reads as NG5 and matches its name, newest first.
+
+    Files that cannot be read (torn, foreign, another number than their name) are moved to
+    the quarantine directory with a log line, so a foreign ``scan_009999_….arrow`` can
+    never renumber the archive. None when no valid file is left.
+    """
+    archive = archive_dir(root)
+    for group in reversed(_groups(list_scan_files(archive))):
+        for f in group:
+            try:
+                record = read_scan(f.path)
+                if record.scan_number != f.scan_number:
+                    raise ScanFileError(f.path, "values",
+                                        f"holds scan_number {record.scan_number}, its name says {f.scan_number}")
+                return f, record
+            except ScanFileError as exc:
+                if quarantine_bad:
+                    quarantine(f, archive, f"{exc.reason}: {exc.detail}")
+                else:
+                    log.warning("skipping unreadable scan file %s (%s)", f.path, exc.detail)
+    return None
+
+
+class ScanIndex:
+    """Scan number → file, kept current by listing only the day directories that changed.
+
+    For consumers that need a few scans by number (the trader's gap fill, the check of a
+    bus scan against its archived file) without loading the archive: `refresh` costs one
+    directory listing per changed day, `record(n)` reads one file.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.archive = archive_dir(root)
+        self._files: dict[int, list[ScanFile]] = {}
+        self._day_numbers: dict[str, set[int]] = {}
+        self._day_mtime: dict[str, int] = {}
+
+    def refresh(self) -> None:
+        try:
+            days = sorted((e for e in os.scandir(self.archive) if DAY_DIR_RE.match(e.name) and e.is_dir()),
+                          key=lambda e: e.name)
+        except FileNotFoundError:
+            return
+        for day in days:
+            mtime = day.stat().st_mtime_ns
+            if self._day_mtime.get(day.name) == mtime:
+                continue
+            self._day_mtime[day.name] = mtime
+            for n in self._day_numbers.pop(day.name, set()):
+                kept = [f for f in self._files.get(n, ()) if f.day != day.name]
+                if kept:
+                    self._files[n] = kept
+                else:
+                    self._files.pop(n, None)
+            numbers: set[int] = set()
+            with os.scandir(day.path) as entries:
+                for entry in entries:
+                    parsed = parse_scan_filename(entry.name)
+                    if parsed is not None:
+                        numbered = self._files.setdefault(parsed[0], [])
+                        numbered.append(ScanFile(entry.path, day.name, *parsed))
+                        numbered.sort(key=lambda f: (f.day, f.hhmmss, f.path))
+                        numbers.add(parsed[0])
+            self._day_numbers[day.name] = numbers
+
+    def __contains__(self, scan_number: int) -> bool:
+        return bool(self._files.get(scan_number))
+
+    @property
+    def highest(self) -> int:
+        return max((n for n, fs in self._files.items() if fs), default=0)
+
+    def record(self, scan_number: int) -> ScanRecord | None:
+        """The scan's record from its first readable file (None when absent or unreadable)."""
+        for f in self._files.get(scan_number, ()):
+            try:
+                record = read_scan(f.path)
+            except ScanFileError as exc:
+                log.warning("scan file %s unreadable (%s)", f.path, exc.detail)
+                continue
+            if record.scan_number == scan_number:
+                return record
+        return None
+
+    def records(self, after: int, before: int) -> list[ScanRecord]:
+        """The readable scans with after < number < before, in order (absent numbers are skipped)."""
+        out: list[ScanRecord] = []
+        for n in sorted(k for k in self._files if after < k < before):
+            record = self.record(n)
+            if record is not None:
+                out.append(record)
+        return out
+
+
 # ---------------------------------------------------------------- DuckDB
 def register_scans(connection: Any, root: str | Path, date_from: str | None = None, date_to: str | None = None, *,
                    name: str = "scans", skip_corrupt: bool = False) -> ArchiveRead:
@@ -379,6 +517,7 @@ def query_scans(root: str | Path, sql: str, date_from: str | None = None, date_t
         connection.close()
 
 
-__all__ = ["ArchiveRead", "DuplicateScan", "ScanFile", "highest_scan_number", "iter_scan_files", "list_scan_files",
+__all__ = ["QUARANTINE_DIRNAME", "ArchiveRead", "DuplicateScan", "ScanFile", "ScanIndex", "highest_scan_number",
+           "last_valid_scan", "open_checked", "quarantine", "quarantine_dir", "iter_scan_files", "list_scan_files",
            "load_arrow_scans", "query_scans", "read_archive", "register_scans", "report_read", "resolve_archive",
            "to_scan_table"]

@@ -3,7 +3,8 @@
 Two groups as in the bible (§16.2–§16.3): `dolphin_data` starts with the family
 (the bus member when no external cluster is configured, the simulator when the market
 is simulated, the scanner and the data services), `dolphin` holds the trading programs
-(trader, bridge). The bridge starts on demand; the trader starts with the family when
+(trader, bridge). The bridge is in the family only when `bridge.watch` names an external
+scanner's folder, and then starts on demand; the trader starts with the family when
 it paper-trades (`trader.autostart`, so `dolphin up` trades on its own) — set it to
 false for the bible's start-by-hand discipline. `critical_data` marks what MHS may restart.
 """
@@ -73,8 +74,8 @@ PROGRAMS: tuple[Program, ...] = (
             publishes=("DOLPHIN_STATE_BLUE[latest]", "DOLPHIN_PNL_BLUE[<date>]"),
             autostart_if=lambda cfg: cfg.trader.autostart),
     Program("bridge", TRADING_GROUP, "dolphin.services.bridge", "Arrow scan files → bus (external scanner)",
-            autostart=False, critical_data=False, priority=60,
-            publishes=("DOLPHIN_FEATURES[latest_eigen_scan]",)),
+            autostart=False, critical_data=False, priority=60, args=lambda cfg, home: ["--watch", cfg.bridge.watch],
+            publishes=("DOLPHIN_FEATURES[latest_eigen_scan]",), enabled=lambda cfg: bool(cfg.bridge.watch)),
 )
 
 BY_NAME = {p.name: p for p in PROGRAMS}

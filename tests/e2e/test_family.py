@@ -36,7 +36,7 @@ def test_up_brings_every_autostart_program_to_running(family: Family) -> None:
     procs = family.status()
     for name in ("hz", "sim", "scanner", "mhs", "trader"):
         assert procs[name]["state"] == "RUNNING", procs[name]
-    assert procs["bridge"]["state"] == "STOPPED"          # on demand
+    assert "bridge" not in procs          # no external scanner configured: the family has no bridge
     conf = (family.home / "supervisor" / "dolphin-supervisord.conf").read_text()
     assert "[group:dolphin_data]" in conf and "[group:dolphin]" in conf and "inet_http_server" not in conf
     sock = family.home / "supervisor" / "supervisor.sock"

@@ -100,6 +100,7 @@ class Panel(Vertical):
         # (a border subtitle would repaint the whole panel, every panel, every second).
         self.age_widget = Static("", classes="age")
         self._status: str | None = None
+        self._body_stale = False   # whether the body on screen was rendered from stale data
         self.render_errors = 0
 
     @property
@@ -130,6 +131,7 @@ class Panel(Vertical):
         only the data can change a panel's height, never an age string."""
         now = self.state.clock()
         self._tick_key = self.tick_key(now)
+        self._body_stale = self.age_status(now)[1]
         try:
             body = self.body(now)
         except Exception as exc:  # a panel never takes the screen down
@@ -163,7 +165,14 @@ class Panel(Vertical):
         when it changed. None: re-render every tick."""
         return None
 
+    def is_stale(self, now: float) -> bool:
+        """Whether any source of this panel is older than its staleness threshold (or the bus is lost)."""
+        return self.age_status(now)[1]
+
     def tick(self, now: float) -> None:
+        if self.age_status(now)[1] != self._body_stale:   # a body greys (or un-greys) its values
+            self.refresh_view(layout=False)
+            return
         if self.AGE_IN_BODY:
             key = self.tick_key(now)
             if key is None or key != self._tick_key:

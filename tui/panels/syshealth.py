@@ -7,7 +7,7 @@ from rich.text import Text
 
 from tui import format as fmt
 from tui.panels.base import STATUS_STYLE, Panel, kv_table
-from tui.state import META
+from tui.state import LINK_CONNECTED, LINK_OFF, LINK_REPLAY, META
 
 SENSORS = (
     ("M4 control", "m4_control_plane", 0.35),
@@ -37,6 +37,13 @@ class SysHealthPanel(Panel):
         if mh is None:
             return self.missing_text(META)
         head = Text()
+        stale = self.is_stale(now)
+        if stale:   # an old report is not the family's state: never show it as GREEN
+            head.append(" UNKNOWN ", style="bold white on grey35")
+            head.append(f"  MHS last said {fmt.text(mh.status, 10)} rm_meta {fmt.num(mh.rm_meta, 2)}", style="dim")
+            link_ok = self.state.bus.state in (LINK_CONNECTED, LINK_OFF, LINK_REPLAY)
+            hint = "is mhs running? `dolphin svc status mhs`" if link_ok else "the bus is lost: no newer report can arrive"
+            return Group(head, Text(hint, style="dim"))
         status = fmt.text(mh.status, 10)
         head.append(f" {status} ", style=STATUS_STYLE.get(status, "bold"))
         head.append("  rm_meta ")
@@ -68,4 +75,8 @@ class SysHealthPanel(Panel):
         else:
             hz.append(f"{len(keys)}/{len(keys)} fresh", style="green")
         rows.append(("bus keys", hz))
+        faults = list(getattr(mh, "faults", None) or [])
+        if faults:
+            rows.append(("faults", Text("; ".join(faults[:3]) + (f" (+{len(faults) - 3})" if len(faults) > 3 else ""),
+                                        style="yellow")))
         return Group(head, kv_table(rows, key_width=11))

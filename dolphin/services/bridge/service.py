@@ -18,6 +18,10 @@ uses. Per poll:
 At start it reads what the bus holds and pushes nothing older: only files modified
 after that value's publish time, at most `catchup_max` of them (the newest). With an
 empty bus, files present before the start are history and are not pushed.
+
+The live edge: a scan whose bar opens at or before the bar of the newest scan the bus
+has seen (from this bridge or any other writer) is never pushed — an archive's backfill
+or an old file touched again is history, not the market now (counted as ``stale``).
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ class Bridge:
         self._monotonic = monotonic
         self._unsettled: dict[str, tuple[tuple[int, int], float]] = {}
         self._pending: tuple[ScanRecord, str] | None = None
+        self.edge_ns: int | None = None   # bar time of the newest scan on the bus: nothing at or before it is pushed
         self._in_warmup = False
         self._missing_logged = False
         self._fs_error_logged = False
@@ -118,6 +123,7 @@ class Bridge:
             latest = None
         if latest is not None:
             floor_s = latest.published_s()
+            self.edge_ns = int(latest.timestamp_s() * 1e9)
             held = f"scan {latest.scan_number} published {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(floor_s))} UTC"
         existing = await self._fs(self.watcher.scan_all) or []
         if not self.watcher.exists:
@@ -234,6 +240,11 @@ class Bridge:
         if self._in_warmup:
             self.log.info("scan %d: vel_div defined again; pushing resumes", record.scan_number)
             self._in_warmup = False
+        if self.edge_ns is not None and record.timestamp_ns <= self.edge_ns:
+            self.stats.stale += 1
+            self.log.info("scan %d not pushed: its bar is not after the bus's newest scan (history, not the live "
+                          "edge): %s", record.scan_number, path)
+            return
         await self._publish(record, path)
 
     async def _publish(self, record: ScanRecord, path: str) -> None:
@@ -250,6 +261,7 @@ class Bridge:
             self.log.info("bus writes work again")
             self._pending = None
         self.stats.pushed += 1
+        self.edge_ns = record.timestamp_ns if self.edge_ns is None else max(self.edge_ns, record.timestamp_ns)
         self.stats.last_scan_number = record.scan_number
         self.stats.last_pushed_path = path
 
@@ -278,6 +290,18 @@ def _read_all(files: list[FileSeen]) -> list[tuple[FileSeen, ScanRecord | ScanFi
     return out
 
 
+def _family_has_scanner() -> bool:
+    """Whether this runtime's family runs DOLPHIN's own scanner (it always does unless the config is unreadable)."""
+    from dolphin.config.services import load_services_config
+    from dolphin.errors import ConfigError
+    from dolphin.supervision.programs import enabled_programs
+
+    try:
+        return any(p.name == "scanner" for p in enabled_programs(load_services_config()))
+    except ConfigError:
+        return True
+
+
 def watch_dir(options: BridgeOptions, home: Path) -> Path:
     """The directory to watch: ``--watch`` (an arrow_scans dir or a root holding one) or ``<home>/arrow_scans``."""
     return resolve_archive(options.watch) if options.watch is not None else archive_dir(home)
@@ -288,6 +312,12 @@ async def run_bridge(ctx: ServiceContext, options: BridgeOptions | None = None, 
     """The service body for `run_service("bridge", …)`; `stats` lets an embedding caller watch the counters."""
     opts = options if options is not None else BridgeOptions()
     archive = watch_dir(opts, ctx.home)
+    if archive.resolve() == archive_dir(ctx.home).resolve() and _family_has_scanner():
+        ctx.log.error("refusing to bridge %s: it is this family's own scanner archive, and the scanner publishes "
+                      "its scans itself (a bridge would republish them, backfill included); point --watch at an "
+                      "external scanner's folder", archive)
+        ctx.phase = "refused"
+        return
     ctx.phase = "connecting"
     bus = await ctx.connect_bus()
     if bus is None:  # stopped while waiting for the bus

@@ -115,3 +115,41 @@ def status_for(rm: float) -> HealthStatus:
     if rm > CRITICAL_ABOVE:
         return HealthStatus.CRITICAL
     return HealthStatus.DEAD
+
+
+# ------------------------------------------------------------------ faults (DOLPHIN: health tells the truth)
+#: A running trader this many scans behind the bus is stuck (one minute of 5 s bars).
+TRADER_STUCK_LAG = 12
+#: A report older than this many check intervals is not the family's state any more.
+REPORT_STALE_INTERVALS = 3.0
+_STATUS_ORDER = (HealthStatus.GREEN, HealthStatus.DEGRADED, HealthStatus.CRITICAL, HealthStatus.DEAD)
+#: Process states of a program that should run but does not (STOPPED is an operator's choice).
+FAILED_STATES = frozenset({"FATAL", "EXITED", "BACKOFF", "UNKNOWN"})
+
+
+def capped_status(rm: float, faults: Iterable[str]) -> HealthStatus:
+    """`status_for(rm)`, but never GREEN while a fault stands: a weighted sum must not hide a broken part.
+
+    rm_meta's weights follow the bible (a stale key costs at most 0.20, a stuck trader 0);
+    the faults — a watched key not fresh, a trader crashed or stuck or refusing scans —
+    cap the status at DEGRADED so the report cannot say GREEN while the system is broken.
+    """
+    status = status_for(rm)
+    if any(True for _ in faults) and status is HealthStatus.GREEN:
+        return HealthStatus.DEGRADED
+    return status
+
+
+def trader_score(state: str | None, lag: int | None, halted: bool) -> float:
+    """M1_trader: 1 running and keeping up, 0.5 running but stuck/halted, 0 not running."""
+    if state != "RUNNING":
+        return 0.0
+    if halted or (lag is not None and lag > TRADER_STUCK_LAG):
+        return 0.5
+    return 1.0
+
+
+def report_is_stale(age_s: float, check_interval_s: float | None) -> bool:
+    """A report older than `REPORT_STALE_INTERVALS` check intervals: MHS is not reporting."""
+    interval = check_interval_s if check_interval_s and check_interval_s > 0 else CHECK_INTERVAL_S
+    return age_s > REPORT_STALE_INTERVALS * interval

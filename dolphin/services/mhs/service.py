@@ -8,6 +8,7 @@ inputs and the loop with the real member and supervisord.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from dolphin.supervision.render import FamilyPaths
 from dolphin.supervision.rpc import SupervisorClient
 
 BUS_PROBE_TIMEOUT_S = 3.0
+
+log = logging.getLogger("dolphin.mhs")
 
 #: The data keys MHS watches for freshness (§24.5.5), when their publisher is in the family.
 FRESHNESS_KEYS: tuple[tuple[str, str], ...] = (
@@ -53,6 +56,7 @@ class FamilyView:
 
     programs: tuple[Program, ...]
     obf_universe: int = 50
+    check_interval_s: float = S.CHECK_INTERVAL_S
 
     @property
     def critical(self) -> list[str]:
@@ -77,6 +81,46 @@ class Observation:
     states: Mapping[str, str]
     keys: dict[tuple[str, str], KeyObservation]
     heartbeats: dict[str, float | None] = field(default_factory=dict)
+    trader: Any = None                 # the trader's StrategyState, when the trader is in the family
+    rejections_before: int | None = None   # the trader's refused-scan total at the previous check
+
+
+def _faults(obs: Observation, family: FamilyView, key_status: Mapping[str, HzKeyStatus],
+            lag: int | None) -> list[str]:
+    """What is broken, in words, whatever rm_meta says (each caps the status at DEGRADED)."""
+    faults: list[str] = []
+    for key, ks in key_status.items():
+        if ks.status != "fresh":
+            age = "" if ks.age_s is None else f" ({ks.age_s:.0f} s old)"
+            faults.append(f"{key} is {ks.status}{age}")
+    for name in family.critical:
+        state = obs.states.get(name, "UNKNOWN")
+        if state != "RUNNING":
+            faults.append(f"{name} is {state}")
+    if "trader" in family.names:
+        trader_state = obs.states.get("trader")
+        trader = obs.trader
+        if trader_state in S.FAILED_STATES:
+            faults.append(f"trader is {trader_state}")
+        elif trader_state == "RUNNING" and trader is not None:
+            if getattr(trader, "halted", None):
+                faults.append(f"trader halted: {trader.halted}")
+            if lag is not None and lag > S.TRADER_STUCK_LAG:
+                faults.append(f"trader is {lag} scans behind the bus")
+            total = sum(getattr(trader, "rejected_scans", {}).values())
+            if obs.rejections_before is not None and total > obs.rejections_before:
+                faults.append(f"trader refused {total - obs.rejections_before} bus scan(s) since the last check")
+    return faults
+
+
+def _trader_lag(obs: Observation) -> int | None:
+    """Scans on the bus the running trader has not stepped (None when either side is unknown)."""
+    scan = obs.keys.get((schema.FEATURES, schema.LATEST_EIGEN_SCAN))
+    bus_number = getattr(scan.payload, "scan_number", None) if scan is not None else None
+    stepped = getattr(obs.trader, "last_scan_number", None)
+    if bus_number is None or stepped is None:
+        return None
+    return max(0, int(bus_number) - int(stepped))
 
 
 def build_report(obs: Observation, family: FamilyView, now: float) -> MetaHealth:
@@ -107,13 +151,18 @@ def build_report(obs: Observation, family: FamilyView, now: float) -> MetaHealth
     }
     rm = S.rm_meta(sensors)
     trader_state = obs.states.get("trader")
+    lag = _trader_lag(obs) if trader_state == "RUNNING" else None
+    faults = _faults(obs, family, key_status, lag)
+    trader_halted = bool(getattr(obs.trader, "halted", None))
     return MetaHealth(
-        rm_meta=rm, status=S.status_for(rm), m4_control_plane=sensors["m4_control_plane"],
-        m1_data_infra=sensors["m1_data_infra"], m1_trader=1.0 if trader_state == "RUNNING" else 0.0,
+        rm_meta=rm, status=S.capped_status(rm, faults), m4_control_plane=sensors["m4_control_plane"],
+        m1_data_infra=sensors["m1_data_infra"], m1_trader=S.trader_score(trader_state, lag, trader_halted),
         m2_heartbeat=S.m2_heartbeat(obs.heartbeats), m3_data_freshness=sensors["m3_data_freshness"],
         m5_coherence=sensors["m5_coherence"],
         service_status={name: obs.states.get(name, "UNKNOWN") for name in sorted(family.names)},
-        hz_key_status=key_status, timestamp=now)
+        hz_key_status=key_status, timestamp=now, faults=faults, trader_lag_scans=lag,
+        trader_rejected_scans=sum(getattr(obs.trader, "rejected_scans", {}).values()),
+        check_interval_s=family.check_interval_s)
 
 
 class HealthMonitor:
@@ -127,6 +176,9 @@ class HealthMonitor:
         self.recovery = recovery
         self.report_path = report_path
         self.last: MetaHealth | None = None
+        self.report_write_failures = 0
+        self._rejections_before: int | None = None
+        self._write_failing = False
 
     async def _probe_bus(self) -> bool:
         try:
@@ -170,7 +222,30 @@ class HealthMonitor:
                 beats[service] = ko.age_s
         else:
             keys = {k: KeyObservation(present=False, age_s=None) for k in self.family.watched_keys()}
-        return Observation(bus_ok, sup_ok, states, keys, beats)
+        trader = None
+        if bus_ok and "trader" in self.family.names:
+            trader = (await self._read_key(schema.STATE_BLUE, schema.LATEST, now)).payload
+        before = self._rejections_before
+        if trader is not None:
+            self._rejections_before = sum(trader.rejected_scans.values())
+        return Observation(bus_ok, sup_ok, states, keys, beats, trader=trader, rejections_before=before)
+
+    async def _write_report(self, report: MetaHealth) -> None:
+        """The report file beside the bus value; a full disk is logged (once per outage), never fatal."""
+        assert self.report_path is not None
+        try:
+            await asyncio.to_thread(atomic_write_bytes, self.report_path,
+                                    msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+        except OSError as exc:
+            self.report_write_failures += 1
+            if not self._write_failing:
+                log.error("cannot write %s (%s): the report stays on the bus; retrying every check",
+                          self.report_path, exc.strerror or exc)
+                self._write_failing = True
+            return
+        if self._write_failing:
+            log.info("%s is writable again (%d failed writes)", self.report_path, self.report_write_failures)
+            self._write_failing = False
 
     async def check(self) -> MetaHealth:
         obs = await self.observe()
@@ -182,8 +257,7 @@ class HealthMonitor:
             except Exception:
                 pass  # the file below still carries the report
         if self.report_path is not None:
-            await asyncio.to_thread(atomic_write_bytes, self.report_path,
-                                    msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+            await self._write_report(report)
         if self.recovery is not None and obs.supervisor_reachable:
             for name in self.family.critical:
                 self.recovery.maybe_recover(name, obs.states.get(name, "UNKNOWN"), critical=True)
@@ -191,7 +265,8 @@ class HealthMonitor:
 
 
 def family_view(cfg: ServicesConfig) -> FamilyView:
-    return FamilyView(programs=tuple(enabled_programs(cfg)), obf_universe=cfg.market.symbols)
+    return FamilyView(programs=tuple(enabled_programs(cfg)), obf_universe=cfg.market.symbols,
+                      check_interval_s=cfg.mhs.check_interval_s)
 
 
 def supervisor_socket(home: Path) -> str:

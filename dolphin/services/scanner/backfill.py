@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from dolphin.store.arrow_scans import ScanFileError, archive_dir, read_scan
-from dolphin.store.scan_archive import list_scan_files
+from dolphin.store.scan_archive import last_valid_scan
 
 log = logging.getLogger("dolphin.scanner")
 
@@ -52,27 +50,18 @@ class ArchiveState:
         return self.highest == 0
 
 
-def _ms_from_name(day: str, hhmmss: str) -> int:
-    at = datetime.strptime(f"{day} {hhmmss}", "%Y-%m-%d %H%M%S").replace(tzinfo=UTC)
-    return int(at.timestamp()) * 1000
-
-
 def inspect_archive(root: str | Path) -> ArchiveState:
-    """The highest scan (by file name, as `highest_scan_number`) and the open time of its bar.
+    """The highest *valid* scan (by content, not by name) and the open time of its bar.
 
-    The time comes from the file; if that file cannot be read, from its name (day and
-    HHMMSS: exact for bars on whole seconds).
+    Unreadable files and files whose content names another scan number are moved to the
+    quarantine beside the archive (`dolphin.store.scan_archive.last_valid_scan`), so a
+    foreign or torn ``scan_…arrow`` can never renumber the archive or set the bar times.
     """
-    files = list_scan_files(archive_dir(root))
-    if not files:
+    found = last_valid_scan(root)
+    if found is None:
         return ArchiveState(0, None)
-    last = files[-1]
-    try:
-        record = read_scan(last.path)
-        return ArchiveState(last.scan_number, record.timestamp_ns // 1_000_000, record.assets, last.path)
-    except ScanFileError as exc:
-        log.warning("last scan file unreadable (%s); taking its bar time from the name", exc)
-        return ArchiveState(last.scan_number, _ms_from_name(last.day, last.hhmmss), None, last.path)
+    f, record = found
+    return ArchiveState(record.scan_number, record.timestamp_ns // 1_000_000, record.assets, f.path)
 
 
 def last_closed_open(now_ms: int, bar_ms: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,25 +27,34 @@ from dolphin.bus import (
     schema,
     subscribe_async,
 )
+from dolphin.bus.codec import default_codec
 from dolphin.bus.listeners import BusEvent
 from dolphin.bus.posture import AsyncPostureStore
-from dolphin.bus.scan_codec import bar_from_payload, bars_from_table
+from dolphin.bus.scan_codec import bar_from_record, bars_from_table, record_from_payload
 from dolphin.config import load_config
 from dolphin.config.champion import champion_hash
 from dolphin.config.services import ServicesConfig, load_services_config
 from dolphin.engine.engine import encode_state
-from dolphin.enums import Posture
+from dolphin.enums import Posture, ScanRejection
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
 from dolphin.execution.reconcile import RECENT_TRADES, reconcile_positions
+from dolphin.execution.scan_gate import ScanGate
 from dolphin.execution.trader import PendingUpdate, StepResult, TraderCore
+from dolphin.market.clock import MarketClock
+from dolphin.market.rest import BinanceRest
 from dolphin.market.symbols import universe
-from dolphin.scan.record import ScanBar
+from dolphin.market.urls import market_rest_url
+from dolphin.scan.record import ScanBar, ScanRecord
 from dolphin.services.runtime import ServiceContext
 from dolphin.services.trader.session_log import SessionLog
+from dolphin.store.arrow_scans import ScanFileError, read_scan, scan_path
 from dolphin.store.journal import Journal
+from dolphin.store.scan_archive import ScanIndex
 
 log = logging.getLogger("dolphin.trader")
+
+HALT_RETRY_S = 5.0   # while the journal's disk refuses writes, probe it this often
 
 
 class _AcbSink:
@@ -71,9 +81,10 @@ class _PostureSink:
 
 
 def archive_bars(home: Path, after: int, before: int | None = None) -> list[ScanBar]:
-    """Archived scans with after < scan_number < before, in order (warm-up and gap fill).
+    """Archived scans with after < scan_number < before, in order: the fresh book's warm-up.
 
-    Read in one batch (`load_arrow_scans`), so warming on thousands of scans is quick.
+    Read in one batch (`load_arrow_scans`), so warming on thousands of scans is quick; gap
+    fills read only the missing files through the archive index instead.
     """
     from dolphin.store.scan_archive import load_arrow_scans, resolve_archive
     root = home / "arrow_scans"
@@ -114,17 +125,47 @@ class TraderService:
         self.session: SessionLog | None = None
         self.needs_warmup = False
         self._last_snapshot_published = -1
+        self.index = ScanIndex(ctx.home)
+        self.market_clock = MarketClock(BinanceRest(market_rest_url(scfg)))
+        self.gate = ScanGate(self.assets, scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
+                             archived=self._archived)
+        self.errors = 0
+        self.halted: str | None = None          # why the books cannot be written (the trader waits, then resumes)
+        self.halts = 0
+        self.dropped_while_halted = 0
+        self._resume_at = 0.0
+
+    def rejected_scans(self) -> dict[str, int]:
+        """Bus scans refused so far, by reason: the codec's (not a scan at all) and the gate's."""
+        counts = default_codec.rejections.by_reason(f"{schema.FEATURES}[{schema.LATEST_EIGEN_SCAN}]")
+        for reason, n in self.gate.counts.items():
+            counts[str(reason)] = counts.get(str(reason), 0) + n
+        return counts
+
+    def _archived(self, record: ScanRecord) -> ScanRecord | None:
+        """The archived file of this scan number and bar time, if it is there (the gate's source of truth).
+
+        The file name follows from the number and the bar time, so this is one stat() on the
+        hot path; the scanner writes the file just after its bus put, so a live scan's file
+        is usually not there yet — a mismatch is caught when the trader lags or replays.
+        """
+        path = scan_path(self.ctx.home, record)
+        if not path.is_file():
+            return None
+        try:
+            return read_scan(path)
+        except ScanFileError:
+            return None
 
     async def start(self) -> TraderCore:
         ctx = self.ctx
         client = ctx.client
         reading = await AsyncPostureStore(client).read()
         self.posture.posture = reading.posture
-        core = TraderCore(self.cfg, self.assets, Journal(ctx.home / "journal" / f"{self.cfg.name}.jsonl"),
-                          make_executor(self.scfg), kill_switch=KillSwitch.under(ctx.home, self.scfg.trader.kill_switch),
-                          speed=self.scfg.market.speed if self.scfg.market.source == "sim" else 1.0,
-                          stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader.venue,
-                          posture_now=lambda: self.posture.posture)
+        if not await self.market_clock.sync():
+            log.warning("the market's clock is not reachable yet: scans are fed, not traded, until it is")
+        ctx.spawn(self.market_clock.run(ctx.stop), "market-clock")
+        core = self._new_core(make_executor(self.scfg), PendingUpdate())
         self.core = core
         recovered = await core.start()
         await subscribe_async(client, schema.FEATURES, self.scans, key=schema.LATEST_EIGEN_SCAN,
@@ -144,6 +185,55 @@ class TraderService:
         await self.publish(core, None)
         return core
 
+    def _new_core(self, executor: Executor, acb_inbox: PendingUpdate) -> TraderCore:
+        core = TraderCore(self.cfg, self.assets, Journal(self.ctx.home / "journal" / f"{self.cfg.name}.jsonl"),
+                          executor, kill_switch=KillSwitch.under(self.ctx.home, self.scfg.trader.kill_switch),
+                          stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader.venue,
+                          bar_ms=self.scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
+                          posture_now=lambda: self.posture.posture)
+        core.acb_inbox = acb_inbox   # the listener keeps delivering into the same inbox across a rebuild
+        return core
+
+    async def _halt(self, core: TraderCore, exc: OSError) -> None:
+        """The books cannot be written: stop stepping, say so everywhere, retry until the disk takes writes.
+
+        The engine in memory may be one step ahead of the journal, so it is dropped; `_resume`
+        rebuilds the books from the journal — the same recovery as after a kill -9.
+        """
+        self.halted = f"journal not writable: {exc.strerror or exc}"
+        self.halts += 1
+        self._resume_at = time.monotonic() + HALT_RETRY_S
+        core.journal.close()
+        log.critical("HALTED: %s — no scan is traded until the journal can be written again (retry every %.0f s)",
+                     self.halted, HALT_RETRY_S)
+        try:
+            await self.publish(core, None)
+        except Exception as publish_exc:  # the bus may be what is failing too
+            log.warning("could not publish the halt: %s", publish_exc)
+
+    async def _resume(self) -> bool:
+        """Probe the journal's disk; when it takes a write again, rebuild the books from the journal."""
+        if time.monotonic() < self._resume_at:
+            return False
+        self._resume_at = time.monotonic() + HALT_RETRY_S
+        old = self.core
+        assert old is not None
+        try:
+            await asyncio.to_thread(_probe_writable, old.journal.path.parent)
+            core = self._new_core(old.executor, old.acb_inbox)
+            recovered = await core.start()
+        except OSError as exc:
+            log.info("journal still not writable (%s); next try in %.0f s", exc.strerror or exc, HALT_RETRY_S)
+            return False
+        self.core = core
+        self.needs_warmup = not recovered
+        log.warning("RESUMED after %s: books rebuilt from the journal (capital %.2f, last scan %d); "
+                    "%d scan(s) arrived meanwhile and are filled from the archive", self.halted,
+                    core.engine.capital, core.last_scan, self.dropped_while_halted)
+        self.halted = None
+        self.dropped_while_halted = 0
+        return True
+
     async def _warm_up(self, core: TraderCore, first_live: ScanBar) -> None:
         """A fresh book warms at its first live scan: by then the scanner's backfill is archived.
 
@@ -155,17 +245,24 @@ class TraderService:
         core.warm(bars)
 
     async def _fill_gap(self, core: TraderCore, bar: ScanBar) -> None:
+        """Step the archived scans between the last step and `bar` (fed, never traded: they are old).
+
+        Only the missing files are read, through the archive index — never the whole archive.
+        A gap the archive cannot fill (or a bus scan numbered far ahead) is left to the gate.
+        """
         if self.needs_warmup:
             await self._warm_up(core, bar)
         if core.last_scan == 0 or bar.scan_number <= core.last_scan + 1:
             return
-        missing = await asyncio.to_thread(archive_bars, self.ctx.home, core.last_scan, bar.scan_number)
-        for old in missing:
-            await self._handle(core, old)
+        before = min(bar.scan_number, core.last_scan + 1 + self.gate.max_jump_bars)
+        records = await asyncio.to_thread(self._archived_between, core.last_scan, before)
+        for record in records:
+            await self._handle(core, bar_from_record(record))
             core.stats.gaps_filled += 1
-        if core.last_scan + 1 < bar.scan_number:
-            log.warning("scans %d..%d are not in the archive: the engine skips them", core.last_scan + 1,
-                        bar.scan_number - 1)
+
+    def _archived_between(self, after: int, before: int) -> list[ScanRecord]:
+        self.index.refresh()
+        return self.index.records(after, before)
 
     async def _handle(self, core: TraderCore, bar: ScanBar) -> StepResult:
         result = await core.process(bar)
@@ -211,7 +308,9 @@ class TraderService:
             recent_trades=[TradeView(trade_id=t.trade_id, asset=t.asset, side=t.side, entry_price=t.entry_price,
                                      exit_price=t.exit_price, pnl=t.pnl, exit_reason=t.exit_reason, exit_ts=t.exit_ts)
                            for t in core.trades[-RECENT_TRADES:]],
-            venue=core.venue, stale_scans=core.stats.stale, stale_state_events=core.stats.stale_state_events)
+            venue=core.venue, stale_scans=core.stats.stale, stale_state_events=core.stats.stale_state_events,
+            rejected_scans=self.rejected_scans(), errors=self.errors, halted=self.halted,
+            duplicates=core.stats.duplicates)
         if attach_state:
             self._last_snapshot_published = core.journal.seq
         await bus.put(schema.STATE_BLUE, schema.LATEST, state)
@@ -219,8 +318,7 @@ class TraderService:
             await bus.put(schema.PNL_BLUE, day.date, _daily(day, now, stale=bool(result and result.stale_state)))
 
     async def loop(self) -> None:
-        core = self.core
-        assert core is not None
+        assert self.core is not None
         stop = asyncio.ensure_future(self.ctx.stop.wait())
         try:
             while not self.ctx.stop.is_set():
@@ -232,20 +330,68 @@ class TraderService:
                 event = get.result()
                 if event.payload is None:
                     continue
+                if self.halted is not None and not await self._resume():
+                    self.dropped_while_halted += 1   # in the archive: the gap fill feeds it after the resume
+                    continue
+                core = self.core
                 t0 = time.perf_counter()
-                bar = bar_from_payload(event.payload)
-                await self._fill_gap(core, bar)
-                await self._handle(core, bar)
+                try:
+                    await self._offer(core, event.payload)
+                except OSError as exc:   # the journal (or another file of the books) cannot be written
+                    await self._halt(core, exc)
+                    continue
+                except Exception:   # nothing a bus writer sends may stop the trader
+                    self.errors += 1
+                    log.exception("scan event %s could not be processed; the trader goes on",
+                                  getattr(event.payload, "scan_number", "?"))
                 core.stats.last_latency_ms = (time.perf_counter() - t0) * 1000
         finally:
             stop.cancel()
 
+    async def _offer(self, core: TraderCore, payload: Any) -> StepResult | None:
+        """One bus scan through the trust boundary: plausibility, gap fill, sequence, archive, then a step."""
+        try:
+            record = record_from_payload(payload)
+        except ValueError as exc:
+            self.gate.refuse(ScanRejection.IMPLAUSIBLE, getattr(payload, "scan_number", 0), str(exc))
+            return None
+        if self.gate.screen(record).reason is not None:   # implausible or in the future: no gap fill on it
+            return None
+        bar = bar_from_record(record, published_s=payload.published_s())
+        await self._fill_gap(core, bar)
+        verdict = self.gate.check(record, core.last_scan, core.stats.last_scan_ts_ms or None)
+        if verdict.duplicate:
+            core.stats.duplicates += 1
+            return None
+        if not verdict.admitted:
+            return None
+        return await self._handle(core, bar)
+
     async def close(self) -> None:
+        await self.market_clock.rest.close()
         if self.core is not None:
-            self.core.close()
+            if self.halted is None:
+                try:
+                    self.core.close()   # a final snapshot
+                except OSError as exc:
+                    log.error("could not write the final snapshot (%s); recovery replays the journal instead", exc)
+            else:
+                self.core.journal.close()
             await self.core.executor.close()
         if self.session is not None:
             self.session.close()
+
+
+def _probe_writable(directory: Path) -> None:
+    """Raise OSError unless `directory` takes a small fsynced write (a full disk refuses it)."""
+    probe = directory / ".write-probe"
+    try:
+        with open(probe, "wb") as fh:
+            fh.write(b"\0" * 65_536)
+            fh.flush()
+            os.fsync(fh.fileno())
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _daily(day: Any, now: float, stale: bool = False) -> DailyResult:

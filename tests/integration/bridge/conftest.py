@@ -24,4 +24,5 @@ def bus_watch(member: EmbeddedMember) -> Iterator[ScanWatch]:
 
 @pytest.fixture
 def scanner(runtime_root: Path, tmp_path: Path) -> ExternalScanner:
-    return ExternalScanner(root=runtime_root / "arrow_scans", staging=tmp_path / "staging")
+    # an external scanner's folder: never the family's own archive (the bridge refuses that one)
+    return ExternalScanner(root=tmp_path / "external" / "arrow_scans", staging=tmp_path / "staging")

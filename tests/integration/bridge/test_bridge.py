@@ -138,7 +138,7 @@ def test_the_daemon_runs_under_run_service_and_stops_cleanly(runtime_root: Path,
     env = {**os.environ, "DOLPHIN_HOME": str(runtime_root)}
     log_path = tmp_path / "bridge.log"
     with open(log_path, "w") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "dolphin.services.bridge", "--watch", str(runtime_root),
+        proc = subprocess.Popen([sys.executable, "-m", "dolphin.services.bridge", "--watch", str(scanner.root.parent),
                                  "--poll", "0.1"], env=env, stdout=log_file, stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: "watching" in log_path.read_text() or proc.poll() is not None, 60.0, 0.1)
@@ -155,4 +155,27 @@ def test_the_daemon_runs_under_run_service_and_stops_cleanly(runtime_root: Path,
                 proc.wait(timeout=10)
     text = log_path.read_text()
     assert "bridge counters: pushed=1 " in text and "Traceback" not in text
-    assert str(runtime_root / "arrow_scans") in text  # --watch accepts the root holding arrow_scans/
+    assert str(scanner.root) in text  # --watch accepts the root holding arrow_scans/
+
+
+def test_the_bridge_refuses_the_familys_own_archive(runtime_root: Path, tmp_path: Path) -> None:
+    """In the family the scanner publishes its own scans: a bridge on its archive republished the backfill."""
+    env = {**os.environ, "DOLPHIN_HOME": str(runtime_root)}
+    proc = subprocess.run([sys.executable, "-m", "dolphin.services.bridge"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert "refusing to bridge" in proc.stdout + proc.stderr and "own scanner archive" in proc.stdout + proc.stderr
+
+
+def test_the_bridge_never_pushes_a_scan_older_than_the_live_edge(runtime_root: Path, scanner: ExternalScanner,
+                                                                 bus_watch: ScanWatch) -> None:
+    bridge = BridgeThread(runtime_root, _options(scanner)).start()
+    scanner.drop(make_record(10))
+    bus_watch.wait_numbers([10])
+    scanner.advance(WINDOW_S + 1)
+    for n in (3, 4):    # an archive's backfill, written after the live scan: history, not the market now
+        scanner.drop(make_record(n))
+    wait_until(lambda: bridge.stats.stale == 2)
+    scanner.drop(make_record(11))
+    bus_watch.wait_numbers([10, 11])
+    bridge.stop()
+    assert bus_watch.numbers() == [10, 11]

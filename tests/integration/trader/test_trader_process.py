@@ -65,7 +65,10 @@ class Trader:
         self.home = home
         self.env = {**os.environ, "DOLPHIN_HOME": str(home), "DOLPHIN_HZ_PORT": str(member.port),
                     "DOLPHIN_HZ_MEMBERS": "", "DOLPHIN_MARKET": "sim", "DOLPHIN_MARKET_REST_URL": sim.rest_url,
-                    "DOLPHIN_MARKET_WS_URL": sim.ws_url, "DOLPHIN_TRADER_VENUE": "sim", "DOLPHIN_SIM_SPEED": "1"}
+                    "DOLPHIN_MARKET_WS_URL": sim.ws_url, "DOLPHIN_TRADER_VENUE": "sim", "DOLPHIN_SIM_SPEED": "1",
+                    # scans are fed in lockstep, far faster than bars close: their age on the venue's clock
+                    # (which runs after the last of them, see _sim_config) is not what this test is about
+                    "DOLPHIN_TRADER_STALE_AFTER_S": "3600"}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, bus: Bus) -> None:
@@ -104,15 +107,25 @@ def _archive(home: Path, records: list[ScanRecord]) -> None:
         write_scan(home, rec)
 
 
+def _put_and_wait(bus: Bus, rec: ScanRecord) -> None:
+    """Publish one scan and wait until the trader reports it as its last step."""
+    bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, payload_from_record(rec, bridge_ts=time.time()))
+    wait_until(lambda: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
+               and s.last_scan_number == rec.scan_number, 60, what=f"the trader to take scan {rec.scan_number}")
+
+
 def _feed(bus: Bus, trader: Trader, records: list[ScanRecord], stop_when=None) -> int:
-    """Publish scans in lockstep; returns the next scan number to publish."""
+    """Publish the live scans (from WARM_UNTIL on) in lockstep; returns the next scan number to publish."""
     for rec in records[WARM_UNTIL - 1:]:
-        bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, payload_from_record(rec, bridge_ts=time.time()))
-        wait_until(lambda rec=rec: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
-                   and s.last_scan_number == rec.scan_number, 60, what=f"the trader to take scan {rec.scan_number}")
+        _put_and_wait(bus, rec)
         if stop_when is not None and stop_when():
             return rec.scan_number + 1
     return records[-1].scan_number + 1
+
+
+def _sim_config(records: list[ScanRecord]) -> SimConfig:
+    """A venue whose market clock starts a minute after the last fed scan: every scan has closed on it."""
+    return SimConfig(port=0, symbols=50, seed=7, start_ms=records[-1].timestamp_ns // 1_000_000 + 60_000)
 
 
 def _venue_orders(sim: SimExchange) -> tuple[int, set[str]]:
@@ -130,7 +143,7 @@ def test_kill_9_mid_position_resumes_the_same_books_without_duplicate_orders(rec
             home = tmp_path / run
             home.mkdir()
             _archive(home, records)
-            with SimExchange(SimConfig(port=0, symbols=50, seed=7)) as sim:
+            with SimExchange(_sim_config(records)) as sim:
                 trader = Trader(home, member, sim)
                 trader.start(bus)
                 try:
@@ -174,24 +187,29 @@ def test_bad_and_duplicate_scans_do_not_stop_the_trader(records, member, tmp_pat
         home = tmp_path / "bad"
         home.mkdir()
         _archive(home, records)
-        with SimExchange(SimConfig(port=0, symbols=50, seed=7)) as sim:
+        with SimExchange(_sim_config(records)) as sim:
             trader = Trader(home, member, sim)
             trader.start(bus)
             try:
-                first, second = records[WARM_UNTIL - 1], records[WARM_UNTIL]
-                _feed(bus, trader, [first])
+                first, second, third = records[WARM_UNTIL - 1], records[WARM_UNTIL], records[WARM_UNTIL + 1]
+                _put_and_wait(bus, first)
                 raw.put(schema.LATEST_EIGEN_SCAN, "{not json")                                    # malformed
                 raw.put(schema.LATEST_EIGEN_SCAN, msgspec.json.encode({"scan_number": 5}).decode())  # missing fields
                 bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, payload_from_record(first, bridge_ts=time.time()))
-                stale = payload_from_record(second, bridge_ts=time.time() - 60)                    # 60 s old
-                bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, stale)
+                forged = payload_from_record(first, bridge_ts=time.time())                          # (a duplicate)
+                forged = msgspec.structs.replace(forged, scan_number=first.scan_number + 1_000_000,   # a forged jump
+                                                 timestamp_ns=second.timestamp_ns)
+                bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, forged)
+                bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, payload_from_record(second, bridge_ts=time.time()))
                 wait_until(lambda: (s := bus.get(schema.STATE_BLUE, schema.LATEST)) is not None
-                           and s.last_scan_number == second.scan_number, 60, what="the stale scan to be taken")
+                           and s.last_scan_number == second.scan_number, 60, what="the next real scan to be taken")
+                _put_and_wait(bus, third)
                 state = bus.get(schema.STATE_BLUE, schema.LATEST)
-                assert state.stale_scans == 1
+                assert state.rejected_scans == {"bad_json": 1, "schema": 1, "jump": 1}
+                assert state.duplicates >= 1
                 assert trader.proc is not None and trader.proc.poll() is None
                 log = (home / "trader.log").read_text()
-                assert "stale" in log and "rejected" in log.lower()
+                assert "rejected" in log.lower() and "jump" in log
             finally:
                 trader.stop()
     finally:

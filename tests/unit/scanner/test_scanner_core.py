@@ -231,15 +231,36 @@ def test_a_market_behind_the_archive_produces_no_scan_until_it_passes_it(
     assert numbers == list(range(1, highest + 4)) and (np.diff(times) == BAR).all()
 
 
-def test_a_corrupt_last_file_still_gives_its_bar_time_from_the_name(tmp_path: Path,
-                                                                     market: tuple[np.ndarray, np.ndarray]) -> None:
+def test_an_unreadable_last_file_is_quarantined_and_the_archive_resumes_from_the_last_valid_scan(
+        tmp_path: Path, market: tuple[np.ndarray, np.ndarray]) -> None:
     ts, closes = market
     scanner, _ = make_scanner(tmp_path, FakeHistory(ts, closes))
     asyncio.run(scanner.backfill(BackfillPlan(int(ts[0]), int(ts[760]), None, True, BAR)))
-    last = list_scan_files(archive_dir(tmp_path))[-1]
+    files = list_scan_files(archive_dir(tmp_path))
+    last = files[-1]
     Path(last.path).write_bytes(b"torn")
     state = inspect_archive(tmp_path)
-    assert state.highest == last.scan_number and state.last_open_ms == int(ts[760]) and state.assets is None
+    assert state.highest == files[-2].scan_number and state.last_open_ms == int(ts[759])
+    assert not Path(last.path).exists()
+    assert (tmp_path / "arrow_scans_quarantine" / last.day / Path(last.path).name).read_bytes() == b"torn"
+
+
+def test_a_foreign_file_named_far_ahead_cannot_renumber_the_archive(tmp_path: Path,
+                                                                    market: tuple[np.ndarray, np.ndarray]) -> None:
+    """A 4 KB non-Arrow file named scan_009999_000000.arrow made the scanner resume at 10000 (issue 12 §3)."""
+    ts, closes = market
+    scanner, _ = make_scanner(tmp_path, FakeHistory(ts, closes))
+    asyncio.run(scanner.backfill(BackfillPlan(int(ts[0]), int(ts[760]), None, True, BAR)))
+    real = list_scan_files(archive_dir(tmp_path))
+    day_dir = Path(real[-1].path).parent
+    (day_dir / "scan_009999_000000.arrow").write_bytes(b"\0" * 4096)
+    (day_dir / "scan_000005_000000.arrow").write_bytes(b"\1" * 4096)        # a corrupt duplicate of scan 5
+    state = inspect_archive(tmp_path)
+    assert state.highest == real[-1].scan_number and state.last_open_ms == int(ts[760])
+    assert not (day_dir / "scan_009999_000000.arrow").exists()
+    from dolphin.store.scan_archive import read_archive
+    read = read_archive(tmp_path, skip_corrupt=True)            # the good scan 5 is kept, not the corrupt one
+    assert read.paths.count(next(f.path for f in real if f.scan_number == 5)) == 1
 
 
 # ------------------------------------------------------------------ publishing
