@@ -133,7 +133,6 @@ class TraderService:
         self.halted: str | None = None          # why the books cannot be written (the trader waits, then resumes)
         self.halts = 0
         self.dropped_while_halted = 0
-        self._resume_at = 0.0
 
     def rejected_scans(self) -> dict[str, int]:
         """Bus scans refused so far, by reason: the codec's (not a scan at all) and the gate's."""
@@ -202,20 +201,32 @@ class TraderService:
         """
         self.halted = f"journal not writable: {exc.strerror or exc}"
         self.halts += 1
-        self._resume_at = time.monotonic() + HALT_RETRY_S
         core.journal.close()
         log.critical("HALTED: %s — no scan is traded until the journal can be written again (retry every %.0f s)",
                      self.halted, HALT_RETRY_S)
+        await self._publish_quietly(core)
+        self.ctx.spawn(self._retry_resume(), "resume")
+
+    async def _publish_quietly(self, core: TraderCore) -> None:
         try:
             await self.publish(core, None)
-        except Exception as publish_exc:  # the bus may be what is failing too
-            log.warning("could not publish the halt: %s", publish_exc)
+        except Exception as exc:  # the bus may be what is failing too
+            log.warning("could not publish the trader's state: %s", exc)
+
+    async def _retry_resume(self) -> None:
+        """Until the books are rebuilt (or the service stops): probe every `HALT_RETRY_S`."""
+        while self.halted is not None:
+            if await self.ctx.sleep(HALT_RETRY_S):
+                return
+            if await self._resume():
+                assert self.core is not None
+                await self._publish_quietly(self.core)
+                return
 
     async def _resume(self) -> bool:
         """Probe the journal's disk; when it takes a write again, rebuild the books from the journal."""
-        if time.monotonic() < self._resume_at:
-            return False
-        self._resume_at = time.monotonic() + HALT_RETRY_S
+        if self.halted is None:
+            return True
         old = self.core
         assert old is not None
         try:
@@ -330,7 +341,7 @@ class TraderService:
                 event = get.result()
                 if event.payload is None:
                     continue
-                if self.halted is not None and not await self._resume():
+                if self.halted is not None:
                     self.dropped_while_halted += 1   # in the archive: the gap fill feeds it after the resume
                     continue
                 core = self.core

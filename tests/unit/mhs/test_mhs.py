@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dolphin.bus import AcbBoost, ObfUniverse, schema
+from dolphin.bus import AcbBoost, EigenScan, ObfUniverse, StrategyState, schema
 from dolphin.bus.codec import BusCodec
 from dolphin.config.services import ServicesConfig
 from dolphin.services.mhs import sensors as S
@@ -126,6 +126,66 @@ def test_acb_presence_and_obf_coverage_feed_coherence() -> None:
     report = build_report(obs, fam, NOW)
     assert report.hz_key_status["acb_boost"].score == 1.0          # present, no timestamp: presence only
     assert report.m5_coherence == pytest.approx((1.0 + 0.5) / 2)
+
+
+def _healthy(fam: FamilyView, **changes: object) -> Observation:
+    """Everything fresh and running; `changes` override Observation fields."""
+    states = {p.name: "RUNNING" for p in fam.programs}
+    keys = {k: KeyObservation(present=True, age_s=1.0) for k in fam.watched_keys()}
+    fields = {"bus_reachable": True, "supervisor_reachable": True, "states": states, "keys": keys}
+    fields.update(changes)
+    return Observation(**fields)  # type: ignore[arg-type]
+
+
+def _trader(last: int, rejected: dict[str, int] | None = None, halted: str | None = None) -> StrategyState:
+    return StrategyState(strategy="blue", capital=25_000.0, date="2026-04-05", pnl=0.0, trades=0,
+                         peak_capital=25_000.0, drawdown=0.0, updated_at=NOW, last_scan_number=last,
+                         rejected_scans=rejected or {}, halted=halted)
+
+
+def _with_scan(obs: Observation, number: int) -> Observation:
+    scan = EigenScan(scan_number=number, timestamp_ns=int(NOW * 1e9), vel_div=-0.01, w50_velocity=-0.01,
+                     w750_velocity=0.0, asset_prices={"BTCUSDT": 1.0}, bridge_ts=NOW)
+    keys = dict(obs.keys)
+    keys[(schema.FEATURES, schema.LATEST_EIGEN_SCAN)] = KeyObservation(present=True, age_s=1.0, payload=scan)
+    return Observation(obs.bus_reachable, obs.supervisor_reachable, obs.states, keys, obs.heartbeats,
+                       trader=obs.trader, rejections_before=obs.rejections_before)
+
+
+def test_health_is_not_green_while_the_trader_is_broken() -> None:
+    """MHS said GREEN while the trader was FATAL or stuck on a forged scan (issue 12 §4)."""
+    fam = _family()
+    base = _with_scan(_healthy(fam, trader=_trader(100)), 100)
+    assert build_report(base, fam, NOW).status == "GREEN" and build_report(base, fam, NOW).m1_trader == 1.0
+    fatal = build_report(_healthy(fam, states={**base.states, "trader": "FATAL"}), fam, NOW)
+    assert fatal.status == "DEGRADED" and "trader is FATAL" in fatal.faults and fatal.m1_trader == 0.0
+    stuck = build_report(_with_scan(_healthy(fam, trader=_trader(80)), 100), fam, NOW)
+    assert stuck.status == "DEGRADED" and stuck.trader_lag_scans == 20 and stuck.m1_trader == 0.5
+    assert "trader is 20 scans behind the bus" in stuck.faults
+    refusing = build_report(_with_scan(_healthy(fam, trader=_trader(100, {"jump": 3}), rejections_before=1), 100),
+                            fam, NOW)
+    assert refusing.status == "DEGRADED" and refusing.trader_rejected_scans == 3
+    assert "trader refused 2 bus scan(s) since the last check" in refusing.faults
+    halted = build_report(_with_scan(_healthy(fam, trader=_trader(100, halted="journal not writable")), 100),
+                          fam, NOW)
+    assert halted.status == "DEGRADED" and halted.m1_trader == 0.5
+    stopped = build_report(_with_scan(_healthy(fam, states={**base.states, "trader": "STOPPED"}), 100), fam, NOW)
+    assert stopped.status == "GREEN"                          # stopped on purpose: the bible's informational M1
+
+
+def test_a_key_that_stays_old_keeps_the_status_below_green() -> None:
+    """A stale key cost 0.10 of rm_meta (0.9: GREEN) for its first 120 s (issue 12 §2)."""
+    fam = _family()
+    for age in (45.0, 600.0, 86_400.0):
+        keys = {k: KeyObservation(present=True, age_s=age) for k in fam.watched_keys()}
+        report = build_report(_healthy(fam, keys=keys), fam, NOW)
+        assert report.status != "GREEN" and any("latest_eigen_scan is" in f for f in report.faults)
+
+
+@pytest.mark.parametrize(("age", "interval", "stale"), [(25.0, 10.0, False), (31.0, 10.0, True),
+                                                        (31.0, None, True), (100.0, 60.0, False)])
+def test_an_old_report_is_stale(age: float, interval: float | None, stale: bool) -> None:
+    assert S.report_is_stale(age, interval) is stale
 
 
 # ------------------------------------------------------------------ recovery

@@ -294,3 +294,43 @@ def test_backtest_replays_the_journal_of_a_session_with_live_only_inputs(market,
     assert replayed.trades == core.trades and replayed.open_position == core.engine.open_position
     plain = run_backtest(market, blue, trade_from_scan=session.first_scan)
     assert plain.trades != core.trades                                 # without the journal it differs
+
+
+def test_staleness_is_the_bars_market_age_not_its_publish_time(market, blue, tmp_path: Path) -> None:
+    """Backfill published just now (a fresh bridge_ts) for bars minutes old was traded (issue 12 §2)."""
+    bars = bars_of(market, 0, 3, published=NOW)               # every one published "now"
+    close_of_last = bars[-1].ts_ms + 5_000
+    clock = {"now": close_of_last + 6_000}                    # the market: 6 s after the last bar closed
+    core = make_core(blue, market, tmp_path / "j.jsonl", market_now=lambda: clock["now"])
+
+    async def go():
+        await core.start()
+        return [await core.process(b) for b in bars]
+
+    results = run(go())
+    assert [r.stale for r in results] == [True, True, False]   # 16, 11, 6 s of market age: only the last is fresh
+    assert core.stats.stale == 2 and core.stats.traded_scans == 1
+    unknown = make_core(blue, market, tmp_path / "k.jsonl", market_now=lambda: None)
+    assert unknown.is_stale(bars[-1])                          # no market clock yet: never traded
+
+
+def test_the_market_clock_takes_the_simulators_speed(tmp_path: Path) -> None:
+    from dolphin.market.clock import MarketClock
+    from dolphin.market.rest import BinanceRest
+    from dolphin.market.sim import SimConfig, SimExchange
+
+    with SimExchange(SimConfig(port=0, symbols=5, seed=3, speed=20.0)) as sim:
+        async def go():
+            rest = BinanceRest(sim.rest_url)
+            clock = MarketClock(rest)
+            try:
+                assert clock.now_ms() is None
+                assert await clock.sync()
+                first = clock.now_ms()
+                server = await rest.server_time()
+                return clock.rate, first, server
+            finally:
+                await rest.close()
+
+        rate, first, server = run(go())
+    assert rate == 20.0 and first is not None and server >= first
