@@ -63,6 +63,27 @@ def trade_line(trade: Any) -> Text:
     return out
 
 
+def _inputs_line(st: Any) -> Text | None:
+    """What the trader did not trade: stale scans, refused bus scans, a halt — None when all is well."""
+    if st is None:
+        return None
+    halted = getattr(st, "halted", None)
+    stale = int(getattr(st, "stale_scans", 0) or 0)
+    refused: dict[str, int] = dict(getattr(st, "rejected_scans", None) or {})
+    if not (halted or stale or refused):
+        return None
+    out = Text()
+    if halted:
+        out.append(f"HALTED: {fmt.text(halted, 60)} ", style="bold white on red")
+    if stale:
+        out.append(f"{fmt.integer(stale)} stale", style="yellow")
+    if refused:
+        out.append(" · " if stale else "")
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(refused.items(), key=lambda kv: -kv[1])[:3])
+        out.append(f"{fmt.integer(sum(refused.values()))} refused ({detail})", style="red")
+    return out
+
+
 class TraderPanel(Panel):
     TITLE = "Trader"
     TOPICS = frozenset({STRATEGY, PNL, SCAN, JOURNAL})
@@ -125,6 +146,9 @@ class TraderPanel(Panel):
                 line.append(f"  trader at #{fmt.integer(trader_scan)}",
                             style="yellow" if behind is not None and behind > 2 else "dim")
             rows.append(("last scan", line))
+        inputs = _inputs_line(state_payload)
+        if inputs is not None:
+            rows.append(("inputs", inputs))
         if rows:
             parts.append(kv_table(rows, key_width=11))
         return Group(*parts)
