@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dolphin.errors import DolphinError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,6 +26,27 @@ def runtime_root() -> Path:
     root = Path(env).expanduser() if env else (PROJECT_ROOT / "run_logs" if _in_checkout() else Path.cwd() / "run_logs")
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def display_path(path: str | Path, limit: int = 96) -> str:
+    """``path`` for a one-line message: shortened in the middle when longer than ``limit`` characters."""
+    text = str(path)
+    if len(text) <= limit:
+        return text
+    keep = (limit - 1) // 2
+    return f"{text[:keep]}…{text[-keep:]} ({len(text)} characters)"
+
+
+def require_exists(path: Path, what: str, error: type[DolphinError]) -> Path:
+    """``path`` if it exists, else ``error`` naming it — also when the OS refuses to look
+    (a name longer than the file system allows, a folder we may not enter)."""
+    try:
+        found = path.exists()
+    except OSError as exc:
+        raise error(f"{display_path(path)}: {what} cannot be read ({exc.strerror or exc})") from None
+    if not found:
+        raise error(f"{display_path(path)}: {what} not found")
+    return path
 
 
 def config_dir() -> Path:
