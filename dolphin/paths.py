@@ -9,6 +9,7 @@ with ``DOLPHIN_HOME``). Configs come from ``configs/`` of the checkout unless
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from dolphin.errors import DolphinError
@@ -20,11 +21,17 @@ def _in_checkout() -> bool:
     return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "configs").is_dir()
 
 
-def runtime_root() -> Path:
-    """The runtime output root; created on first use."""
-    env = os.environ.get("DOLPHIN_HOME")
-    root = Path(env).expanduser() if env else (PROJECT_ROOT / "run_logs" if _in_checkout() else Path.cwd() / "run_logs")
-    root.mkdir(parents=True, exist_ok=True)
+def runtime_root(environ: Mapping[str, str] | None = None, *, create: bool = True) -> Path:
+    """The runtime output root (from ``environ``, default the process environment).
+
+    Created on first use with mode 0700: it holds the family's secrets, journal and
+    logs, which no other local user has any business reading.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("DOLPHIN_HOME")
+    root = Path(raw).expanduser() if raw else (PROJECT_ROOT / "run_logs" if _in_checkout() else Path.cwd() / "run_logs")
+    if create:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
     return root
 
 
