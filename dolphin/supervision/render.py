@@ -93,8 +93,8 @@ def _command(program: Program, cfg: ServicesConfig, paths: FamilyPaths, secrets:
     return launch_command(own, command) if own is not None else command
 
 
-def render(cfg: ServicesConfig, paths: FamilyPaths, secrets: FamilySecrets | None = None) -> str:
-    secrets = secrets if secrets is not None else FamilySecrets()
+def render(cfg: ServicesConfig, paths: FamilyPaths, secrets: FamilySecrets) -> str:
+    """The config text; ``secrets`` (from `prepare_secrets`) says where the family's secret files are."""
     main = Template((TEMPLATE_DIR / "dolphin-supervisord.conf.tmpl").read_text())
     block = Template((TEMPLATE_DIR / "program.tmpl").read_text())
     s = cfg.supervisor
@@ -116,7 +116,7 @@ def render(cfg: ServicesConfig, paths: FamilyPaths, secrets: FamilySecrets | Non
                            programs="".join(blocks), groups="".join(groups))
 
 
-def write_config(cfg: ServicesConfig, paths: FamilyPaths, secrets: FamilySecrets | None = None) -> Path:
+def write_config(cfg: ServicesConfig, paths: FamilyPaths, secrets: FamilySecrets) -> Path:
     paths.conf.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     paths.logdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return atomic_write_text(paths.conf, render(cfg, paths, secrets), mode=0o600)
