@@ -48,8 +48,12 @@ SIM_KEY_ENV = "DOLPHIN_SIM_API_KEY"       # spelled as in dolphin.market.sim.con
 SIM_SECRET_ENV = "DOLPHIN_SIM_API_SECRET"
 
 SECRET_VARIABLES = frozenset({API_KEY_ENV, API_SECRET_ENV, SIM_KEY_ENV, SIM_SECRET_ENV, USERNAME_ENV, PASSWORD_ENV})
-_KEEP_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "VIRTUAL_ENV",
-                         "CI"})
+_KEEP_NAMES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "VIRTUAL_ENV", "CI",
+    "LD_LIBRARY_PATH", "SSL_CERT_FILE", "SSL_CERT_DIR",           # a Python or a CA bundle outside the defaults
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",         # market data from behind a proxy
+    "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+})
 _KEEP_PREFIXES = ("LC_", "DOLPHIN_", "PYTHON", "OPENBLAS_", "OMP_", "MKL_", "NUMBA_")
 _SECRET_WORDS = re.compile(r"KEY|SECRET|PASSW|TOKEN|CREDENTIAL(?!S_FILE)", re.IGNORECASE)
 

@@ -41,10 +41,11 @@ def test_supervisord_inherits_no_secret() -> None:
     env = {"PATH": "/bin", "LANG": "C.UTF-8", "DOLPHIN_HOME": "/h", "DOLPHIN_TRADER_VENUE": "sim",
            "DOLPHIN_HZ_CREDENTIALS_FILE": "/h/secrets/bus.json", "PYTHONHASHSEED": "0", **KEYS,
            "DOLPHIN_HZ_USERNAME": "u", "DOLPHIN_HZ_PASSWORD": "p", "DOLPHIN_SOME_TOKEN": "t",
-           "AWS_SECRET_ACCESS_KEY": "a", "GITHUB_TOKEN": "g", "SSH_AUTH_SOCK": "/tmp/agent", "LS_COLORS": "x"}
+           "AWS_SECRET_ACCESS_KEY": "a", "GITHUB_TOKEN": "g", "SSH_AUTH_SOCK": "/tmp/agent", "LS_COLORS": "x",
+           "https_proxy": "http://proxy:3128"}
     assert scrubbed_environment(env) == {
         "PATH": "/bin", "LANG": "C.UTF-8", "DOLPHIN_HOME": "/h", "DOLPHIN_TRADER_VENUE": "sim",
-        "DOLPHIN_HZ_CREDENTIALS_FILE": "/h/secrets/bus.json", "PYTHONHASHSEED": "0"}
+        "DOLPHIN_HZ_CREDENTIALS_FILE": "/h/secrets/bus.json", "PYTHONHASHSEED": "0", "https_proxy": "http://proxy:3128"}
 
 
 @pytest.mark.parametrize(("source", "venue", "expected"), [
