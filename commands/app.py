@@ -1,8 +1,11 @@
 """Entry point of the `dolphin` console script.
 
 `main()` runs the Typer app and turns operator errors (`DolphinError`) into one
-readable line on stderr with the error's exit code. Unexpected exceptions are bugs:
-they are reported in one line too, with the full traceback only when DOLPHIN_DEBUG=1.
+readable line on stderr with the error's exit code. The edges raise typed errors with
+their own codes (a config file: 3, a data file: 6); an `OSError` or a decode error that
+reaches this handler is still the environment's doing, not a bug: one line naming the
+file, exit 1. Anything else is a bug: reported in one line too, with the full traceback
+only when DOLPHIN_DEBUG=1.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from commands import (
 )
 from commands._output import fail_line
 from dolphin.errors import DolphinError
+from dolphin.paths import display_path
 
 app = typer.Typer(
     name="dolphin",
@@ -53,6 +57,15 @@ app.command("paper")(paper_cmd.paper)
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)
 
+def environment_error_line(exc: OSError | UnicodeDecodeError) -> str:
+    """One line for a file the OS refused or that is not text (never a traceback)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a file is not {exc.encoding} text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+    name = exc.filename if exc.filename is not None else ""
+    target = f"{display_path(name)}: " if name != "" else ""
+    return f"{target}{exc.strerror or exc or type(exc).__name__}"
+
+
 def main() -> None:
     debug = os.environ.get("DOLPHIN_DEBUG") == "1"
     try:
@@ -65,6 +78,11 @@ def main() -> None:
     except KeyboardInterrupt:
         fail_line("interrupted")
         sys.exit(130)
+    except (OSError, UnicodeDecodeError) as exc:
+        if debug:
+            raise
+        fail_line(environment_error_line(exc))
+        sys.exit(DolphinError.exit_code)
     except Exception as exc:  # a bug, not an operator error
         if debug:
             raise

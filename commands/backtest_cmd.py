@@ -85,6 +85,7 @@ def backtest(
     from dolphin.backtest.synthetic import SyntheticFactors, synthetic_scan_table
     from dolphin.config import load_config
     from dolphin.errors import DataError, UsageError
+    from dolphin.paths import require_exists
     from dolphin.store.scan_table import read_scan_table
 
     if journal is not None and scans is None:
@@ -92,8 +93,10 @@ def backtest(
                          "(the runtime root, or its arrow_scans/)")
     if synthetic == (scans is not None):
         raise UsageError("choose one input: --synthetic or --scans PATH")
-    if scans is not None and not scans.exists():
-        raise DataError(f"{scans}: scan table not found")
+    if scans is not None:
+        require_exists(scans, "scan table", DataError)
+    if journal is not None:
+        require_exists(journal, "trader journal", DataError)
     cfg = load_config(config)
     session = None
     if journal is not None:

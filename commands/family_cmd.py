@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.panel import Panel
 from rich.status import Status
 
 from commands._output import console, err_console, print_json
@@ -21,6 +22,7 @@ def up(
     """Start the family on its embedded defaults and wait until every autostart program is RUNNING."""
     from dolphin.config.services import load_services_config, override
     from dolphin.errors import UsageError
+    from dolphin.supervision.family import mainnet_data
     from dolphin.supervision.family import up as family_up
     from dolphin.supervision.render import market_urls
 
@@ -30,12 +32,18 @@ def up(
     cfg = override(cfg, "market", source=market, speed=speed)
     if speed is not None and cfg.market.source != "sim":
         raise UsageError("--speed applies to the simulator only (--market sim)")
+    rest, ws = market_urls(cfg)
+    on_mainnet = mainnet_data(cfg)
+    if on_mainnet:  # before anything starts, so it is seen even if the start fails
+        (err_console if json_out else console).print(Panel(
+            f"MAINNET MARKET DATA: market.binance_network is mainnet, so every service reads production Binance "
+            f"({rest}).\nOrders stay behind the explicit mainnet flag: the trader trades on {cfg.trader.venue}.",
+            title="mainnet", style="bold red"))
     with Status("starting the family…", console=err_console, spinner="dots") as status:
         def progress(infos) -> None:
             status.update("starting: " + ", ".join(f"{i.name} {i.state}" for i in infos))
 
         result = family_up(cfg, on_progress=None if json_out else progress)
-    rest, ws = market_urls(cfg)
     where = {
         "already_running": result.already_running,
         "runtime_root": str(result.paths.home),
@@ -44,6 +52,8 @@ def up(
         "logs": str(result.paths.logdir),
         "bus": f"{cfg.bus.host}:{cfg.bus.port}" if not cfg.external_bus else "external (DOLPHIN_HZ_MEMBERS)",
         "market": {"source": cfg.market.source, "rest": rest, "ws": ws,
+                   "network": cfg.market.binance_network if cfg.market.source == "binance" else None,
+                   "mainnet_data": on_mainnet,
                    "speed": cfg.market.speed if cfg.market.source == "sim" else None},
     }
     if json_out:
@@ -55,6 +65,8 @@ def up(
     console.print(f"runtime root  {where['runtime_root']}\nsupervisor    {where['supervisor_socket']}\n"
                   f"logs          {where['logs']}\nbus           {where['bus']}\n"
                   f"market        {cfg.market.source}: {rest}  {ws}")
+    if on_mainnet:
+        console.print(f"[bold red]MAINNET market data[/] ({rest}); orders stay on {cfg.trader.venue}")
     if detach:
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):  # scripts and pipes: return once the family runs

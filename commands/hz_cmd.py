@@ -26,7 +26,8 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(help="Snapshot maps and CP values here; restore them on start.")] = None,
     require_credentials: Annotated[bool, typer.Option(
         "--require-credentials",
-        help="Also check DOLPHIN_HZ_USERNAME / DOLPHIN_HZ_PASSWORD (read from the environment).")] = False,
+        help="Also check a username and password: DOLPHIN_HZ_USERNAME / DOLPHIN_HZ_PASSWORD, or the 0600 "
+             "file DOLPHIN_HZ_CREDENTIALS_FILE names (the family's member always does).")] = False,
     snapshot_interval: Annotated[float, typer.Option(help="Seconds between snapshots when data changed.")] = 2.0,
     ready_file: Annotated[Path | None, typer.Option(help="Write {host, port, pid, member_uuid} JSON here when ready.")] = None,
     log_level: Annotated[str, typer.Option(help="Log level of the member.")] = "INFO",

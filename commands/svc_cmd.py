@@ -61,10 +61,18 @@ def _context():
 
 
 @app.command("status")
-def status(json_out: JsonOpt = False) -> None:
-    """Every program: state, pid, uptime."""
+def status(
+    names: Annotated[list[str] | None, typer.Argument(help="Only these services (short names or group:name).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Every program (or only the ones named): state, pid, uptime."""
+    from dolphin.config.services import load_services_config
+    from dolphin.supervision.family import resolve_many
+
+    # an unknown name fails first, listing the valid ones
+    wanted = {p.fullname for p in resolve_many(names, load_services_config())} if names else None
     _, paths, sup = _context()
-    infos = sup.all_processes()
+    infos = [i for i in sup.all_processes() if wanted is None or i.fullname in wanted]
     if json_out:
         print_json({"socket": str(paths.socket), "processes": process_json(infos)})
         return

@@ -12,7 +12,9 @@ or a production cluster. Choices made here for every process:
   bus is found within seconds; the client re-registers listeners by itself.
 
 A failure to reach the cluster becomes `BusUnavailableError` (exit 10), with the
-address and cluster name but never the password.
+address and cluster name but never the password; a cluster that answered but refused
+our cluster name or credentials becomes `BusCredentialsError` (exit 13), saying where
+the credentials came from (or that none were sent).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import hazelcast
-from hazelcast.errors import HazelcastError, IllegalStateError
+from hazelcast.errors import AuthenticationError, HazelcastError, IllegalStateError
 
-from dolphin.bus.errors import BusUnavailableError
+from dolphin.bus.credentials import CREDENTIALS_FILE_ENV
+from dolphin.bus.errors import BusCredentialsError, BusUnavailableError
 from dolphin.bus.settings import BusSettings
 
 if TYPE_CHECKING:
@@ -57,7 +60,49 @@ def client_options(settings: BusSettings | None = None, *, client_name: str | No
     return options
 
 
-def _unavailable(settings: BusSettings, exc: BaseException) -> BusUnavailableError:
+class _RefusalCounter(logging.Filter):
+    """Counts the authentication refusals the client meets while it retries.
+
+    The client retries a refused authentication until its connect timeout and then
+    raises a bare IllegalStateError; the refusal itself only shows in the warning it logs
+    for each attempt. This filter sits on the client's connection loggers and counts
+    those. Output is unchanged: the loggers are opened to every level so that records
+    exist to be counted, and a record passes only if the ``hazelcast`` logger's level
+    would have let it through.
+    """
+
+    LOGGERS = ("hazelcast.connection", "hazelcast.internal.asyncio_connection")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], AuthenticationError):
+            self.count += 1
+        return record.levelno >= logging.getLogger("hazelcast").getEffectiveLevel()
+
+    def install(self) -> _RefusalCounter:
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            if self not in logger.filters:
+                logger.addFilter(self)
+                logger.setLevel(logging.DEBUG)
+        return self
+
+
+_refusals = _RefusalCounter().install()
+
+
+def _unavailable(settings: BusSettings, exc: BaseException, refused: bool = False) -> BusUnavailableError:
+    if refused:
+        if settings.username is None:
+            creds = (f"no credentials were sent: the family's member wants the pair `dolphin up` keeps in "
+                     f"<DOLPHIN_HOME>/secrets/bus.json (run with that DOLPHIN_HOME, or set {CREDENTIALS_FILE_ENV})")
+        else:
+            creds = f"the credentials from {settings.credentials_source or 'the settings'} were not accepted"
+        return BusCredentialsError(f"the bus refused this client: {settings.describe()} answered but rejected "
+                                   f"its cluster name or credentials; {creds}")
     hint = " — start one with `dolphin hz serve`" if settings.embedded else ""
     return BusUnavailableError(
         f"cannot reach the bus: {settings.describe()} within {settings.connect_timeout_s:g} s "
@@ -83,10 +128,11 @@ def connect(settings: BusSettings | None = None, *, client_name: str | None = No
     thread: hand them to your own thread with `dolphin.bus.listeners`."""
     _check_version()
     s = settings if settings is not None else BusSettings.from_env()
+    refusals = _refusals.count
     try:
         return hazelcast.HazelcastClient(**client_options(s, client_name=client_name, **overrides))
     except (IllegalStateError, HazelcastError, OSError) as exc:
-        raise _unavailable(s, exc) from exc
+        raise _unavailable(s, exc, refused=_refusals.count > refusals) from exc
 
 
 async def connect_async(settings: BusSettings | None = None, *, client_name: str | None = None,
@@ -96,10 +142,11 @@ async def connect_async(settings: BusSettings | None = None, *, client_name: str
 
     _check_version()
     s = settings if settings is not None else BusSettings.from_env()
+    refusals = _refusals.count
     try:
         return await AsyncClient.create_and_start(**client_options(s, client_name=client_name, **overrides))
     except (IllegalStateError, HazelcastError, OSError) as exc:
-        raise _unavailable(s, exc) from exc
+        raise _unavailable(s, exc, refused=_refusals.count > refusals) from exc
 
 
 def client_version() -> str:

@@ -23,6 +23,12 @@ class BusUnavailableError(BusError):
     exit_code = 10
 
 
+class BusCredentialsError(BusUnavailableError):
+    """The bus answered but refused this client: wrong cluster name, or wrong or missing credentials."""
+
+    exit_code = 13
+
+
 class BusConfigError(BusError):
     """``DOLPHIN_HZ_*`` settings or member flags that cannot work."""
 

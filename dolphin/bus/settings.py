@@ -9,6 +9,11 @@ DOLPHIN_HZ_PORT             port of the embedded member (5701)
 DOLPHIN_HZ_CLUSTER          cluster name ("dolphin")
 DOLPHIN_HZ_USERNAME         username, only if the cluster checks credentials
 DOLPHIN_HZ_PASSWORD         password (never logged, never in repr)
+DOLPHIN_HZ_CREDENTIALS_FILE a 0600 JSON file {"username", "password"}, read when the
+                            two above are unset. Unset too, and the bus is the local
+                            embedded member: ``<DOLPHIN_HOME>/secrets/bus.json`` if it
+                            exists (the family's generated pair, see
+                            `dolphin.bus.credentials`)
 DOLPHIN_HZ_CONNECT_TIMEOUT  seconds to find a cluster before giving up (20). The
                             client's own default is infinite: never left so.
 DOLPHIN_HZ_INVOCATION_TIMEOUT seconds an operation may retry (30; client default 120)
@@ -24,8 +29,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dolphin.bus.credentials import (
+    CREDENTIALS_FILE_ENV,
+    PASSWORD_ENV,
+    USERNAME_ENV,
+    BusCredentials,
+    family_credentials_path,
+    read_credentials,
+)
 from dolphin.bus.errors import BusConfigError
 from dolphin.paths import runtime_root
+from dolphin.secret_file import SecretFileError
 
 DEFAULT_PORT = 5701
 DEFAULT_CLUSTER = "dolphin"
@@ -47,6 +61,7 @@ class BusSettings:
     connection_timeout_s: float = DEFAULT_CONNECTION_TIMEOUT_S
     smart_routing: bool = True
     embedded: bool = True  # True when DOLPHIN_HZ_MEMBERS was empty (the local dev member)
+    credentials_source: str | None = field(default=None, compare=False)  # where the pair came from, for messages
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -87,11 +102,13 @@ class BusSettings:
         smart = env.get("DOLPHIN_HZ_SMART_ROUTING", "1").strip().lower()
         if smart not in ("1", "0", "true", "false", "yes", "no"):
             raise BusConfigError(f"DOLPHIN_HZ_SMART_ROUTING={smart!r} is not 1 or 0")
+        username, password, source = _credentials(env, embedded)
         return cls(
             members=members,
             cluster_name=env.get("DOLPHIN_HZ_CLUSTER", "").strip() or DEFAULT_CLUSTER,
-            username=env.get("DOLPHIN_HZ_USERNAME") or None,
-            password=env.get("DOLPHIN_HZ_PASSWORD") or None,
+            username=username,
+            password=password,
+            credentials_source=source,
             connect_timeout_s=seconds("DOLPHIN_HZ_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S),
             invocation_timeout_s=seconds("DOLPHIN_HZ_INVOCATION_TIMEOUT", DEFAULT_INVOCATION_TIMEOUT_S),
             smart_routing=smart in ("1", "true", "yes"),
@@ -102,6 +119,25 @@ class BusSettings:
         """Where we connect, for messages (no secrets)."""
         kind = "embedded member" if self.embedded else "cluster"
         return f"{kind} {','.join(self.members)} (cluster name {self.cluster_name!r})"
+
+
+def _credentials(env: Mapping[str, str], embedded: bool) -> tuple[str | None, str | None, str | None]:
+    """(username, password, where from): the variables, else the named file, else the family's file."""
+    username, password = env.get(USERNAME_ENV) or None, env.get(PASSWORD_ENV) or None
+    if username is not None or password is not None:
+        return username, password, f"{USERNAME_ENV}/{PASSWORD_ENV}"
+    named = env.get(CREDENTIALS_FILE_ENV, "").strip()
+    path = Path(named).expanduser() if named else None
+    if path is None and embedded:
+        family = family_credentials_path(runtime_root(env, create=False))
+        path = family if family.exists() else None
+    if path is None:
+        return None, None, None
+    try:
+        creds: BusCredentials = read_credentials(path)
+    except SecretFileError as exc:
+        raise BusConfigError(str(exc)) from None
+    return creds.username, creds.password, str(path)
 
 
 def default_member_data_dir() -> Path:

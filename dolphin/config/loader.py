@@ -16,7 +16,7 @@ import yaml
 
 from dolphin.engine.params import SECTIONS, StrategyConfig
 from dolphin.errors import ConfigError
-from dolphin.paths import config_dir
+from dolphin.paths import config_dir, display_path
 
 _TOP_LEVEL = {f.name: f for f in fields(StrategyConfig) if f.name not in SECTIONS}
 _MAX_EXTENDS_DEPTH = 4
@@ -26,32 +26,47 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     """A bare name (``blue``) resolves to ``configs/<name>.yml``; anything else is a path."""
     text = str(name_or_path)
     candidate = Path(text)
-    if candidate.suffix in (".yml", ".yaml") or candidate.parent != Path("."):
-        if not candidate.is_file():
-            raise ConfigError(f"config file not found: {candidate}")
-        return candidate
-    path = config_dir() / f"{text}.yml"
-    if not path.is_file():
-        known = sorted(p.stem for p in config_dir().glob("*.yml") if p.stem != "services")
-        raise ConfigError(f"unknown config '{text}' (known: {', '.join(known) or 'none'}; or pass a .yml path)")
+    try:
+        if candidate.suffix in (".yml", ".yaml") or candidate.parent != Path("."):
+            if not candidate.is_file():
+                raise ConfigError(f"config file not found: {display_path(candidate)}")
+            return candidate
+        path = config_dir() / f"{text}.yml"
+        if not path.is_file():
+            known = sorted(p.stem for p in config_dir().glob("*.yml") if p.stem != "services")
+            raise ConfigError(f"unknown config '{display_path(text)}' (known: {', '.join(known) or 'none'}; "
+                              "or pass a .yml path)")
+    except OSError as exc:  # a name too long for the file system, a folder we may not enter, …
+        raise ConfigError(f"config {display_path(text)}: {exc.strerror or exc}") from None
     return path
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, *, allow_empty: bool = True) -> dict[str, Any]:
+    """The top-level mapping of a YAML file; every failure is a `ConfigError` naming the file.
+
+    An empty file (or comments only) is ``{}`` when ``allow_empty``, else an error: an
+    emptied strategy file must not quietly become the built-in defaults.
+    """
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+        raise ConfigError(f"{display_path(path)}: not valid YAML{where}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{display_path(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}); is it a binary file?") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    if data is None:
-        return {}
+        raise ConfigError(f"{display_path(path)}: cannot read ({exc.strerror or exc})") from None
+    if data is None or data == {}:
+        if allow_empty:
+            return {}
+        raise ConfigError(f"{display_path(path)}: the file is empty; a strategy config names its parameters "
+                          "(or `extends:` another config)")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(f"{display_path(path)}: top level must be a mapping of sections, got {type(data).__name__}")
     return data
 
 
@@ -66,7 +81,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_raw(path: Path, depth: int = 0) -> dict[str, Any]:
-    data = read_yaml(path)
+    data = read_yaml(path, allow_empty=False)
     parent = data.pop("extends", None)
     if parent is None:
         return data

@@ -16,7 +16,7 @@ from typing import Any
 from dolphin.config.loader import build_section, read_yaml
 from dolphin.engine.params import spec
 from dolphin.errors import ConfigError
-from dolphin.paths import config_dir
+from dolphin.paths import config_dir, display_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +125,10 @@ _ENV: tuple[tuple[str, str, str, Any], ...] = (
 )
 
 
-def _with_env(raw: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+def _with_env(raw: dict[str, Any], problems: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``raw`` with the environment's overrides, and which variable set each overridden ``section.key``."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    origin: dict[str, str] = {}
     for var, section, key, cast in _ENV:
         value = os.environ.get(var)
         if value is None or value == "":
@@ -139,15 +141,30 @@ def _with_env(raw: dict[str, Any], problems: list[str]) -> dict[str, Any]:
         out.setdefault(section, {})
         if isinstance(out[section], dict):
             out[section][key] = converted
-    return out
+            origin[f"{section}.{key}"] = var
+    return out, origin
 
 
 def services_from_mapping(raw: dict[str, Any], source: str = "<mapping>") -> ServicesConfig:
+    """Validate the file's values, then the environment's overrides; every problem at once.
+
+    The file is checked on its own first: a bad value there is an error even while a
+    variable overrides it (it would surface the day the variable is unset).
+    """
     problems: list[str] = []
     for key in sorted(set(raw) - set(SERVICE_SECTIONS)):
         problems.append(f"{key}: unknown section (known: {', '.join(SERVICE_SECTIONS)})")
-    merged = _with_env(raw, problems)
-    sections = {name: build_section(name, cls, merged.get(name), problems) for name, cls in SERVICE_SECTIONS.items()}
+    for name, cls in SERVICE_SECTIONS.items():
+        build_section(name, cls, raw.get(name), problems)
+    merged, origin = _with_env(raw, problems)
+    env_problems: list[str] = []
+    sections = {name: build_section(name, cls, merged.get(name), env_problems) for name, cls in SERVICE_SECTIONS.items()}
+    for problem in env_problems:
+        where = problem.split(":", 1)[0]
+        if where in origin:
+            problems.append(f"{problem} (from {origin[where]})")
+        elif problem not in problems:
+            problems.append(problem)
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s)", problems)
     return ServicesConfig(**sections)
@@ -156,9 +173,13 @@ def services_from_mapping(raw: dict[str, Any], source: str = "<mapping>") -> Ser
 def load_services_config(path: str | Path | None = None) -> ServicesConfig:
     """configs/services.yml (or ``path``) with environment overrides; defaults if the file is absent."""
     target = Path(path) if path is not None else config_dir() / "services.yml"
-    if path is not None and not target.is_file():
-        raise ConfigError(f"services config not found: {target}")
-    raw = read_yaml(target) if target.is_file() else {}
+    try:
+        present = target.is_file()
+    except OSError as exc:
+        raise ConfigError(f"services config {display_path(target)}: {exc.strerror or exc}") from None
+    if path is not None and not present:
+        raise ConfigError(f"services config not found: {display_path(target)}")
+    raw = read_yaml(target) if present else {}
     return services_from_mapping(raw, source=str(target))
 
 

@@ -43,7 +43,7 @@ from dolphin.market.errors import (
 )
 from dolphin.market.limiter import RequestLimiter, depth_weight, klines_weight, shared_limiter
 from dolphin.market.signing import ServerClock, encode_params, sign
-from dolphin.market.urls import check_mainnet, credentials_from_env, normalize_base
+from dolphin.market.urls import check_signing_url, credentials_from_env, normalize_base
 
 log = logging.getLogger("dolphin.market.rest")
 
@@ -86,8 +86,9 @@ class BinanceRest:
     """Async client for the USD-M REST API at ``base_url`` (simulator, testnet or mainnet).
 
     Use as ``async with BinanceRest(url) as rest: ...`` or call `close()`. Signed methods
-    need ``api_key`` and ``api_secret`` (or `from_env`). A mainnet URL with credentials
-    is refused unless ``allow_mainnet=True``.
+    need ``api_key`` and ``api_secret`` (or `from_env`). With credentials, only loopback
+    and Binance testnet hosts are accepted unless ``allow_mainnet=True``
+    (`dolphin.market.urls.check_signing_url`).
     """
 
     def __init__(self, base_url: str, api_key: str | None = None, api_secret: str | None = None, *,
@@ -96,7 +97,7 @@ class BinanceRest:
                  allow_mainnet: bool = False, time_sync_interval_s: float = 300.0) -> None:
         self.base_url = normalize_base(base_url, kind="rest")
         if api_key and api_secret:
-            check_mainnet(self.base_url, allow_mainnet)
+            check_signing_url(self.base_url, allow_mainnet)
         if not 1 <= recv_window_ms <= 60_000:
             raise ValueError(f"recv_window_ms must be in [1, 60000], got {recv_window_ms}")
         self._key = api_key or None

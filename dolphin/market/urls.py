@@ -8,14 +8,27 @@ Switching between the simulated and the real market is a base URL and nothing el
 DOLPHIN's own default is the local simulator. Binance testnet and mainnet are named
 presets; mainnet is refused unless the call site passes ``allow_mainnet=True`` (safe by
 default, decision 7: paper before live, testnet before mainnet).
+
+Hosts are classified on a canonical spelling (`canonical_host`: case, trailing dots,
+ports, userinfo, IPv4 in any inet_aton form, IPv6 and IPv4-mapped literals, IDNA), read
+by both urllib and yarl (the parser aiohttp connects with), keeping the more dangerous
+reading. Anything that *signs* requests goes through `check_signing_url`, an allow-list:
+loopback and Binance testnet only, everything else (mainnet, any other name or IP) needs
+the explicit mainnet flag — a spelling nobody thought of is refused, not let through.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import socket
 from dataclasses import dataclass
+from enum import StrEnum, unique
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
+
+from yarl import URL
 
 from dolphin.market.errors import MainnetNotAllowedError, MarketError
 
@@ -29,6 +42,104 @@ API_KEY_ENV = "DOLPHIN_BINANCE_API_KEY"
 API_SECRET_ENV = "DOLPHIN_BINANCE_API_SECRET"
 
 MAINNET_HOSTS = frozenset({"fapi.binance.com", "fstream.binance.com"})
+MAINNET_DOMAIN = "binance.com"
+"""Every host under binance.com is production Binance (fapi, fstream, dapi, api, fapi1, …)."""
+TESTNET_HOSTS = frozenset({"testnet.binancefuture.com", "stream.binancefuture.com", "fstream.binancefuture.com"})
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+@unique
+class HostKind(StrEnum):
+    """Where a URL's host is, from least to most dangerous for a signed request."""
+
+    LOOPBACK = "loopback"
+    TESTNET = "testnet"
+    OTHER = "other"
+    MAINNET = "mainnet"
+
+
+_DANGER = {kind: rank for rank, kind in enumerate(HostKind)}
+_SIGNING_OK = frozenset({HostKind.LOOPBACK, HostKind.TESTNET})
+_INET_ATON_FORM = re.compile(r"[0-9a-fx.]+")  # "127.1", "2130706433", "0x7f.0.0.1": resolvers read IPv4
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a literal host means (IPv4-mapped IPv6 as its IPv4), or None for a name."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if not _INET_ATON_FORM.fullmatch(host):
+            return None
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def canonical_host(host: str) -> str:
+    """``host`` as resolvers see it: lower-case ASCII (IDNA), no brackets, zone or trailing dots,
+    IP literals in their standard spelling (``0x7f.1`` → ``127.0.0.1``, ``::ffff:7f00:1`` → ``127.0.0.1``)."""
+    text = host.strip().lower()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if ":" in text:
+        text = text.split("%", 1)[0]  # IPv6 zone id
+    text = text.rstrip(".")
+    ip = _ip_literal(text)
+    if ip is not None:
+        return str(ip)
+    try:
+        text = text.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass  # not a valid IDNA name: classified as OTHER below
+    return text.lower()
+
+
+def host_kind(host: str) -> HostKind:
+    """Loopback, Binance testnet, Binance mainnet or anything else."""
+    canon = canonical_host(host)
+    ip = _ip_literal(canon)
+    if ip is not None:
+        return HostKind.LOOPBACK if ip.is_loopback else HostKind.OTHER
+    if canon in LOOPBACK_NAMES:
+        return HostKind.LOOPBACK
+    if canon in TESTNET_HOSTS:
+        return HostKind.TESTNET
+    if canon == MAINNET_DOMAIN or canon.endswith("." + MAINNET_DOMAIN):
+        return HostKind.MAINNET
+    return HostKind.OTHER
+
+
+def url_hosts(url: str) -> tuple[str, str]:
+    """The host of ``url`` as urllib and as yarl (aiohttp's URL parser) read it; "" if unreadable."""
+    text = str(url).strip()
+    try:
+        by_urllib = urlsplit(text).hostname or ""
+    except ValueError:
+        by_urllib = ""
+    try:
+        by_yarl = URL(text).host or ""
+    except (ValueError, TypeError):
+        by_yarl = ""
+    return by_urllib, by_yarl
+
+
+def url_host_kind(url: str) -> HostKind:
+    """The more dangerous of the two parsers' readings of ``url``'s host."""
+    return max((host_kind(h) for h in url_hosts(url)), key=_DANGER.__getitem__)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its userinfo (``user:password@``), for messages."""
+    try:
+        parts = urlsplit(str(url).strip())
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +162,32 @@ PRESETS: dict[str, Endpoints] = {e.name: e for e in (SIMULATOR, TESTNET, MAINNET
 
 
 def is_mainnet_url(url: str) -> bool:
-    """True when ``url`` points at Binance's production USD-M hosts."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host in MAINNET_HOSTS
+    """True when ``url`` points at production Binance, however its host is spelled."""
+    return url_host_kind(url) is HostKind.MAINNET
 
 
 def check_mainnet(url: str, allow_mainnet: bool) -> None:
     """Refuse a mainnet URL unless the caller opted in explicitly."""
     if is_mainnet_url(url) and not allow_mainnet:
         raise MainnetNotAllowedError(
-            f"{url} is Binance mainnet; pass allow_mainnet=True (or the command's mainnet flag) to use it")
+            f"{redact_url(url)} is Binance mainnet; pass allow_mainnet=True (or the command's mainnet flag) to use it")
+
+
+def check_signing_url(url: str, allow_mainnet: bool) -> HostKind:
+    """Allow signed requests (orders) to loopback and Binance testnet only, unless mainnet was opted in.
+
+    An allow-list on purpose: mainnet has many spellings (``FAPI.BINANCE.COM.``, an IP, a
+    proxy name), and an unknown host may well be mainnet. Returns the host's kind.
+    """
+    kind = url_host_kind(url)
+    if kind in _SIGNING_OK or allow_mainnet:
+        return kind
+    if kind is HostKind.MAINNET:
+        raise MainnetNotAllowedError(f"refusing to sign requests for {redact_url(url)}: it is Binance mainnet, "
+                                     "and real orders need the explicit mainnet flag (allow_mainnet=True)")
+    raise MainnetNotAllowedError(
+        f"refusing to sign requests for {redact_url(url)}: without the explicit mainnet flag only loopback and "
+        f"Binance testnet ({', '.join(sorted(TESTNET_HOSTS))}) may receive signed requests")
 
 
 def normalize_base(url: str, *, kind: str) -> str:

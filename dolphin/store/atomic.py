@@ -2,6 +2,10 @@
 
 Readers (the TUI footer, MHS consumers, restarts) then see either the old file or the
 new one, never a torn write, even if the writer is killed mid-way.
+
+Files are 0600 unless the caller asks otherwise: everything DOLPHIN writes (archive,
+journal, bus snapshots, reports, account state) is read by the family and its operator
+only, never by another local user.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes, mode: int = 0o600) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -36,5 +40,5 @@ def atomic_write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> Path
     return target
 
 
-def atomic_write_text(path: str | Path, text: str, mode: int = 0o644) -> Path:
+def atomic_write_text(path: str | Path, text: str, mode: int = 0o600) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), mode)

@@ -20,8 +20,9 @@ from dolphin.supervision.errors import (
     SupervisorNotRunning,
 )
 from dolphin.supervision.programs import Program, enabled_programs, resolve
-from dolphin.supervision.render import FamilyPaths, write_config
+from dolphin.supervision.render import FamilyPaths, market_urls, write_config
 from dolphin.supervision.rpc import RUNNING_STATES, ProcessInfo, SupervisorClient
+from dolphin.supervision.secrets import clear_program_secrets, prepare_secrets, private_home, scrubbed_environment
 
 SUPERVISORD_READY_S = 20.0
 
@@ -41,11 +42,17 @@ class UpResult:
     already_running: bool
 
 
+def _private_file(path: Path) -> None:
+    """Create ``path`` (or tighten it) with mode 0600, keeping its content."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(path, 0o600)
+
+
 def _spawn_supervisord(paths: FamilyPaths) -> None:
     if paths.socket.exists():
         paths.socket.unlink()  # stale: nobody answered on it
     proc = subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(paths.conf)],
-                          capture_output=True, text=True, env=dict(os.environ), timeout=60)
+                          capture_output=True, text=True, env=scrubbed_environment(os.environ), timeout=60)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise StartFailed(f"supervisord did not start: {detail[-1] if detail else f'exit {proc.returncode}'}")
@@ -83,17 +90,48 @@ def wait_autostart(sup: SupervisorClient, cfg: ServicesConfig, timeout_s: float,
         time.sleep(0.25)
 
 
+def mainnet_data(cfg: ServicesConfig) -> bool:
+    """True when the family's market data comes from Binance mainnet (`market.binance_network`)."""
+    from dolphin.market.urls import is_mainnet_url
+
+    return cfg.market.source == "binance" and any(is_mainnet_url(url) for url in market_urls(cfg))
+
+
+def check_orders_allowed(cfg: ServicesConfig) -> None:
+    """Mainnet market data is fine; orders there need the explicit mainnet flag, which a family never has.
+
+    A trader that places orders (``trader.venue: sim``) on a mainnet market is refused
+    here, before anything starts, instead of failing in its log.
+    """
+    from dolphin.market.errors import MainnetNotAllowedError
+    from dolphin.market.urls import check_signing_url
+
+    if cfg.trader.venue != "sim":
+        return
+    rest, _ = market_urls(cfg)
+    try:
+        check_signing_url(rest, allow_mainnet=False)
+    except MainnetNotAllowedError as exc:
+        raise MainnetNotAllowedError(f"trader.venue: sim would place orders on {rest}: {exc}. Trade on paper "
+                                     "(trader.venue: paper) with mainnet data, or use the testnet") from None
+
+
 def up(cfg: ServicesConfig, paths: FamilyPaths | None = None,
        on_progress: Callable[[list[ProcessInfo]], None] | None = None) -> UpResult:
     """Start supervisord with the rendered config and wait for the autostart programs.
 
-    If the family already runs, report it instead of starting a second one.
+    If the family already runs, report it instead of starting a second one. The home
+    becomes 0700, the secrets are written (0600) and supervisord starts with a scrubbed
+    environment (`dolphin.supervision.secrets`).
     """
     paths = paths or family_paths()
+    check_orders_allowed(cfg)
     sup = client_for(paths)
     if sup.ping():
         return UpResult(paths=paths, processes=sup.all_processes(), already_running=True)
-    write_config(cfg, paths)
+    private_home(paths.home)
+    write_config(cfg, paths, prepare_secrets(cfg, paths.home, os.environ))
+    _private_file(paths.log_of("supervisord"))  # supervisord opens its own log before it applies its umask
     _spawn_supervisord(paths)
     _wait_until(sup.ping, SUPERVISORD_READY_S, f"supervisord on {paths.socket}")
     try:
@@ -133,6 +171,7 @@ def down(paths: FamilyPaths | None = None, timeout_s: float = 60.0) -> DownResul
                 "the family's processes to exit (" + ", ".join(str(p) for p in pids) + ")")
     if paths.socket.exists():
         paths.socket.unlink()
+    clear_program_secrets(paths.home)
     return DownResult(was_running=True, stopped_pids=pids)
 
 

@@ -48,8 +48,9 @@ class Program:
 
 
 def _hz_args(cfg: ServicesConfig, home: Path) -> list[str]:
+    # the family's member checks the credentials `dolphin up` keeps in <home>/secrets/bus.json
     return ["--host", cfg.bus.host, "--port", str(cfg.bus.port), "--cluster-name", cfg.bus.cluster_name,
-            "--data-dir", str(home / "hz")]
+            "--data-dir", str(home / "hz"), "--require-credentials"]
 
 
 def _sim_args(cfg: ServicesConfig, home: Path) -> list[str]:

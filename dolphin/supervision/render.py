@@ -1,8 +1,11 @@
 """Render the supervisord configuration for a family into its runtime root.
 
-Secrets are never written: programs inherit API keys from the environment of the
-`dolphin up` that started supervisord. Everything else a program needs (runtime root,
-config dir, bus port, market URLs) is passed as explicit environment in the file.
+Secrets are never written here, only paths to them (`dolphin.supervision.secrets`):
+every program gets ``DOLPHIN_HZ_CREDENTIALS_FILE``; a program with a key file is
+started through `dolphin.supervision.launch`. Everything else a program needs (runtime
+root, config dir, bus port, market URLs) is passed as explicit environment in the file.
+supervisord runs with ``umask=077``, so every file the family writes is 0600 and every
+folder 0700.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from string import Template
 from dolphin.config.services import ServicesConfig
 from dolphin.paths import PROJECT_ROOT, config_dir
 from dolphin.store.atomic import atomic_write_text
+from dolphin.supervision.launch import launch_command
 from dolphin.supervision.programs import DATA_GROUP, TRADING_GROUP, Program, enabled_programs
+from dolphin.supervision.secrets import FamilySecrets
 
 TEMPLATE_DIR = PROJECT_ROOT / "supervisor"
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 108 bytes
@@ -82,15 +87,22 @@ def _env_line(env: dict[str, str]) -> str:
     return ",".join(f'{k}="{_escape(v).replace(chr(34), chr(92) + chr(34))}"' for k, v in env.items())
 
 
-def render(cfg: ServicesConfig, paths: FamilyPaths) -> str:
+def _command(program: Program, cfg: ServicesConfig, paths: FamilyPaths, secrets: FamilySecrets) -> list[str]:
+    command = program.command(cfg, paths.home)
+    own = secrets.program_files.get(program.name)
+    return launch_command(own, command) if own is not None else command
+
+
+def render(cfg: ServicesConfig, paths: FamilyPaths, secrets: FamilySecrets) -> str:
+    """The config text; ``secrets`` (from `prepare_secrets`) says where the family's secret files are."""
     main = Template((TEMPLATE_DIR / "dolphin-supervisord.conf.tmpl").read_text())
     block = Template((TEMPLATE_DIR / "program.tmpl").read_text())
     s = cfg.supervisor
     common = {"home": _escape(str(paths.home)), "logdir": _escape(str(paths.logdir)),
               "log_max_mb": f"{s.log_max_mb}MB", "log_backups": str(s.log_backups)}
-    env = _env_line(program_environment(cfg, paths))
+    env = _env_line({**program_environment(cfg, paths), **secrets.environment()})
     programs: list[Program] = enabled_programs(cfg)
-    blocks = [block.substitute(common, name=p.name, command=_escape(shlex.join(p.command(cfg, paths.home))),
+    blocks = [block.substitute(common, name=p.name, command=_escape(shlex.join(_command(p, cfg, paths, secrets))),
                                autostart="true" if p.starts_with_family(cfg) else "false", startsecs=s.startsecs,
                                startretries=s.startretries, stopwaitsecs=s.stopwaitsecs, priority=p.priority,
                                environment=env)
@@ -104,7 +116,7 @@ def render(cfg: ServicesConfig, paths: FamilyPaths) -> str:
                            programs="".join(blocks), groups="".join(groups))
 
 
-def write_config(cfg: ServicesConfig, paths: FamilyPaths) -> Path:
+def write_config(cfg: ServicesConfig, paths: FamilyPaths, secrets: FamilySecrets) -> Path:
     paths.conf.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    paths.logdir.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(paths.conf, render(cfg, paths), mode=0o600)
+    paths.logdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return atomic_write_text(paths.conf, render(cfg, paths, secrets), mode=0o600)

@@ -32,9 +32,10 @@ class Family:
     env: dict[str, str]
     pids: set[int] = field(default_factory=set)
 
-    def cli(self, *args: str, timeout: float = 300.0, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = 300.0, check: bool = False,
+            env_update: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         res = subprocess.run([sys.executable, "-m", "commands", *args], capture_output=True, text=True,
-                             env=self.env, timeout=timeout, cwd=PROJECT_ROOT)
+                             env={**self.env, **(env_update or {})}, timeout=timeout, cwd=PROJECT_ROOT)
         if check and res.returncode != 0:
             raise AssertionError(f"dolphin {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         return res

@@ -1,7 +1,8 @@
 """Command line of the member process, shared by ``python -m dolphin.bus.member`` and `dolphin hz serve`.
 
 Credentials, when wanted, come only from the environment (``DOLPHIN_HZ_USERNAME`` and
-``DOLPHIN_HZ_PASSWORD``) and are never printed.
+``DOLPHIN_HZ_PASSWORD``) or from the 0600 file ``DOLPHIN_HZ_CREDENTIALS_FILE`` names
+(how the family's ``hz`` program gets them), and are never printed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import os
 import sys
 from pathlib import Path
 
+from dolphin.bus.credentials import CREDENTIALS_FILE_ENV, PASSWORD_ENV, USERNAME_ENV, read_credentials
 from dolphin.bus.member.config import DEFAULT_CLUSTER_NAME, DEFAULT_PORT, MemberConfig
 from dolphin.bus.member.embedded import serve
 from dolphin.bus.member.member import MemberStartFailed
-
-USERNAME_ENV = "DOLPHIN_HZ_USERNAME"
-PASSWORD_ENV = "DOLPHIN_HZ_PASSWORD"
+from dolphin.secret_file import SecretFileError
 
 # Exit codes shared with dolphin.bus.errors (kept literal here so the member imports nothing client-side).
 EXIT_CONFIG = 11
@@ -44,8 +44,16 @@ def build_config(*, host: str, port: int, cluster_name: str, data_dir: Path | No
     if require_credentials:
         username = os.environ.get(USERNAME_ENV)
         password = os.environ.get(PASSWORD_ENV)
+        named = os.environ.get(CREDENTIALS_FILE_ENV, "").strip()
+        if not username and not password and named:
+            try:
+                creds = read_credentials(Path(named).expanduser())
+            except SecretFileError as exc:
+                raise MemberConfigError(str(exc)) from None
+            username, password = creds.username, creds.password
         if not username or not password:
-            raise MemberConfigError(f"--require-credentials needs {USERNAME_ENV} and {PASSWORD_ENV} in the environment")
+            raise MemberConfigError(f"--require-credentials needs {USERNAME_ENV} and {PASSWORD_ENV} in the environment, "
+                                    f"or {CREDENTIALS_FILE_ENV} naming a 0600 credentials file")
     try:
         return MemberConfig(host=host, port=port, cluster_name=cluster_name, username=username, password=password,
                             data_dir=data_dir.expanduser().resolve() if data_dir else None,
@@ -65,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
                    help=f"cluster name clients must present (default $DOLPHIN_HZ_CLUSTER or {DEFAULT_CLUSTER_NAME})")
     p.add_argument("--data-dir", type=Path, default=None, help="snapshot maps and CP values here and restore on start")
     p.add_argument("--require-credentials", action="store_true",
-                   help=f"also check username/password ({USERNAME_ENV}, {PASSWORD_ENV})")
+                   help=f"also check username/password ({USERNAME_ENV}, {PASSWORD_ENV}, or {CREDENTIALS_FILE_ENV})")
     p.add_argument("--snapshot-interval", type=float, default=2.0, help="seconds between snapshots (default 2)")
     p.add_argument("--session-ttl", type=float, default=300.0, help="CP session TTL in seconds (default 300)")
     p.add_argument("--session-heartbeat", type=float, default=5.0, help="CP session heartbeat in seconds (default 5)")

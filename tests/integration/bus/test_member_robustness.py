@@ -41,8 +41,8 @@ def test_factory_reports_an_unreachable_bus_as_an_operator_error(member: Embedde
     settings = BusSettings(members=(member.address,), cluster_name="wrong", connect_timeout_s=0.5, embedded=False)
     with pytest.raises(BusUnavailableError) as info:
         connect(settings)
-    assert info.value.exit_code == 10
-    assert member.address in str(info.value) and "wrong" in str(info.value)
+    assert info.value.exit_code == 13  # it answered and refused the cluster name: BusCredentialsError
+    assert member.address in str(info.value) and "wrong" in str(info.value) and "refused" in str(info.value)
 
 
 def test_credentials_are_checked_when_configured() -> None:
