@@ -137,6 +137,23 @@ class ScanRejection(StrEnum):
 
 
 @unique
+class ObRegime(StrEnum):
+    """The order-book regime of the market (bible §9.2 ``regime_signal``; OB-5 acts on it)."""
+
+    CALM = "CALM"            # regime_signal −1: deep books, nothing withdrawing
+    NEUTRAL = "NEUTRAL"      # 0
+    STRESS = "STRESS"        # +1: liquidity withdrawal stress or cascades
+
+    @property
+    def signal(self) -> float:
+        return {"CALM": -1.0, "NEUTRAL": 0.0, "STRESS": 1.0}[self.value]
+
+    @classmethod
+    def of_signal(cls, signal: float) -> ObRegime:
+        return cls.STRESS if signal > 0.5 else cls.CALM if signal < -0.5 else cls.NEUTRAL
+
+
+@unique
 class SignalState(StrEnum):
     """Where vel_div stands against the strategy's entry gate (bible §4.1); see `engine.signal.classify`."""
 
@@ -150,5 +167,5 @@ class SignalState(StrEnum):
         return self in (SignalState.SIGNAL, SignalState.EXTREME)
 
 
-__all__ = ["HealthStatus", "McStatus", "OrderSide", "PositionSide", "Posture", "ProcessState", "ScanRejection",
+__all__ = ["HealthStatus", "McStatus", "ObRegime", "OrderSide", "PositionSide", "Posture", "ProcessState", "ScanRejection",
            "ServiceAction", "SignalState"]
