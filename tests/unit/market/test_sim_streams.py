@@ -39,7 +39,15 @@ def test_stream_names_are_validated(setup: tuple) -> None:
     assert hub.parse("btcusdt@depth20@500ms").levels == 20  # type: ignore[union-attr]
     assert hub.parse("btcusdt@kline_5s").interval_ms == 5000  # type: ignore[union-attr]
     assert hub.parse("ethusdt@markPrice").speed_ms == 3000  # type: ignore[union-attr]
-    for bad in ("btcusdt@kline_7m", "btcusdt@depth7", "nopeusdt@aggTrade", "btcusdt@trade", "BTCUSDT@aggTrade", ""):
+    kinds = {name: hub.parse(name).kind for name in (  # type: ignore[union-attr]
+        "btcusdt@trade", "btcusdt@depth", "btcusdt@depth@100ms", "btcusdt@bookTicker", "!bookTicker",
+        "btcusdt@ticker", "!ticker@arr", "btcusdt@miniTicker", "!miniTicker@arr", "!markPrice@arr",
+        "!markPrice@arr@1s", "btcusdt_perpetual@continuousKline_1m", "btcusdt@forceOrder", "!forceOrder@arr")}
+    assert kinds["btcusdt@depth"] == "diffDepth" and kinds["btcusdt_perpetual@continuousKline_1m"] == "continuousKline"
+    assert hub.parse("btcusdt@depth").speed_ms == 250 and hub.parse("!markPrice@arr@1s").speed_ms == 1000  # type: ignore[union-attr]
+    for bad in ("btcusdt@kline_7m", "btcusdt@depth7", "nopeusdt@aggTrade", "btcusdt@trades", "BTCUSDT@aggTrade", "",
+                "btcusdt_perpetual@continuousKline_7m", "nopeusdt_perpetual@continuousKline_1m", "!ticker",
+                "btcusdt@depth@1s", "not-a-listen-key"):
         assert hub.parse(bad) is None
 
 
