@@ -241,7 +241,7 @@ class Views:
         for i in ([ins] if ins is not None else ex.source.instruments):
             lev = ex.ledger.leverage(i.symbol)
             out.append({"symbol": i.symbol, "marginType": "ISOLATED" if ex.ledger.isolated(i.symbol) else "CROSSED",
-                        "isAutoAddMargin": False, "leverage": lev, "maxNotionalValue": fnum(max_notional(lev), 0)})
+                        "isAutoAddMargin": "false", "leverage": lev, "maxNotionalValue": fnum(max_notional(lev), 0)})
         return out
 
     def leverage_bracket(self, params: Params) -> list[dict[str, Any]]:
