@@ -168,7 +168,7 @@ class StreamEngine:
         self.max_trades = max_trades_per_tick
         self._groups = _Groups()
         self._depth_last: dict[tuple[int, int], tuple[int, int]] = {}
-        self._diff_last: dict[int, int] = {}
+        self._diff_sym_last: dict[tuple[int, int], int] = {}
         self._diff_period: dict[int, int] = {}
         self._diff_books: dict[tuple[int, int], tuple[dict[int, float], dict[int, float]]] = {}
         self._mark_last: dict[tuple[str, int], int] = {}
@@ -297,9 +297,10 @@ class StreamEngine:
         live_diff = {(s.speed_ms, s.column) for specs in g.diff.values() for s in specs}
         for book_key in [k for k in self._diff_books if k not in live_diff]:
             del self._diff_books[book_key]
-        for speed in [sp for sp in self._diff_last if sp not in g.diff]:
-            del self._diff_last[speed]
-            self._diff_period.pop(speed, None)
+        for book_key in [k for k in self._diff_sym_last if k not in live_diff]:
+            del self._diff_sym_last[book_key]
+        for speed in [sp for sp in self._diff_period if sp not in g.diff]:
+            del self._diff_period[speed]
         self._groups = g
 
     def _template(self, kind: str, ins: Instrument, levels: int = 0) -> str:
@@ -337,60 +338,78 @@ class StreamEngine:
         self._depth_last[(speed, levels)] = (bucket, u)
 
     def _diff_depth(self, now: int, speed: int, specs: list[StreamSpec]) -> None:
-        """One diff event per symbol: every level that changed in the buckets since the last event."""
+        """One diff event per symbol: every level that changed in the buckets since its last event.
+
+        A symbol's first event covers the last `MAX_DIFF_BUCKETS` buckets, so a REST snapshot a
+        client took just before the stream's first event is still bracketed (``U ≤ lastUpdateId
+        ≤ u``), as it is on the live venue, where a subscription joins a sequence already running.
+        """
         period = now // speed
         if self._diff_period.get(speed, -1) >= period:
             return
         self._diff_period[speed] = period
         bucket = now // BUCKET_MS
-        last = self._diff_last.get(speed)
-        if last is not None and bucket <= last:
-            return
-        if last is None:
-            last = bucket - 1
-        first = last + 1
-        chained = True
-        if bucket - first + 1 > MAX_DIFF_BUCKETS:
-            first = bucket - MAX_DIFF_BUCKETS + 1
-            chained = False
-            self.diff_gaps += 1
-        cols = np.fromiter((s.column for s in specs), dtype=np.int64, count=len(specs))
-        books = self.exchange.books
-        prev: list[tuple[dict[int, float], dict[int, float]]] = []
-        fresh = [(speed, c) not in self._diff_books or not chained for c in cols.tolist()]
-        start_book = books.compute(cols, (first - 1) * BUCKET_MS, levels=MAX_LEVELS) if any(fresh) else None
-        for i, col in enumerate(cols.tolist()):
-            if fresh[i]:
-                assert start_book is not None
-                prev.append(_sides(start_book, i))
+        cols = [s.column for s in specs]
+        starts: list[int] = []
+        chained: list[bool] = []
+        for col in cols:
+            last = self._diff_sym_last.get((speed, col))
+            if last is not None and last >= bucket:
+                starts.append(bucket + 1)
+                chained.append(True)
+            elif last is None or bucket - last > MAX_DIFF_BUCKETS:
+                starts.append(bucket - MAX_DIFF_BUCKETS + 1)
+                chained.append(False)
+                if last is not None:
+                    self.diff_gaps += 1
             else:
-                prev.append(self._diff_books[(speed, col)])
-        changed: list[tuple[set[int], set[int]]] = [(set(), set()) for _ in cols]
-        current = prev
+                starts.append(last + 1)
+                chained.append(True)
+        live = [i for i in range(len(cols)) if starts[i] <= bucket]
+        if not live:
+            return
+        books = self.exchange.books
+        arr = np.array([cols[i] for i in live], dtype=np.int64)
+        first = min(starts[i] for i in live)
+        state: list[tuple[dict[int, float], dict[int, float]]] = []
+        need_start = [i for i in live if not chained[i] or (speed, cols[i]) not in self._diff_books]
+        start_books = {}
+        for start in {starts[i] for i in need_start}:
+            book = books.compute(arr, (start - 1) * BUCKET_MS, levels=MAX_LEVELS)
+            start_books[start] = book
+        for n, i in enumerate(live):
+            if i in need_start:
+                state.append(_sides(start_books[starts[i]], n))
+            else:
+                state.append(self._diff_books[(speed, cols[i])])
+        changed: list[tuple[set[int], set[int]]] = [(set(), set()) for _ in live]
         for b in range(first, bucket + 1):
-            book = books.compute(cols, b * BUCKET_MS, levels=MAX_LEVELS)
-            nxt = [_sides(book, i) for i in range(len(cols))]
-            for i in range(len(cols)):
+            book = books.compute(arr, b * BUCKET_MS, levels=MAX_LEVELS)
+            for n, i in enumerate(live):
+                if b < starts[i]:
+                    continue
+                nxt = _sides(book, n)
                 for side in (0, 1):
-                    old, new = current[i][side], nxt[i][side]
-                    changed[i][side].update(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
-            current = nxt
+                    old, new = state[n][side], nxt[side]
+                    changed[n][side].update(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
+                state[n] = nxt
         t = bucket * BUCKET_MS
-        pu = last if chained else first - 2
         instruments = self.source.instruments
-        for i, spec in enumerate(specs):
+        for n, i in enumerate(live):
+            spec = specs[i]
             ins = instruments[spec.column]
             scale = 10.0 ** ins.price_decimals
             d, qd = ins.price_decimals, max(0, ins.qty_decimals)
             sides = []
             for side in (0, 1):
-                book_side = current[i][side]
-                ticks = sorted(changed[i][side], reverse=side == 0)
+                book_side = state[n][side]
+                ticks = sorted(changed[n][side], reverse=side == 0)
                 sides.append(",".join(f'["{k / scale:.{d}f}","{book_side.get(k, 0.0):.{qd}f}"]' for k in ticks))
-            self.hub.publish(spec.name, f'{{"e":"depthUpdate","E":{t},"T":{t},"s":"{ins.symbol}","U":{first},'
+            pu = starts[i] - 1
+            self.hub.publish(spec.name, f'{{"e":"depthUpdate","E":{t},"T":{t},"s":"{ins.symbol}","U":{starts[i]},'
                                         f'"u":{bucket},"pu":{pu},"b":[{sides[0]}],"a":[{sides[1]}]}}')
-            self._diff_books[(speed, spec.column)] = current[i]
-        self._diff_last[speed] = bucket
+            self._diff_books[(speed, spec.column)] = state[n]
+            self._diff_sym_last[(speed, spec.column)] = bucket
 
     def _book_tickers(self, now: int) -> None:
         bucket = now // BUCKET_MS

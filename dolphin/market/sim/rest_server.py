@@ -53,6 +53,7 @@ ORDER_LIMIT_10S = 300
 Handler = Callable[[Params], Any]
 Weight = int | Callable[[Params], int]
 SIGNED, KEY_ONLY, PUBLIC = "signed", "key", "public"
+RAW_BODY = web.RequestKey("raw_body", str)
 
 
 class _Counter:
@@ -261,7 +262,7 @@ class RestApi:
         params: Params = {}
         if request.method in ("POST", "PUT", "DELETE") and request.can_read_body:
             body = await request.text()
-            request["raw_body"] = body
+            request[RAW_BODY] = body
             if body and request.content_type in ("application/x-www-form-urlencoded", "", "text/plain",
                                                  "application/octet-stream", "application/json"):
                 try:
@@ -281,7 +282,7 @@ class RestApi:
             return
         if not params.get("timestamp"):
             raise mandatory("timestamp")
-        payload, signature = signed_payload(request.rel_url.raw_query_string, request.get("raw_body", ""))
+        payload, signature = signed_payload(request.rel_url.raw_query_string, request.get(RAW_BODY, ""))
         if not verify(self.config.api_secret, payload, signature):
             raise err(-1022, "Signature for this request is not valid.")
         try:
