@@ -335,13 +335,9 @@ class SyntheticSource(MarketSource):
         puts the wall clock a few minutes before day 1's first panic. Caches holding
         timestamps are dropped; call before serving anything.
         """
-        from dataclasses import replace
-
-        from dolphin.market.synthetic import SyntheticMarket
-
         if origin_ms % self.bar_ms or origin_ms % 1000:
             raise SimConfigError(f"a market origin must be on the {self.bar_seconds} s bar grid, got {origin_ms}")
-        self.market = SyntheticMarket(replace(self.market.config, start_ms=int(origin_ms)), cache_chunks=4)
+        self.market = self.market.rebased(int(origin_ms))
         self.first_ms = int(origin_ms)
         with self._lock:
             self._blocks.clear()
