@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,10 +20,9 @@ from typing import Any
 import pytest
 import websockets
 
-from dolphin.market.signing import encode_params, sign
 from dolphin.market.sim import SimExchange
 
-from .conftest import KEY, SECRET, small_sim
+from .conftest import call, small_sim
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "binance"
 
@@ -80,27 +78,6 @@ def conforms(live: Any, example: Any, path: str = "$") -> None:
 def sim() -> Iterator[SimExchange]:
     with small_sim(speed=2.0) as s:
         yield s
-
-
-def call(sim: SimExchange, method: str, path: str, params: dict[str, Any] | None = None, *,
-         signed: bool = False, key_only: bool = False) -> tuple[int, Any]:
-    params = dict(params or {})
-    headers = {}
-    if key_only:
-        headers["X-MBX-APIKEY"] = KEY
-    if signed:
-        params["timestamp"] = int(time.time() * 1000)  # a wall-clock stamp, like stock clients send
-        text = encode_params(params)
-        query = f"{text}&signature={sign(SECRET, text)}"
-        headers["X-MBX-APIKEY"] = KEY
-    else:
-        query = encode_params(params)
-    req = urllib.request.Request(f"{sim.rest_url}{path}?{query}", method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def test_public_rest_endpoints_conform(sim: SimExchange) -> None:

@@ -61,6 +61,33 @@ def as_map(snapshot: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     return {p: q for p, q in snapshot["bids"]}, {p: q for p, q in snapshot["asks"]}
 
 
+class Follower:
+    """One connection's local book, resynced from a fresh snapshot whenever the sequence breaks."""
+
+    def __init__(self, ws: Any, snapshot: Any) -> None:
+        self.ws = ws
+        self.snapshot = snapshot
+        self.book: LocalBook | None = None
+        self.resyncs = 0
+
+    async def start(self) -> None:
+        first = json.loads(await asyncio.wait_for(self.ws.recv(), 30))  # buffered before the snapshot
+        self.book = LocalBook(await self.snapshot())
+        await self._apply(first)
+        await self.pump(lambda book: book.synced)
+
+    async def _apply(self, event: dict[str, Any]) -> None:
+        assert event["e"] == "depthUpdate" and event["s"] == SYMBOL
+        assert self.book is not None
+        if not self.book.apply(event):  # out of sync: start over from a snapshot
+            self.resyncs += 1
+            self.book = LocalBook(await self.snapshot())
+
+    async def pump(self, until: Any) -> None:
+        while self.book is None or not until(self.book):
+            await self._apply(json.loads(await asyncio.wait_for(self.ws.recv(), 30)))
+
+
 def test_local_book_from_the_diff_stream_equals_the_rest_snapshot() -> None:
     rng = random.Random(16)
     with small_sim(symbols=5, speed=1.0) as sim:
@@ -74,33 +101,19 @@ def test_local_book_from_the_diff_stream_equals_the_rest_snapshot() -> None:
                 checked = resyncs = 0
                 for connection in range(2):
                     async with websockets.connect(f"{sim.ws_url}/ws/btcusdt@depth@100ms", max_size=None) as ws:
-                        buffered: list[dict[str, Any]] = []
-                        buffered.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
-                        book = LocalBook(await snapshot())
-                        pending = buffered
-
-                        async def pump(until: Any) -> None:
-                            nonlocal book, resyncs, pending
-                            while not until():
-                                events, pending = pending, []
-                                if not events:
-                                    events = [json.loads(await asyncio.wait_for(ws.recv(), 30))]
-                                for event in events:
-                                    assert event["e"] == "depthUpdate" and event["s"] == SYMBOL
-                                    if not book.apply(event):  # out of sync: start over from a snapshot
-                                        resyncs += 1
-                                        book = LocalBook(await snapshot())
-
-                        await pump(lambda: book.synced)
+                        follower = Follower(ws, snapshot)
+                        await follower.start()
                         for _ in range(4):
                             deadline = time.monotonic() + rng.uniform(0.1, 0.7)
-                            await pump(lambda d=deadline: time.monotonic() >= d)
+                            await follower.pump(lambda book, d=deadline: time.monotonic() >= d)
                             snap = await snapshot()
                             target = snap["lastUpdateId"]
-                            await pump(lambda t=target: book.last >= t)
-                            assert target in book.history, "the 100 ms stream covers every bucket"
-                            assert book.history[target] == as_map(snap)
+                            await follower.pump(lambda book, t=target: book.last >= t)
+                            assert follower.book is not None
+                            assert target in follower.book.history, "the 100 ms stream covers every bucket"
+                            assert follower.book.history[target] == as_map(snap)
                             checked += 1
+                        resyncs += follower.resyncs
                         if connection == 0:
                             sim.kill_ws_connections()  # the server drops us: reconnect and resync
                             try:
