@@ -109,7 +109,7 @@ class Simulator:
             self._clock_store.save(anchor)
             self.anchor = anchor
             self.clock = SimClock(anchor.anchor_sim_ms, cfg.speed, anchor_wall_ms=anchor.anchor_wall_ms)
-            self.start_ms = self.clock.now_ms()
+            self.start_ms = self.clock.now_ms() if self.resumed else anchor.anchor_sim_ms
             self.exchange = Exchange(cfg, self.source, self.clock, self._store,
                                      Faults([parse_spec(f) for f in cfg.faults]))
             if not self.resumed and self.exchange.state.last_funding_ms != self.start_ms:
