@@ -26,7 +26,7 @@ VEL_DIV_THRESHOLD = -0.02
 
 
 @nb.njit(cache=True)
-def _lambda_share(returns: np.ndarray, window: int) -> np.ndarray:
+def _lambda_share(returns: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Largest-eigenvalue share of the rolling ``window`` correlation matrix, per return row.
 
     Running sums of returns and of their outer products give each window's covariance in

@@ -39,3 +39,28 @@ def test_rules_are_consumed_by_count_and_standing_rules_stay() -> None:
     assert faults.setting("listenkey", "ttl_ms") == 10_000 and faults.setting("ws_drop", "every_ms") == 0
     assert faults.describe()["fired"]["error"] == 2 and len(faults.rules()) == 1
     assert faults.clear() == 1 and faults.setting("listenkey", "ttl_ms") == 0
+
+
+def test_periodic_ws_drops_and_the_admin_endpoint_answers_loopback_only() -> None:
+    from types import SimpleNamespace
+
+    from dolphin.market.sim.engine import StreamEngine
+    from dolphin.market.sim.rest_server import RestApi
+    from dolphin.market.sim.ws_server import Client, StreamHub
+
+    from .test_sim_clock import exchange
+
+    ex, _ = exchange(5)
+    hub = StreamHub(ex)
+    engine = StreamEngine(ex, hub)
+    clients = [Client(n, None, False, None) for n in range(3)]  # type: ignore[arg-type]
+    for c in clients:
+        hub.clients[c.id] = c
+        assert hub.subscribe(c, ["btcusdt@aggTrade"]) == []
+    ex.faults.add(parse_spec("ws_drop:every_ms=1,count=-1"))
+    engine._last_drop = float("-inf")
+    engine.tick(ex.now())
+    assert all(c.closed for c in clients) and hub.kills == 3 and ex.faults.fired["ws_drop"] == 1
+    assert RestApi._loopback(SimpleNamespace(remote="127.0.0.1"))  # type: ignore[arg-type]
+    assert RestApi._loopback(SimpleNamespace(remote="::1"))  # type: ignore[arg-type]
+    assert not RestApi._loopback(SimpleNamespace(remote="192.168.1.7"))  # type: ignore[arg-type]
