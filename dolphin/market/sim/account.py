@@ -44,8 +44,9 @@ STATE_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MAINT_MARGIN_RATE = 0.004
 """Maintenance margin rate (Binance's first bracket for majors), one rate for every bracket."""
-HISTORY_LIMIT = 50_000
-"""Fills and income records kept (oldest dropped first); orders are kept while open."""
+HISTORY_LIMIT = 10_000
+"""Fills, income records and finished orders kept, each (oldest dropped first); open orders are always kept.
+The whole state is rewritten on every change, so history is bounded to keep that write small."""
 
 
 class OrderRecord(msgspec.Struct):
@@ -398,6 +399,20 @@ class Ledger:
                 "cross_unrealized": cross_upnl}
 
     # -- history -------------------------------------------------------------------------
+
+    def prune_orders(self) -> None:
+        """Forget the oldest finished orders beyond `HISTORY_LIMIT` (open ones always stay)."""
+        orders = self.state.orders
+        finished = len(orders) - sum(1 for o in orders if o.is_open)
+        if finished > HISTORY_LIMIT + HISTORY_LIMIT // 10:
+            drop = finished - HISTORY_LIMIT
+            kept = []
+            for o in orders:
+                if drop and not o.is_open:
+                    drop -= 1
+                    continue
+                kept.append(o)
+            self.state.orders = kept
 
     def record_trade(self, rec: TradeRecord) -> None:
         self.state.trades.append(rec)

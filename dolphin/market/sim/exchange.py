@@ -145,6 +145,7 @@ class Exchange:
         return float(self.source.price_at(now)[ins.column])
 
     def save(self) -> None:
+        self.ledger.prune_orders()
         self.state.used_client_ids = sorted(self._client_ids)
         self.store.save(self.state)
 
