@@ -92,6 +92,9 @@ def test_cli_errors_are_one_line_with_market_exit_codes(tmp_path: Path) -> None:
     bad_source = subprocess.run([*dolphin, "sim", "--source", str(tmp_path / "none.parquet")], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
     assert bad_source.returncode == 24 and "no such file" in bad_source.stderr
+    bad_fault = subprocess.run([*dolphin, "sim", "--fault", "ack:mode=maybe", "--port", "0"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=120)
+    assert bad_fault.returncode == 24 and "bad fault 'ack'" in bad_fault.stderr and "Traceback" not in bad_fault.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
