@@ -185,9 +185,11 @@ def test_partial_fills_ws_drops_and_early_listen_key_expiry(sim: SimExchange) ->
                 return [e["o"] for e in events if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["i"] == order["orderId"]
                         and e["o"]["x"] == "TRADE"]
 
-            await read(lambda: len(fills()) == 2)
-            assert [(f["X"], f["l"], f["z"]) for f in fills()] == [("PARTIALLY_FILLED", "0.010", "0.010"),
-                                                                    ("FILLED", "0.010", "0.020")]
+            await read(lambda: any(f["X"] == "FILLED" for f in fills()))
+            done = fills()  # the first half now, the rest 400 ms later (each may take several book levels)
+            assert [f["X"] for f in done[:-1]] == ["PARTIALLY_FILLED"] * (len(done) - 1) and len(done) >= 2
+            assert done[-1]["z"] == "0.020" and sum(float(f["l"]) for f in done) == pytest.approx(0.02)
+            assert any(f["z"] == "0.010" for f in done)
             assert call(sim, "GET", "/fapi/v1/order", {"symbol": "BTCUSDT", "orderId": order["orderId"]},
                         signed=True)[1]["status"] == "FILLED"
             assert admin(sim, "/ws-drop", target="market") == {"dropped": 1}
