@@ -81,6 +81,21 @@ class Books:
 
 
 @dataclass(frozen=True, slots=True)
+class _Top:
+    bucket: int
+    t: int
+    keys: np.ndarray
+    scale: np.ndarray
+    mid: np.ndarray
+    u: np.ndarray
+    withdraw: np.ndarray
+    cascade: np.ndarray
+    falling: np.ndarray
+    bid_ticks: np.ndarray
+    ask_ticks: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
 class _Episode:
     start_ms: int
     end_ms: int
@@ -172,38 +187,15 @@ class BookModel:
         (very cheap symbols) have quantity 0: they are not part of the book.
         """
         cols = np.asarray(columns, dtype=np.int64)
-        bucket = int(t_ms) // BUCKET_MS
-        t = bucket * BUCKET_MS
-        src = self.source
-        keys = self.keys[cols]
-        scale = self.scale[cols]
-        mid = src.price_at(t)[cols]
-        ahead = src.price_at(t + _LOOKAHEAD_MS)[cols]
-        behind = src.price_at(max(src.first_ms, t - _LOOKBACK_MS))[cols]
         L = min(MAX_LEVELS, max(1, int(levels)))
         S = min(L, SHALLOW_LEVELS)
-        # draw j of level k is column 2 + 4k + j: the same whatever the depth asked for
-        u = rand.uniform(self.seed, rand.BOOK, keys[:, None], bucket, np.arange(2 + 4 * S)[None, :])
+        top = self._top(cols, t_ms, S)
+        bucket, t, keys, scale, mid = top.bucket, top.t, top.keys, top.scale, top.mid
+        u, withdraw, cascade, falling = top.u, top.withdraw, top.cascade, top.falling
+        bid_ticks, ask_ticks = top.bid_ticks, top.ask_ticks
+        src = self.source
+        ahead = src.price_at(t + _LOOKAHEAD_MS)[cols]
         slow = rand.uniform(self.seed, rand.BOOK, keys, t // 1000, 1_000_000)
-
-        withdraw, widen = self._withdrawal(keys, t)
-        move_bps = (mid - behind) / behind * 1e4
-        z = np.abs(move_bps) / self.vol30_bps[cols]
-        cascade = np.clip((z - 2.5) / 3.0, 0.0, 1.0)
-        falling = move_bps < 0
-
-        spread_px = mid * self.spread_bps[cols] * (0.8 + 0.4 * u[:, 0]) * widen * (1.0 + 2.0 * cascade) / 1e4
-        n_ticks = np.maximum(1, np.ceil(spread_px * scale - 1e-9)).astype(np.int64)
-        k_mid = np.rint(mid * scale).astype(np.int64)
-        bid0 = k_mid - np.floor(u[:, 1] * n_ticks).astype(np.int64)
-        ask0 = bid0 + n_ticks
-        max_gap = np.maximum(1, n_ticks // 2)[:, None]
-        bid_gap = 1 + np.floor(u[:, 2::4] * max_gap).astype(np.int64)
-        ask_gap = 1 + np.floor(u[:, 3::4] * max_gap).astype(np.int64)
-        bid_gap[:, 0] = 0
-        ask_gap[:, 0] = 0
-        bid_ticks = np.maximum(1, bid0[:, None] - np.cumsum(bid_gap, axis=1))
-        ask_ticks = ask0[:, None] + np.cumsum(ask_gap, axis=1)
 
         lean = (slow - 0.5) * 0.4 + np.clip(0.15 * (ahead - mid) / mid * 1e4 / self.vol30_bps[cols] * np.sqrt(6.0),
                                             -0.35, 0.35)
@@ -232,6 +224,54 @@ class BookModel:
             ask_px = ask_ticks / scale[:, None]
         return Books(t, bucket, cols, bid_ticks, ask_ticks, bid_px, ask_px, bid_qty, ask_qty, withdraw,
                      np.where(cascade > 0, np.where(falling, -cascade, cascade), 0.0))
+
+    def _top(self, cols: np.ndarray, t_ms: int, S: int) -> _Top:
+        """Prices of the top ``S`` levels (and what their quantities need) at ``t_ms``'s bucket."""
+        bucket = int(t_ms) // BUCKET_MS
+        t = bucket * BUCKET_MS
+        src = self.source
+        keys = self.keys[cols]
+        scale = self.scale[cols]
+        mid = src.price_at(t)[cols]
+        behind = src.price_at(max(src.first_ms, t - _LOOKBACK_MS))[cols]
+        # draw j of level k is column 2 + 4k + j: the same whatever the depth asked for
+        u = rand.uniform(self.seed, rand.BOOK, keys[:, None], bucket, np.arange(2 + 4 * S)[None, :])
+        withdraw, widen = self._withdrawal(keys, t)
+        move_bps = (mid - behind) / behind * 1e4
+        z = np.abs(move_bps) / self.vol30_bps[cols]
+        cascade = np.clip((z - 2.5) / 3.0, 0.0, 1.0)
+        falling = move_bps < 0
+        spread_px = mid * self.spread_bps[cols] * (0.8 + 0.4 * u[:, 0]) * widen * (1.0 + 2.0 * cascade) / 1e4
+        n_ticks = np.maximum(1, np.ceil(spread_px * scale - 1e-9)).astype(np.int64)
+        k_mid = np.rint(mid * scale).astype(np.int64)
+        bid0 = k_mid - np.floor(u[:, 1] * n_ticks).astype(np.int64)
+        ask0 = bid0 + n_ticks
+        max_gap = np.maximum(1, n_ticks // 2)[:, None]
+        bid_gap = 1 + np.floor(u[:, 2::4] * max_gap).astype(np.int64)
+        ask_gap = 1 + np.floor(u[:, 3::4] * max_gap).astype(np.int64)
+        bid_gap[:, 0] = 0
+        ask_gap[:, 0] = 0
+        bid_ticks = np.maximum(1, bid0[:, None] - np.cumsum(bid_gap, axis=1))
+        ask_ticks = ask0[:, None] + np.cumsum(ask_gap, axis=1)
+        return _Top(bucket, t, keys, scale, mid, u, withdraw, cascade, falling, bid_ticks, ask_ticks)
+
+    def prices(self, columns: np.ndarray, t_ms: int, levels: int = MAX_LEVELS) -> tuple[np.ndarray, np.ndarray]:
+        """(bid ticks, ask ticks) of the levels of `compute` at ``t_ms``, without their quantities (cheap).
+
+        Deep bids at zero ticks or below (not part of the book) come back as 0.
+        """
+        cols = np.asarray(columns, dtype=np.int64)
+        L = min(MAX_LEVELS, max(1, int(levels)))
+        S = min(L, SHALLOW_LEVELS)
+        top = self._top(cols, t_ms, S)
+        if L == S:
+            return top.bid_ticks, top.ask_ticks
+        grid = self.grid[cols][:, None]
+        j = np.arange(L - S, dtype=np.int64)[None, :]
+        deep_bid = ((top.bid_ticks[:, -1:] - 1) // grid - j) * grid
+        deep_ask = (top.ask_ticks[:, -1:] // grid + 1 + j) * grid
+        return (np.concatenate([top.bid_ticks, np.maximum(deep_bid, 0)], axis=1),
+                np.concatenate([top.ask_ticks, deep_ask], axis=1))
 
     def _deep(self, cols: np.ndarray, keys: np.ndarray, t: int, n: int, last_bid: np.ndarray, last_ask: np.ndarray,
               withdraw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

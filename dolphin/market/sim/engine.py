@@ -54,6 +54,7 @@ log = logging.getLogger("dolphin.market.sim")
 
 FORMING_KLINE_MS = 250
 MAX_DIFF_BUCKETS = 20
+MAX_WINDOW_BUCKETS = 3000
 
 
 def depth_template(ins: Instrument, levels: int) -> str:
@@ -170,7 +171,7 @@ class StreamEngine:
         self._depth_last: dict[tuple[int, int], tuple[int, int]] = {}
         self._diff_sym_last: dict[tuple[int, int], int] = {}
         self._diff_period: dict[int, int] = {}
-        self._diff_books: dict[tuple[int, int], tuple[dict[int, float], dict[int, float]]] = {}
+        self._diff_books: dict[tuple[int, int], tuple[_Side, _Side]] = {}
         self._mark_last: dict[tuple[str, int], int] = {}
         self._trade_cursor: dict[tuple[str, int], int] = {}
         self._klines: dict[str, _KlineState] = {}
@@ -340,76 +341,84 @@ class StreamEngine:
     def _diff_depth(self, now: int, speed: int, specs: list[StreamSpec]) -> None:
         """One diff event per symbol: every level that changed in the buckets since its last event.
 
-        A symbol's first event covers the last `MAX_DIFF_BUCKETS` buckets, so a REST snapshot a
-        client took just before the stream's first event is still bracketed (``U ≤ lastUpdateId
-        ≤ u``), as it is on the live venue, where a subscription joins a sequence already running.
+        A short window (≤ 20 buckets, the steady state up to speed ~20) is diffed bucket by
+        bucket: the event holds exactly the levels that changed. A longer one — a symbol's
+        first event, which reaches `_fresh_buckets` back so that a REST snapshot a client
+        took just before it is still bracketed (``U ≤ lastUpdateId ≤ u``), or a catch-up
+        after the loop was starved — sets every price any book in the window had (cheap:
+        prices only) to its quantity now. Either way the chain never breaks and a local
+        book equals the snapshot at every update id, as on the live venue. Only a window
+        longer than `MAX_WINDOW_BUCKETS` (minutes of stall) breaks the chain.
         """
         period = now // speed
         if self._diff_period.get(speed, -1) >= period:
             return
         self._diff_period[speed] = period
         bucket = now // BUCKET_MS
-        cols = [s.column for s in specs]
-        starts: list[int] = []
-        chained: list[bool] = []
-        for col in cols:
-            last = self._diff_sym_last.get((speed, col))
+        books = self.exchange.books
+        groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
+        for i, spec in enumerate(specs):
+            last = self._diff_sym_last.get((speed, spec.column))
             if last is not None and last >= bucket:
-                starts.append(bucket + 1)
-                chained.append(True)
-            elif last is None or bucket - last > MAX_DIFF_BUCKETS:
-                starts.append(bucket - MAX_DIFF_BUCKETS + 1)
-                chained.append(False)
+                continue
+            if last is None or bucket - last > MAX_WINDOW_BUCKETS:
                 if last is not None:
                     self.diff_gaps += 1
+                groups[(bucket - self._fresh_buckets() + 1, False)].append(i)
             else:
-                starts.append(last + 1)
-                chained.append(True)
-        live = [i for i in range(len(cols)) if starts[i] <= bucket]
-        if not live:
-            return
-        books = self.exchange.books
-        arr = np.array([cols[i] for i in live], dtype=np.int64)
-        first = min(starts[i] for i in live)
-        state: list[tuple[dict[int, float], dict[int, float]]] = []
-        need_start = [i for i in live if not chained[i] or (speed, cols[i]) not in self._diff_books]
-        start_books = {}
-        for start in {starts[i] for i in need_start}:
-            book = books.compute(arr, (start - 1) * BUCKET_MS, levels=MAX_LEVELS)
-            start_books[start] = book
-        for n, i in enumerate(live):
-            if i in need_start:
-                state.append(_sides(start_books[starts[i]], n))
-            else:
-                state.append(self._diff_books[(speed, cols[i])])
-        changed: list[tuple[set[int], set[int]]] = [(set(), set()) for _ in live]
-        for b in range(first, bucket + 1):
-            book = books.compute(arr, b * BUCKET_MS, levels=MAX_LEVELS)
-            for n, i in enumerate(live):
-                if b < starts[i]:
-                    continue
-                nxt = _sides(book, n)
-                for side in (0, 1):
-                    old, new = state[n][side], nxt[side]
-                    changed[n][side].update(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
-                state[n] = nxt
+                groups[(last + 1, bucket - last <= MAX_DIFF_BUCKETS)].append(i)
         t = bucket * BUCKET_MS
-        instruments = self.source.instruments
-        for n, i in enumerate(live):
-            spec = specs[i]
-            ins = instruments[spec.column]
-            scale = 10.0 ** ins.price_decimals
-            d, qd = ins.price_decimals, max(0, ins.qty_decimals)
-            sides = []
-            for side in (0, 1):
-                book_side = state[n][side]
-                ticks = sorted(changed[n][side], reverse=side == 0)
-                sides.append(",".join(f'["{k / scale:.{d}f}","{book_side.get(k, 0.0):.{qd}f}"]' for k in ticks))
-            pu = starts[i] - 1
-            self.hub.publish(spec.name, f'{{"e":"depthUpdate","E":{t},"T":{t},"s":"{ins.symbol}","U":{starts[i]},'
-                                        f'"u":{bucket},"pu":{pu},"b":[{sides[0]}],"a":[{sides[1]}]}}')
-            self._diff_books[(speed, spec.column)] = state[n]
-            self._diff_sym_last[(speed, spec.column)] = bucket
+        for (start, exact), members in groups.items():
+            cols = np.array([specs[i].column for i in members], dtype=np.int64)
+            chained = [(speed, int(c)) in self._diff_books and start == self._diff_sym_last[(speed, int(c))] + 1
+                       for c in cols]
+            final = books.compute(cols, t, levels=MAX_LEVELS)
+            now_sides = [(_side(final.bid_ticks[n], final.bid_qty[n]), _side(final.ask_ticks[n], final.ask_qty[n]))
+                         for n in range(len(cols))]
+            per_symbol: list[list[list[np.ndarray]]] = [[[], []] for _ in cols]
+            if exact and all(chained):
+                previous = [self._diff_books[(speed, int(c))] for c in cols]
+                for b in range(start, bucket + 1):
+                    book = final if b == bucket else books.compute(cols, b * BUCKET_MS, levels=MAX_LEVELS)
+                    for n in range(len(cols)):
+                        cur = (_side(book.bid_ticks[n], book.bid_qty[n]), _side(book.ask_ticks[n], book.ask_qty[n]))
+                        for side in (0, 1):
+                            per_symbol[n][side].append(_changed(previous[n][side], cur[side]))
+                        previous[n] = cur
+            else:
+                for b in range(start - 1, bucket + 1):
+                    bids, asks = books.prices(cols, b * BUCKET_MS)
+                    for n in range(len(cols)):
+                        per_symbol[n][0].append(bids[n][bids[n] > 0])
+                        per_symbol[n][1].append(asks[n])
+                for n, c in enumerate(cols):
+                    if chained[n]:
+                        state = self._diff_books[(speed, int(c))]
+                        per_symbol[n][0].append(state[0][0])
+                        per_symbol[n][1].append(state[1][0])
+            instruments = self.source.instruments
+            for n, i in enumerate(members):
+                spec = specs[i]
+                ins = instruments[spec.column]
+                scale = 10.0 ** ins.price_decimals
+                d, qd = ins.price_decimals, max(0, ins.qty_decimals)
+                text = []
+                for side in (0, 1):
+                    parts = per_symbol[n][side]
+                    ticks = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+                    qty = _qty_at(now_sides[n][side], ticks)
+                    order = slice(None, None, -1) if side == 0 else slice(None)
+                    text.append(",".join(f'["{k / scale:.{d}f}","{q:.{qd}f}"]'
+                                         for k, q in zip(ticks[order].tolist(), qty[order].tolist())))
+                pu = start - 1  # = the previous u when chained; past it when the chain broke (resync)
+                self.hub.publish(spec.name, f'{{"e":"depthUpdate","E":{t},"T":{t},"s":"{ins.symbol}","U":{start},'
+                                            f'"u":{bucket},"pu":{pu},"b":[{text[0]}],"a":[{text[1]}]}}')
+                self._diff_books[(speed, spec.column)] = now_sides[n]
+                self._diff_sym_last[(speed, spec.column)] = bucket
+
+    def _fresh_buckets(self) -> int:
+        """How far back a symbol's first diff event reaches: ~3 s of wall time, 10 s to 5 min of market time."""
+        return int(min(MAX_WINDOW_BUCKETS, max(100, 30 * self.exchange.clock.speed)))
 
     def _book_tickers(self, now: int) -> None:
         bucket = now // BUCKET_MS
@@ -636,11 +645,29 @@ class StreamEngine:
                 "marketLiquidations": self.liquidations, "engineErrors": self.errors}
 
 
-def _sides(book: object, i: int) -> tuple[dict[int, float], dict[int, float]]:
-    """(bids, asks) of row ``i`` as {price ticks: qty}, levels of zero quantity left out."""
-    from dolphin.market.sim.books import Books
+_Side = tuple[np.ndarray, np.ndarray]
+"""One side of a book: price ticks (ascending) and their quantities, levels of zero quantity left out."""
 
-    assert isinstance(book, Books)
-    bids = {k: q for k, q in zip(book.bid_ticks[i].tolist(), book.bid_qty[i].tolist()) if q > 0}
-    asks = {k: q for k, q in zip(book.ask_ticks[i].tolist(), book.ask_qty[i].tolist()) if q > 0}
-    return bids, asks
+
+def _side(ticks: np.ndarray, qty: np.ndarray) -> _Side:
+    keep = qty > 0
+    order = np.argsort(ticks[keep], kind="stable")
+    return ticks[keep][order], qty[keep][order]
+
+
+def _changed(old: _Side, new: _Side) -> np.ndarray:
+    """Prices whose quantity differs between two sides (appeared, vanished or changed)."""
+    prices = np.union1d(old[0], new[0])
+    before = np.zeros(prices.size)
+    after = np.zeros(prices.size)
+    before[np.searchsorted(prices, old[0])] = old[1]
+    after[np.searchsorted(prices, new[0])] = new[1]
+    return prices[before != after]
+
+
+def _qty_at(side: _Side, ticks: np.ndarray) -> np.ndarray:
+    """Quantity of ``side`` at each price of ``ticks`` (0 where it has no level)."""
+    if side[0].size == 0 or ticks.size == 0:
+        return np.zeros(ticks.size)
+    idx = np.minimum(np.searchsorted(side[0], ticks), side[0].size - 1)
+    return np.where(side[0][idx] == ticks, side[1][idx], 0.0)

@@ -168,7 +168,11 @@ def test_diff_depth_events_rebuild_the_book_and_show_gaps(setup: tuple) -> None:
 
     apply(first)
     last = first["u"]
-    for step in (100, 100, 300, 100, 1_700):
+    truth = ex.books.compute(np.array([col]), first["u"] * 100, levels=MAX_LEVELS)
+    assert book[0] == dict(zip(truth.bid_px[0].tolist(), truth.bid_qty[0].tolist()))
+    assert first["u"] - first["U"] == 99  # a first event reaches 10 s back: a snapshot just taken is bracketed
+    sizes = []
+    for step in (100, 100, 300, 100, 1_700, 3_000, 60_000):  # one bucket … a stalled loop's minute
         hand.advance_ms(step)
         engine.tick(ex.now())
         (event,) = drain(client)
@@ -177,11 +181,13 @@ def test_diff_depth_events_rebuild_the_book_and_show_gaps(setup: tuple) -> None:
         truth = ex.books.compute(np.array([col]), ex.now(), levels=MAX_LEVELS)
         assert book[0] == dict(zip(truth.bid_px[0].tolist(), truth.bid_qty[0].tolist()))
         assert book[1] == dict(zip(truth.ask_px[0].tolist(), truth.ask_qty[0].tolist()))
+        sizes.append(len(event["b"]) + len(event["a"]))
         last = event["u"]
-    hand.advance_ms(3_000)  # 30 buckets at once: more than an event covers
+    assert sizes[0] < 200 < 2000 <= sizes[-1]  # one bucket: the changes only; a long window: every price seen
+    hand.advance_ms(301_000)  # beyond what an event covers: the chain breaks visibly
     engine.tick(ex.now())
     (event,) = drain(client)
-    assert event["pu"] != last and event["u"] - event["U"] == 19 and engine.diff_gaps == 1
+    assert event["pu"] != last and event["pu"] == event["U"] - 1 and engine.diff_gaps == 1
 
 
 def test_book_ticker_trade_ticker_mark_arrays_and_continuous_klines(setup: tuple) -> None:
