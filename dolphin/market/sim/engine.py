@@ -12,8 +12,8 @@ the simulator clock once and, for the streams that have subscribers:
   quantity now (0 = removed). ``U``/``u`` are the first/last bucket covered and ``pu``
   the previous event's ``u``, so a local book kept from the stream equals the REST
   snapshot (``lastUpdateId`` = bucket) — Binance's documented procedure works unchanged.
-  When more than 20 buckets pass between two events (only at high ``--speed``) the event
-  covers the last 20 and its ``pu`` does not chain: the client sees the gap and resyncs.
+  Long windows (a first event, a starved loop, high ``--speed``) carry every price seen
+  in the window at its quantity now; only a window of minutes breaks the chain.
 * **kline / continuousKline**: every candle that closed since the last tick, in order, as
   a final ``"x": true`` message — closes are never skipped — then at most one update of
   the forming candle (no more often than every 250 ms of simulated time).
