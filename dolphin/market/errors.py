@@ -155,15 +155,29 @@ class ClientOrderIdInvalidError(BinanceAPIError):
 
 
 class OrderRejectedError(BinanceAPIError):
-    """The order was rejected for a trading rule: reduce-only, post-only, FOK, leverage, position cap or side."""
+    """The order was rejected for a trading rule: reduce-only, post-only, FOK, leverage, position cap or side,
+    too many open orders (-2025) or conditional orders (-4045), a conditional type sent to the plain order
+    endpoint (-4120: conditional orders go to the Algo Order API), nothing to modify (-5027)."""
 
-    codes = (-2010, -2021, -2022, -2027, -4028, -4061, -5021, -5022)
+    codes = (-2010, -2021, -2022, -2025, -2027, -4028, -4045, -4061, -4120, -4130, -5021, -5022, -5027)
+
+
+class SettingRejectedError(BinanceAPIError):
+    """An account setting was not changed: nothing to change (-4046, -4059) or open orders/positions forbid it."""
+
+    codes = (-4046, -4047, -4048, -4059, -4067, -4068)
+
+
+class ListenKeyError(BinanceAPIError):
+    """The user-data listen key does not exist (lapsed or deleted): create a new one (-1125)."""
+
+    codes = (-1125,)
 
 
 _BY_CODE: dict[int, type[BinanceAPIError]] = {}
 for _cls in (RateLimitError, TimestampError, InvalidSignatureError, ApiKeyError, BadRequestError, BadSymbolError,
              BadPrecisionError, InsufficientMarginError, UnknownOrderError, DuplicateClientOrderIdError,
-             ClientOrderIdInvalidError, OrderRejectedError):
+             ClientOrderIdInvalidError, OrderRejectedError, SettingRejectedError, ListenKeyError):
     for _code in _cls.codes:
         _BY_CODE[_code] = _cls
 

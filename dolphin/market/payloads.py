@@ -116,13 +116,31 @@ class Envelope(Struct, frozen=True):
     data: StreamPayload
 
 
+class ControlError(Struct, frozen=True):
+    code: int | None = None
+    msg: str | None = None
+
+
 class ControlReply(Struct, frozen=True):
-    """A reply to SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS, or a request error."""
+    """A reply to SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS, or a request error.
+
+    The live streams nest an error under ``error`` (``{"error": {"code": 2, "msg": …}, "id": 1}``);
+    Binance's reference shows it flat (``{"code": 2, "msg": …, "id": 1}``). Both are read.
+    """
 
     id: int | str | None = None
     result: Any = None
     code: int | None = None
     msg: str | None = None
+    error: ControlError | None = None
+
+    @property
+    def error_code(self) -> int | None:
+        return self.error.code if self.error is not None else self.code
+
+    @property
+    def error_msg(self) -> str | None:
+        return self.error.msg if self.error is not None else self.msg
 
 
 # --------------------------------------------------------------------------- REST: market data

@@ -381,11 +381,11 @@ class MarketStreams:
             reply = P.CONTROL_DECODER.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
             reply = None
-        if reply is not None and (reply.code is not None or "result" in _keys(raw)):
-            if reply.code is not None:
+        if reply is not None and (reply.error_code is not None or "result" in _keys(raw)):
+            if reply.error_code is not None:
                 conn.subscribe_errors += 1
-                self._warn(conn, f"error:{reply.code}", "%s: connection %d: server error %s: %s (request %s)",
-                           self.name, conn.index, reply.code, reply.msg, reply.id)
+                self._warn(conn, f"error:{reply.error_code}", "%s: connection %d: server error %s: %s (request %s)",
+                           self.name, conn.index, reply.error_code, reply.error_msg, reply.id)
             return
         conn.dropped_malformed += 1
         text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")

@@ -6,8 +6,15 @@ subscribed or skipped. Per symbol and bucket:
 
 * **spread**: the symbol's tier spread × noise, floored at one tick (prices move, a tier
   spread can fall below a tick); the last trade price sits inside [bid, ask);
-* **levels**: 5 (or ``levels``) per side, 1+ ticks apart, quantities from the symbol's
-  depth tier (USD in the top five levels), growing with distance, rounded to the step;
+* **levels**: the top 20 per side are redrawn every bucket, 1+ ticks apart, quantities
+  from the symbol's depth tier (USD in the top five levels), growing with distance,
+  rounded to the step. Each level's draws are keyed by its index, so a book of any depth
+  starts with the book of any smaller depth (depth5 is the top of depth1000);
+* **deep levels** (21st to 1,000th) sit on a fixed absolute price grid below/above the
+  top 20 (a symbol's grid step is half its typical spread), and each one's quantity is
+  redrawn once every 10 s at its own phase: deep liquidity is stable, as on a real book,
+  so the diff-depth stream carries the top of the book plus a trickle of deep changes.
+  Deep quantities follow liquidity withdrawals (quantised) but not the per-second lean;
 * **imbalance**: a slowly varying (per second) random lean plus a weak tilt towards the
   next few seconds of the price path — real books lean where price goes, weakly; the OBF
   imbalance features need something real to see;
@@ -36,6 +43,11 @@ from dolphin.market.symbols import MAX_UNIVERSE, PRIORITY_SYMBOLS
 
 BUCKET_MS = 100
 WINDOW_MS = 600_000
+MAX_LEVELS = 1000
+"""Depth of the simulated book per side (REST ``/fapi/v1/depth`` serves up to this limit)."""
+SHALLOW_LEVELS = 20
+DEEP_REFRESH_MS = 10_000
+_DEEP_SHARE = 0.05
 _LEVEL_SHARE = np.array([0.12, 0.16, 0.20, 0.24, 0.28])
 _LOOKAHEAD_MS = 5_000
 _LOOKBACK_MS = 30_000
@@ -69,6 +81,21 @@ class Books:
 
 
 @dataclass(frozen=True, slots=True)
+class _Top:
+    bucket: int
+    t: int
+    keys: np.ndarray
+    scale: np.ndarray
+    mid: np.ndarray
+    u: np.ndarray
+    withdraw: np.ndarray
+    cascade: np.ndarray
+    falling: np.ndarray
+    bid_ticks: np.ndarray
+    ask_ticks: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
 class _Episode:
     start_ms: int
     end_ms: int
@@ -92,6 +119,8 @@ class BookModel:
         self.depth_usd = np.array([i.depth_usd for i in ins])
         self.vol30_bps = np.array([i.vol_bps_5s for i in ins]) * np.sqrt(6.0)
         self.qty_scale = np.array([float(10 ** max(0, i.qty_decimals)) for i in ins])
+        ref = np.asarray(source.price_at(source.first_ms), dtype=float)
+        self.grid = np.maximum(1, np.rint(self.spread_bps * ref * self.scale / 2e4)).astype(np.int64)
         self._episodes: dict[int, tuple[_Episode, ...]] = {}
         self._lock = threading.Lock()
 
@@ -138,58 +167,132 @@ class BookModel:
                 spread = np.where(hit, spread * (1.0 + (ep.spread_factor - 1.0) * ramp), spread)
         return depth, spread
 
+    def cascade(self, columns: np.ndarray, t_ms: int) -> np.ndarray:
+        """Signed cascade intensity per symbol at ``t_ms``: −1…0 falling, 0…1 rising (0 = calm)."""
+        cols = np.asarray(columns, dtype=np.int64)
+        src = self.source
+        t = int(t_ms) // BUCKET_MS * BUCKET_MS
+        mid = src.price_at(t)[cols]
+        behind = src.price_at(max(src.first_ms, t - _LOOKBACK_MS))[cols]
+        move_bps = (mid - behind) / behind * 1e4
+        level = np.clip((np.abs(move_bps) / self.vol30_bps[cols] - 2.5) / 3.0, 0.0, 1.0)
+        return np.where(move_bps < 0, -level, level)
+
     # -- books --------------------------------------------------------------------------
 
     def compute(self, columns: np.ndarray, t_ms: int, levels: int = 5) -> Books:
-        """Books of the symbols at ``columns`` at simulated time ``t_ms`` (its 100 ms bucket)."""
+        """Books of the symbols at ``columns`` at simulated time ``t_ms`` (its 100 ms bucket).
+
+        Up to `MAX_LEVELS` per side. Deep bids that would fall to a price of zero ticks
+        (very cheap symbols) have quantity 0: they are not part of the book.
+        """
         cols = np.asarray(columns, dtype=np.int64)
-        bucket = int(t_ms) // BUCKET_MS
-        t = bucket * BUCKET_MS
+        L = min(MAX_LEVELS, max(1, int(levels)))
+        S = min(L, SHALLOW_LEVELS)
+        top = self._top(cols, t_ms, S)
+        bucket, t, keys, scale, mid = top.bucket, top.t, top.keys, top.scale, top.mid
+        u, withdraw, cascade, falling = top.u, top.withdraw, top.cascade, top.falling
+        bid_ticks, ask_ticks = top.bid_ticks, top.ask_ticks
         src = self.source
-        keys = self.keys[cols]
-        scale = self.scale[cols]
-        mid = src.price_at(t)[cols]
         ahead = src.price_at(t + _LOOKAHEAD_MS)[cols]
-        behind = src.price_at(max(src.first_ms, t - _LOOKBACK_MS))[cols]
-        L = max(1, int(levels))
-        u = rand.uniform(self.seed, rand.BOOK, keys[:, None], bucket, np.arange(2 + 4 * L)[None, :])
         slow = rand.uniform(self.seed, rand.BOOK, keys, t // 1000, 1_000_000)
-
-        withdraw, widen = self._withdrawal(keys, t)
-        move_bps = (mid - behind) / behind * 1e4
-        z = np.abs(move_bps) / self.vol30_bps[cols]
-        cascade = np.clip((z - 2.5) / 3.0, 0.0, 1.0)
-        falling = move_bps < 0
-
-        spread_px = mid * self.spread_bps[cols] * (0.8 + 0.4 * u[:, 0]) * widen * (1.0 + 2.0 * cascade) / 1e4
-        n_ticks = np.maximum(1, np.ceil(spread_px * scale - 1e-9)).astype(np.int64)
-        k_mid = np.rint(mid * scale).astype(np.int64)
-        bid0 = k_mid - np.floor(u[:, 1] * n_ticks).astype(np.int64)
-        ask0 = bid0 + n_ticks
-        max_gap = np.maximum(1, n_ticks // 2)[:, None]
-        bid_gap = 1 + np.floor(u[:, 2:2 + L] * max_gap).astype(np.int64)
-        ask_gap = 1 + np.floor(u[:, 2 + L:2 + 2 * L] * max_gap).astype(np.int64)
-        bid_gap[:, 0] = 0
-        ask_gap[:, 0] = 0
-        bid_ticks = np.maximum(1, bid0[:, None] - np.cumsum(bid_gap, axis=1))
-        ask_ticks = ask0[:, None] + np.cumsum(ask_gap, axis=1)
 
         lean = (slow - 0.5) * 0.4 + np.clip(0.15 * (ahead - mid) / mid * 1e4 / self.vol30_bps[cols] * np.sqrt(6.0),
                                             -0.35, 0.35)
         side_usd = self.depth_usd[cols] * withdraw
         bid_usd = side_usd * (1.0 + lean) * np.where(falling, 1.0 - 0.85 * cascade, 1.0)
         ask_usd = side_usd * (1.0 - lean) * np.where(falling, 1.0, 1.0 - 0.85 * cascade)
-        share = _LEVEL_SHARE if L <= 5 else np.concatenate([_LEVEL_SHARE, 0.28 * 1.1 ** np.arange(1, L - 4)])
-        share = share[:L][None, :]
+        share = _LEVEL_SHARE if S <= 5 else np.concatenate([_LEVEL_SHARE, 0.28 * 1.1 ** np.arange(1, S - 4)])
+        share = share[:S][None, :]
+        step = self.step[cols][:, None]
+        qty_scale = self.qty_scale[cols][:, None]
+        bid_noise = 0.5 + u[:, 4::4]
+        ask_noise = 0.5 + u[:, 5::4]
         bid_px = bid_ticks / scale[:, None]
         ask_px = ask_ticks / scale[:, None]
-        step = self.step[cols][:, None]
-        bid_noise = 0.5 + u[:, 2 + 2 * L:2 + 3 * L]
-        ask_noise = 0.5 + u[:, 2 + 3 * L:2 + 4 * L]
         bid_units = np.maximum(1, np.floor(bid_usd[:, None] * share * bid_noise / bid_px / step))
         ask_units = np.maximum(1, np.floor(ask_usd[:, None] * share * ask_noise / ask_px / step))
-        qty_scale = self.qty_scale[cols]
-        bid_qty = np.rint(bid_units * step * qty_scale[:, None]) / qty_scale[:, None]
-        ask_qty = np.rint(ask_units * step * qty_scale[:, None]) / qty_scale[:, None]
+        bid_qty = np.rint(bid_units * step * qty_scale) / qty_scale
+        ask_qty = np.rint(ask_units * step * qty_scale) / qty_scale
+        if L > S:
+            deep = self._deep(cols, keys, t, L - S, bid_ticks[:, -1], ask_ticks[:, -1], np.round(withdraw * 20) / 20)
+            bid_ticks = np.concatenate([bid_ticks, deep[0]], axis=1)
+            ask_ticks = np.concatenate([ask_ticks, deep[1]], axis=1)
+            bid_qty = np.concatenate([bid_qty, deep[2]], axis=1)
+            ask_qty = np.concatenate([ask_qty, deep[3]], axis=1)
+            bid_px = bid_ticks / scale[:, None]
+            ask_px = ask_ticks / scale[:, None]
         return Books(t, bucket, cols, bid_ticks, ask_ticks, bid_px, ask_px, bid_qty, ask_qty, withdraw,
                      np.where(cascade > 0, np.where(falling, -cascade, cascade), 0.0))
+
+    def _top(self, cols: np.ndarray, t_ms: int, S: int) -> _Top:
+        """Prices of the top ``S`` levels (and what their quantities need) at ``t_ms``'s bucket."""
+        bucket = int(t_ms) // BUCKET_MS
+        t = bucket * BUCKET_MS
+        src = self.source
+        keys = self.keys[cols]
+        scale = self.scale[cols]
+        mid = src.price_at(t)[cols]
+        behind = src.price_at(max(src.first_ms, t - _LOOKBACK_MS))[cols]
+        # draw j of level k is column 2 + 4k + j: the same whatever the depth asked for
+        u = rand.uniform(self.seed, rand.BOOK, keys[:, None], bucket, np.arange(2 + 4 * S)[None, :])
+        withdraw, widen = self._withdrawal(keys, t)
+        move_bps = (mid - behind) / behind * 1e4
+        z = np.abs(move_bps) / self.vol30_bps[cols]
+        cascade = np.clip((z - 2.5) / 3.0, 0.0, 1.0)
+        falling = move_bps < 0
+        spread_px = mid * self.spread_bps[cols] * (0.8 + 0.4 * u[:, 0]) * widen * (1.0 + 2.0 * cascade) / 1e4
+        n_ticks = np.maximum(1, np.ceil(spread_px * scale - 1e-9)).astype(np.int64)
+        k_mid = np.rint(mid * scale).astype(np.int64)
+        bid0 = k_mid - np.floor(u[:, 1] * n_ticks).astype(np.int64)
+        ask0 = bid0 + n_ticks
+        max_gap = np.maximum(1, n_ticks // 2)[:, None]
+        bid_gap = 1 + np.floor(u[:, 2::4] * max_gap).astype(np.int64)
+        ask_gap = 1 + np.floor(u[:, 3::4] * max_gap).astype(np.int64)
+        bid_gap[:, 0] = 0
+        ask_gap[:, 0] = 0
+        bid_ticks = np.maximum(1, bid0[:, None] - np.cumsum(bid_gap, axis=1))
+        ask_ticks = ask0[:, None] + np.cumsum(ask_gap, axis=1)
+        return _Top(bucket, t, keys, scale, mid, u, withdraw, cascade, falling, bid_ticks, ask_ticks)
+
+    def prices(self, columns: np.ndarray, t_ms: int, levels: int = MAX_LEVELS) -> tuple[np.ndarray, np.ndarray]:
+        """(bid ticks, ask ticks) of the levels of `compute` at ``t_ms``, without their quantities (cheap).
+
+        Deep bids at zero ticks or below (not part of the book) come back as 0.
+        """
+        cols = np.asarray(columns, dtype=np.int64)
+        L = min(MAX_LEVELS, max(1, int(levels)))
+        S = min(L, SHALLOW_LEVELS)
+        top = self._top(cols, t_ms, S)
+        if L == S:
+            return top.bid_ticks, top.ask_ticks
+        grid = self.grid[cols][:, None]
+        j = np.arange(L - S, dtype=np.int64)[None, :]
+        deep_bid = ((top.bid_ticks[:, -1:] - 1) // grid - j) * grid
+        deep_ask = (top.ask_ticks[:, -1:] // grid + 1 + j) * grid
+        return (np.concatenate([top.bid_ticks, np.maximum(deep_bid, 0)], axis=1),
+                np.concatenate([top.ask_ticks, deep_ask], axis=1))
+
+    def _deep(self, cols: np.ndarray, keys: np.ndarray, t: int, n: int, last_bid: np.ndarray, last_ask: np.ndarray,
+              withdraw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(bid ticks, ask ticks, bid qty, ask qty) of ``n`` deep levels on each symbol's grid."""
+        grid = self.grid[cols][:, None]
+        j = np.arange(n, dtype=np.int64)[None, :]
+        bid_g = (last_bid[:, None] - 1) // grid - j
+        ask_g = last_ask[:, None] // grid + 1 + j
+        bid_ticks = bid_g * grid
+        ask_ticks = ask_g * grid
+        scale = self.scale[cols][:, None]
+        step = self.step[cols][:, None]
+        qty_scale = self.qty_scale[cols][:, None]
+        usd = (self.depth_usd[cols] * withdraw * _DEEP_SHARE)[:, None]
+        out = []
+        for side, g, ticks in ((0, bid_g, bid_ticks), (1, ask_g, ask_ticks)):
+            phase = rand.uniform(self.seed, rand.DEEP, keys[:, None], g, side, 0)
+            epoch = np.floor((t + phase * DEEP_REFRESH_MS) / DEEP_REFRESH_MS).astype(np.int64)
+            noise = rand.uniform(self.seed, rand.DEEP, keys[:, None], g, side, epoch + 1)
+            px = np.maximum(ticks, 1) / scale
+            units = np.maximum(1, np.floor(usd * (0.5 + noise) / px / step))
+            qty = np.rint(units * step * qty_scale) / qty_scale
+            out.append(np.where(ticks >= 1, qty, 0.0))
+        return np.maximum(bid_ticks, 0), ask_ticks, out[0], out[1]

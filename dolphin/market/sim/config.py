@@ -35,8 +35,9 @@ class SimConfig:
 
     ``source`` is ``"synthetic"`` or the path of a klines file (Parquet/CSV) to replay.
     ``symbols`` is a count (the first N of the universe / of the file) or explicit names.
-    ``start_ms`` None means the source's default: a day of history, then (synthetic) a few
-    minutes before the first panic of day 1.
+    ``start_ms`` None means the source's default: for the synthetic market the wall clock,
+    the market placed so that day 1's first panic comes a few minutes after it starts
+    ("live"); for a replay, a day into the file (its historical clock).
     ``tick_ms`` is the wall period of the emission loop (one message per stream per tick
     at most, except kline closes and trades, which are never skipped).
     """
@@ -56,6 +57,8 @@ class SimConfig:
     default_leverage: int = DEFAULT_LEVERAGE
     tick_ms: int = 100
     history_cache_mb: int = 256
+    faults: tuple[str, ...] = ()
+    """Fault rules to start with, as ``--fault`` specs (see `dolphin.market.sim.faults`)."""
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -79,10 +82,19 @@ class SimConfig:
             problems.append(f"history cache must be at least 16 MB, got {self.history_cache_mb}")
         if problems:
             raise SimConfigError("invalid simulator configuration: " + "; ".join(problems))
+        from dolphin.market.sim.faults import parse_spec
+
+        for spec in self.faults:
+            parse_spec(spec)
 
     @property
     def is_replay(self) -> bool:
         return self.source != "synthetic"
+
+    @property
+    def is_live(self) -> bool:
+        """A synthetic market with no --start runs on the wall clock (at speed 1, sim time = wall time)."""
+        return not self.is_replay and self.start_ms is None
 
 
 def parse_symbols(text: str | None) -> int | tuple[str, ...] | None:

@@ -28,6 +28,10 @@ TRADE = 103
 """Keys: symbol, bar, trade index — aggTrade quantity split and taker side."""
 PATH = 104
 """Keys: symbol, bar — intra-bar paths of replayed klines."""
+DEEP = 105
+"""Keys: symbol, absolute grid index, refresh epoch — quantities deep in the book."""
+LIQUIDATION = 106
+"""Keys: symbol, second — the market's forced liquidations during cascades."""
 
 
 def _mix(z: np.ndarray) -> np.ndarray:

@@ -191,6 +191,11 @@ class MarketSource(ABC):
                 size -= old.open.nbytes * 5
         return block
 
+    def has_block(self, index: int) -> bool:
+        """Whether hour block ``index`` is cached (serving it costs no generation)."""
+        with self._lock:
+            return index in self._blocks
+
     def path(self, bar: int) -> np.ndarray:
         """1 s prices of bar ``bar``: (bar_seconds + 1, symbols), row 0 = open, last = close."""
         with self._lock:
@@ -299,6 +304,7 @@ class SyntheticSource(MarketSource):
         super().__init__(tuple(instruments), config.bar_seconds, self.market.config.start_ms, None,
                          max(config.history_cache_mb * 2**20, bytes_per_bar * 4000))
         self._factor_days: dict[int, float] = {}
+        self._start_offset_ms: int | None = None
 
     def default_start_ms(self) -> int:
         """A few minutes before the first signal of a downward panic on day 1 (day 1's start if none).
@@ -310,12 +316,32 @@ class SyntheticSource(MarketSource):
         vel_div below the champion's −0.02 gate with the volatility gate open. The
         engine's parameters stay untouched; day 0 remains history.
         """
-        day1 = self.first_ms + DAY_MS
-        signal_ms = self._first_panic_signal_ms()
-        if signal_ms is None:
-            return day1
-        start = signal_ms - PANIC_LEAD_MS
-        return max(day1, start - (start - self.first_ms) % self.bar_ms)
+        if self._start_offset_ms is None:
+            day1 = self.first_ms + DAY_MS
+            signal_ms = self._first_panic_signal_ms()
+            if signal_ms is None:
+                start = day1
+            else:
+                start = signal_ms - PANIC_LEAD_MS
+                start = max(day1, start - (start - self.first_ms) % self.bar_ms)
+            self._start_offset_ms = start - self.first_ms  # relative: survives a rebase
+        return self.first_ms + self._start_offset_ms
+
+    def rebase(self, origin_ms: int) -> None:
+        """Place the same market elsewhere in time: bar 0 opens at ``origin_ms`` (on the bar grid).
+
+        The synthetic market's content is a function of bar and day indices, not of dates,
+        so a rebased market is the same market, shifted: this is how the default start
+        puts the wall clock a few minutes before day 1's first panic. Caches holding
+        timestamps are dropped; call before serving anything.
+        """
+        if origin_ms % self.bar_ms or origin_ms % 1000:
+            raise SimConfigError(f"a market origin must be on the {self.bar_seconds} s bar grid, got {origin_ms}")
+        self.market = self.market.rebased(int(origin_ms))
+        self.first_ms = int(origin_ms)
+        with self._lock:
+            self._blocks.clear()
+            self._paths.clear()
 
     def _first_panic_signal_ms(self) -> int | None:
         from dolphin.market.symbols import PRIORITY_SYMBOLS

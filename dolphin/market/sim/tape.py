@@ -133,9 +133,7 @@ class Tape:
         """
         src = self.source
         iv = int(interval_ms)
-        first_open = src.first_ms - src.first_ms % iv
-        if src.first_ms % iv:
-            first_open += iv  # only whole intervals of the data
+        first_open = src.first_ms - src.first_ms % iv  # the first may be partial, like a new listing's
         last_open = now_ms - now_ms % iv
         if src.end_ms is not None:
             last_open = min(last_open, src.end_ms - iv)
@@ -154,12 +152,13 @@ class Tape:
         src = self.source
         per = iv // src.bar_ms
         b0 = src.bar_at(first_open)
+        skip = max(0, -b0)  # bars of the first interval before the data starts
         n_bars = per * count
         block = src.bars(b0, n_bars)
         col = np.array([column])
         o, h, lo, c, v = (getattr(block, f)[:, column] for f in ("open", "high", "low", "close", "volume"))
         n = block.n
-        bars = b0 + np.arange(n, dtype=np.int64)
+        bars = max(0, b0) + np.arange(n, dtype=np.int64)
         units = np.empty((n, self.s1), dtype=np.int64)
         buys = np.empty((n, self.s1), dtype=bool)
         chunk = max(1, _MAX_SPLIT_ELEMENTS // self.s1)
@@ -175,8 +174,8 @@ class Tape:
         # The forming native bar (if any): only its trades printed so far count.
         cur = src.bar_at(now_ms)
         partial_close = None
-        if b0 <= cur < b0 + n:
-            i = cur - b0
+        if max(0, b0) <= cur < max(0, b0) + n:
+            i = cur - max(0, b0)
             k = src.trade_index(now_ms - src.bar_open_ms(cur))
             path = src.path(cur)[:, column]
             units[i, k + 1:] = 0
@@ -187,9 +186,11 @@ class Tape:
         n_trades = (units > 0).sum(axis=1)
         rows: list[KlineRow] = []
         for g in range(count):
-            lo_i, hi_i = g * per, min((g + 1) * per, n)
+            lo_i, hi_i = max(0, g * per - skip), min((g + 1) * per - skip, n)
             if lo_i >= n:
                 break
+            if hi_i <= lo_i:
+                continue
             last_i = hi_i - 1
             closed = True
             gh, gl = float(h[lo_i:hi_i].max()), float(lo[lo_i:hi_i].min())

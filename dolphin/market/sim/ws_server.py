@@ -1,16 +1,35 @@
-"""The simulator's WebSocket market streams: Binance's URL layout, methods and broadcast.
+"""The simulator's WebSocket streams: Binance's URL layout, methods, limits and broadcast.
 
-URL layout (as on ``wss://fstream.binance.com``, also under ``/public`` and ``/market``):
+URL layout (as on ``wss://fstream.binance.com``, also under ``/public``, ``/market`` and
+``/private``):
 
 * ``/ws`` — raw payloads; subscribe with ``{"method": "SUBSCRIBE", ...}``;
 * ``/ws/<stream>[/<stream>…]`` — raw payloads of the streams in the path;
 * ``/stream?streams=<a>/<b>`` (or ``/stream`` + SUBSCRIBE) — combined payloads
-  ``{"stream": "<name>", "data": <payload>}``.
+  ``{"stream": "<name>", "data": <payload>}``;
+* a listen key is a stream name too (``/ws/<listenKey>``, SUBSCRIBE ``[<listenKey>]``),
+  and ``?listenKey=<key>`` on any of the paths adds it (``/private/ws?listenKey=…``).
+
+Streams: ``<s>@aggTrade``, ``<s>@trade``, ``<s>@kline_<i>``,
+``<pair>_perpetual@continuousKline_<i>``, ``<s>@depth<5|10|20>[@100ms|@500ms]``,
+``<s>@depth[@100ms|@500ms]`` (diff), ``<s>@bookTicker``, ``!bookTicker``,
+``<s>@ticker``, ``!ticker@arr``, ``<s>@miniTicker``, ``!miniTicker@arr``,
+``<s>@markPrice[@1s]``, ``!markPrice@arr[@1s]``, ``<s>@forceOrder``, ``!forceOrder@arr``.
 
 Methods: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY / GET_PROPERTY
-(``combined``), answered ``{"result": …, "id": …}``; errors use Binance's
-``{"code": …, "msg": …, "id": …}`` form. A stream name that does not exist (unknown
-symbol, kind or interval) is answered with an error and not subscribed.
+(``combined``), answered ``{"result": …, "id": …}``; errors as the live streams send
+them, ``{"error": {"code": …, "msg": …}, "id": …}``. A stream name that does not exist
+(unknown symbol, kind, interval, or a lapsed listen key) is answered
+``{"error": {"code": 2, "msg": "Invalid request: invalid stream"}}`` and not subscribed;
+named in the URL, the connection gets the same error and is closed (1008) — a bot with a
+typo fails at once instead of waiting forever. (Tokens that are no stream name at all,
+like ccxt's ``/ws/0``, are ignored, as on the live venue.)
+
+Limits, as Binance enforces them: at most 1,024 streams per connection (a SUBSCRIBE that
+would pass it is refused whole; a URL naming more is closed), and at most 10 incoming
+messages per second per connection — the 11th within a second closes the connection
+with 1008 "Too many requests" (JSON control messages count; ping/pong frames are
+answered by the server library and not counted).
 
 Broadcast: a payload is formatted once per stream per emission and encoded once per
 framing (raw / combined); the same bytes object goes to every subscriber. Each client
@@ -24,24 +43,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from dolphin.market.sim.exchange import Exchange
 
 log = logging.getLogger("dolphin.market.sim")
 
 MAX_STREAMS_PER_CLIENT = 1024
-_STREAM = re.compile(r"^([a-z0-9]+)@(aggTrade|kline_([0-9]+[smhdw])|depth(5|10|20)(?:@(100ms|250ms|500ms))?|"
-                     r"markPrice(?:@(1s))?)$")
+MAX_MESSAGES_PER_SECOND = 10
+_SYMBOL_STREAM = re.compile(
+    r"^([a-z0-9]+)@(aggTrade|trade|bookTicker|ticker|miniTicker|forceOrder|kline_([0-9]+[smhdw])|"
+    r"depth(5|10|20)?(?:@(100ms|250ms|500ms))?|markPrice(?:@(1s))?)$")
+_CONTINUOUS = re.compile(r"^([a-z0-9]+)_perpetual@continuousKline_([0-9]+[smhdw])$")
+_ALL_MARKET = {"!bookTicker": ("bookTickerAll", 0), "!ticker@arr": ("tickerArr", 1000),
+               "!miniTicker@arr": ("miniTickerArr", 1000), "!markPrice@arr": ("markPriceArr", 3000),
+               "!markPrice@arr@1s": ("markPriceArr", 1000), "!forceOrder@arr": ("forceOrderAll", 1000)}
 
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """A parsed, valid stream name."""
+    """A parsed, valid stream name. ``column`` is -1 for all-market and user-data streams."""
 
     name: str
     kind: str
@@ -55,7 +82,8 @@ class StreamSpec:
 class Client:
     """One WebSocket connection: its framing, streams, outgoing queue and writer task."""
 
-    __slots__ = ("id", "ws", "transport", "combined", "streams", "pending", "wake", "writer", "closed", "sent")
+    __slots__ = ("id", "ws", "transport", "combined", "streams", "pending", "wake", "writer", "closed", "sent",
+                 "recent")
 
     def __init__(self, client_id: int, ws: web.WebSocketResponse, combined: bool, transport: Any) -> None:
         self.id = client_id
@@ -68,6 +96,14 @@ class Client:
         self.writer: asyncio.Task[None] | None = None
         self.closed = False
         self.sent = 0
+        self.recent: deque[float] = deque()
+
+    def too_fast(self, now: float) -> bool:
+        """Count one incoming message; True once more than 10 arrived within a second."""
+        self.recent.append(now)
+        while self.recent and now - self.recent[0] >= 1.0:
+            self.recent.popleft()
+        return len(self.recent) > MAX_MESSAGES_PER_SECOND
 
 
 class StreamHub:
@@ -84,8 +120,12 @@ class StreamHub:
         self.frames_sent = 0
         self.payloads = 0
         self.slow_disconnects = 0
+        self.rate_disconnects = 0
+        self.refused_streams = 0
         self.kills = 0
         self.changed = asyncio.Event()
+        exchange.userdata.publish = self.publish
+        exchange.userdata.close_readers = self.close_key
 
     # -- streams --------------------------------------------------------------------------
 
@@ -94,47 +134,73 @@ class StreamHub:
         spec = self.specs.get(name)
         if spec is not None:
             return spec
-        m = _STREAM.match(name)
-        if m is None:
+        if not isinstance(name, str):
             return None
-        ins = self.exchange.source.by_symbol.get(m.group(1).upper())
+        spec = self._parse(name)
+        if spec is not None and spec.kind != "user":
+            self.specs[name] = spec
+        return spec
+
+    def _parse(self, name: str) -> StreamSpec | None:
+        ex = self.exchange
+        if name in _ALL_MARKET:
+            kind, speed = _ALL_MARKET[name]
+            return StreamSpec(name, kind, -1, "", speed_ms=speed)
+        m = _CONTINUOUS.match(name)
+        if m is not None:
+            ins = ex.source.by_symbol.get(m.group(1).upper())
+            iv = ex.intervals.get(m.group(2))
+            if ins is None or iv is None:
+                return None
+            return StreamSpec(name, "continuousKline", ins.column, ins.symbol, interval_ms=iv)
+        m = _SYMBOL_STREAM.match(name)
+        if m is None:
+            return StreamSpec(name, "user", -1, "") if ex.userdata.is_active(name) else None
+        ins = ex.source.by_symbol.get(m.group(1).upper())
         if ins is None:
             return None
         kind = m.group(2)
-        if kind == "aggTrade":
-            spec = StreamSpec(name, "aggTrade", ins.column, ins.symbol)
-        elif kind.startswith("kline_"):
-            iv = self.exchange.intervals.get(m.group(3))
+        if kind.startswith("kline_"):
+            iv = ex.intervals.get(m.group(3))
             if iv is None:
                 return None
-            spec = StreamSpec(name, "kline", ins.column, ins.symbol, interval_ms=iv)
-        elif kind.startswith("depth"):
+            return StreamSpec(name, "kline", ins.column, ins.symbol, interval_ms=iv)
+        if kind.startswith("depth"):
             speed = {"100ms": 100, "500ms": 500, None: 250, "250ms": 250}[m.group(5)]
-            spec = StreamSpec(name, "depth", ins.column, ins.symbol, levels=int(m.group(4)), speed_ms=speed)
-        else:
-            spec = StreamSpec(name, "markPrice", ins.column, ins.symbol, speed_ms=1000 if m.group(6) else 3000)
-        self.specs[name] = spec
-        return spec
+            if m.group(4) is None:
+                return StreamSpec(name, "diffDepth", ins.column, ins.symbol, speed_ms=speed)
+            return StreamSpec(name, "depth", ins.column, ins.symbol, levels=int(m.group(4)), speed_ms=speed)
+        if kind.startswith("markPrice"):
+            return StreamSpec(name, "markPrice", ins.column, ins.symbol, speed_ms=1000 if m.group(6) else 3000)
+        speeds = {"ticker": 500, "miniTicker": 500, "forceOrder": 1000}
+        return StreamSpec(name, kind, ins.column, ins.symbol, speed_ms=speeds.get(kind, 0))
 
     def active(self) -> list[StreamSpec]:
-        """Streams with at least one subscriber."""
-        return [self.specs[name] for name, subs in self.subscribers.items() if subs]
+        """Market streams with at least one subscriber."""
+        out = []
+        for name, subs in self.subscribers.items():
+            spec = self.specs.get(name)
+            if subs and spec is not None:
+                out.append(spec)
+        return out
 
-    def subscribe(self, client: Client, names: list[str]) -> list[str]:
-        """Subscribe what exists; returns the names that do not."""
-        bad = []
+    def subscribe(self, client: Client, names: list[Any]) -> list[str]:
+        """Subscribe what exists; returns the names that do not (nothing at all past the stream cap)."""
+        bad: list[str] = []
+        good: list[str] = []
         for name in names:
             spec = self.parse(name) if isinstance(name, str) else None
             if spec is None:
                 bad.append(str(name))
-                continue
-            if name in client.streams:
-                continue
-            if len(client.streams) >= MAX_STREAMS_PER_CLIENT:
-                bad.append(name)
-                continue
+            elif name not in client.streams and name not in good:
+                good.append(name)
+        if len(client.streams) + len(good) > MAX_STREAMS_PER_CLIENT:
+            self.refused_streams += len(good)
+            raise TooManyStreams(len(client.streams) + len(good))
+        for name in good:
             client.streams.add(name)
             self.subscribers.setdefault(name, set()).add(client)
+        if good:
             self.changed.set()
         return bad
 
@@ -152,14 +218,14 @@ class StreamHub:
     # -- broadcast ------------------------------------------------------------------------
 
     def publish(self, stream: str, payload: str) -> None:
-        """Send ``payload`` (one JSON object) to every subscriber of ``stream``, encoded once per framing."""
+        """Send ``payload`` (one JSON value) to every subscriber of ``stream``, encoded once per framing."""
         subs = self.subscribers.get(stream)
         if not subs:
             return
         self.payloads += 1
         raw: bytes | None = None
         combined: bytes | None = None
-        for client in subs:
+        for client in list(subs):
             if client.closed:
                 continue
             if client.combined:
@@ -199,13 +265,23 @@ class StreamHub:
         if client.transport is not None:
             client.transport.abort()
 
-    def kill(self, count: int | None = None) -> int:
-        """Abort up to ``count`` client connections server-side (all if None); test and drill hook."""
-        victims = list(self.clients.values())[: count if count is not None else None]
+    def _is_user(self, client: Client) -> bool:
+        return any(self.specs.get(s) is None for s in client.streams)
+
+    def kill(self, count: int | None = None, target: str = "all") -> int:
+        """Abort up to ``count`` connections server-side (all if None); ``target`` market | user | all."""
+        victims = [c for c in self.clients.values()
+                   if target == "all" or (target == "user") == self._is_user(c)]
+        victims = victims[: count if count is not None else None]
         for client in victims:
             self._drop(client)
         self.kills += len(victims)
         return len(victims)
+
+    def close_key(self, key: str) -> None:
+        """A listen key was deleted: its readers' connections close."""
+        for client in list(self.subscribers.get(key, ())):
+            self._drop(client)
 
     # -- connections ----------------------------------------------------------------------
 
@@ -223,11 +299,19 @@ class StreamHub:
                 initial = [s for s in tail.split("/") if s]
             if combined_path and request.query.get("streams"):
                 initial = [s for s in request.query["streams"].split("/") if s]
-            if initial:
-                self.subscribe(client, initial)
+            if request.query.get("listenKey"):
+                initial.append(request.query["listenKey"])
             try:
+                if initial and not await self._initial(client, initial):
+                    return ws
                 async for msg in ws:
                     if msg.type == WSMsgType.TEXT:
+                        if client.too_fast(time.monotonic()):
+                            self.rate_disconnects += 1
+                            log.info("stream client %d sent more than %d messages in a second: closing", client.id,
+                                     MAX_MESSAGES_PER_SECOND)
+                            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too many requests")
+                            break
                         reply = self._method(client, msg.data)
                         if reply is not None:
                             await ws.send_frame(msgspec.json.encode(reply), WSMsgType.TEXT)
@@ -249,24 +333,57 @@ class StreamHub:
             return ws
         return handle
 
+    async def _initial(self, client: Client, names: list[str]) -> bool:
+        """Subscribe the streams named in the URL.
+
+        As on the live venue, a token that is not a stream name at all (ccxt connects to
+        ``/ws/0`` and then SUBSCRIBEs) is ignored. A *stream* name that does not exist
+        (``btcusdt@aggtrade``, a lapsed listen key in ``?listenKey=``) gets Binance's error
+        and the connection is closed (1008): a bot with a typo fails at once instead of
+        waiting forever — a deliberate difference from the live venue, which stays silent.
+        """
+        ws = client.ws
+        try:
+            bad = self.subscribe(client, names)
+        except TooManyStreams as exc:
+            await ws.send_frame(msgspec.json.encode(ws_error(2, str(exc), None)), WSMsgType.TEXT)
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too many streams")
+            return False
+        loud = [b for b in bad if "@" in b or b.startswith("!") or len(b) >= 32]
+        if bad:
+            self.refused_streams += len(bad)
+            log.info("stream client %d named unknown stream(s) in its URL: %s", client.id, ", ".join(bad[:5]))
+        if loud:
+            self.unsubscribe(client, list(client.streams))
+            await ws.send_frame(msgspec.json.encode(ws_error(2, INVALID_STREAM, None)), WSMsgType.TEXT)
+            reason = f"unknown stream(s): {', '.join(loud[:3])}"
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=reason.encode()[:120])
+            return False
+        return True
+
     def _method(self, client: Client, text: str) -> dict[str, Any] | None:
         try:
             req = msgspec.json.decode(text)
         except msgspec.DecodeError:
-            return {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}
+            return ws_error(3, "Invalid JSON: expected value at line 1 column 1", None)
         if not isinstance(req, dict):
-            return {"code": 3, "msg": "Invalid JSON: expected an object"}
+            return ws_error(3, "Invalid JSON: expected an object", None)
         rid = req.get("id")
         if rid is not None and not (isinstance(rid, int) and rid >= 0) and not isinstance(rid, str):
-            return {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer", "id": None}
+            return ws_error(2, "Invalid request: request ID must be an unsigned integer", None)
         method = req.get("method")
         params = req.get("params") or []
         if method == "SUBSCRIBE":
             if not isinstance(params, list):
-                return {"code": 2, "msg": "Invalid request: params must be a list", "id": rid}
-            bad = self.subscribe(client, params)
+                return ws_error(2, "Invalid request: params must be a list", rid)
+            try:
+                bad = self.subscribe(client, params)
+            except TooManyStreams as exc:
+                return ws_error(2, str(exc), rid)
             if bad:
-                return {"code": 2, "msg": f"Invalid request: unknown stream(s) {', '.join(bad[:5])}", "id": rid}
+                self.refused_streams += len(bad)
+                log.info("stream client %d asked for unknown stream(s): %s", client.id, ", ".join(bad[:5]))
+                return ws_error(2, INVALID_STREAM, rid)
             return {"result": None, "id": rid}
         if method == "UNSUBSCRIBE":
             self.unsubscribe(client, [p for p in params if isinstance(p, str)] if isinstance(params, list) else [])
@@ -275,21 +392,21 @@ class StreamHub:
             return {"result": sorted(client.streams), "id": rid}
         if method in ("SET_PROPERTY", "GET_PROPERTY"):
             if not isinstance(params, list) or not params or not isinstance(params[0], str):
-                return {"code": 2, "msg": "Invalid request: property name must be a string", "id": rid}
+                return ws_error(2, "Invalid request: property name must be a string", rid)
             if params[0] != "combined":
-                return {"code": 0, "msg": "Unknown property", "id": rid}
+                return ws_error(0, "Unknown property", rid)
             if method == "GET_PROPERTY":
                 return {"result": client.combined, "id": rid}
             if len(params) < 2 or not isinstance(params[1], bool):
-                return {"code": 1, "msg": "Invalid value type: expected Boolean", "id": rid}
+                return ws_error(1, "Invalid value type: expected Boolean", rid)
             client.combined = params[1]
             return {"result": None, "id": rid}
-        return {"code": 2, "msg": f"Invalid request: unknown variant {method}, expected one of SUBSCRIBE, "
-                                  "UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY", "id": rid}
+        return ws_error(2, f"Invalid request: unknown variant {method}, expected one of SUBSCRIBE, UNSUBSCRIBE, "
+                           "LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY", rid)
 
     def routes(self) -> list[web.RouteDef]:
         routes = []
-        for prefix in ("", "/public", "/market"):
+        for prefix in ("", "/public", "/market", "/private"):
             routes += [web.get(f"{prefix}/ws", self.handler(False)),
                        web.get(f"{prefix}/ws/{{tail:.+}}", self.handler(False)),
                        web.get(f"{prefix}/stream", self.handler(True))]
@@ -306,4 +423,25 @@ class StreamHub:
 
     def stats(self) -> dict[str, Any]:
         return {"wsClients": len(self.clients), "streams": len(self.subscribers), "framesSent": self.frames_sent,
-                "payloads": self.payloads, "slowDisconnects": self.slow_disconnects, "kills": self.kills}
+                "payloads": self.payloads, "slowDisconnects": self.slow_disconnects,
+                "rateDisconnects": self.rate_disconnects, "refusedStreams": self.refused_streams, "kills": self.kills}
+
+
+INVALID_STREAM = "Invalid request: invalid stream"
+
+
+def ws_error(code: int, msg: str, rid: Any) -> dict[str, Any]:
+    """A WebSocket request error as the live venue sends it: ``{"error": {"code", "msg"}, "id"}``.
+
+    (Binance's reference shows the error object flat, ``{"code", "msg", "id"}``; the live
+    streams nest it under ``error``, and clients such as ccxt read it there.)
+    """
+    return {"error": {"code": code, "msg": msg}, "id": rid}
+
+
+class TooManyStreams(Exception):
+    """A subscription would take a connection past 1,024 streams."""
+
+    def __init__(self, wanted: int) -> None:
+        super().__init__(f"Invalid request: too many streams ({wanted}); a connection can listen to at most "
+                         f"{MAX_STREAMS_PER_CLIENT} streams")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -260,6 +260,19 @@ class SyntheticMarket:
         """Time of the first funding settlement strictly after ``ts_ms``."""
         elapsed = _check_int("ts_ms", ts_ms, self._cfg.start_ms) - self._cfg.start_ms
         return self._cfg.start_ms + (elapsed // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+
+    def rebased(self, start_ms: int) -> SyntheticMarket:
+        """The same market with bar 0 at ``start_ms``: keeps everything generated so far.
+
+        The content of a synthetic market is a function of bar and day indices, never of
+        dates, so moving it in time changes only timestamps; the generated hours (and the
+        price levels carried between them) stay valid and are handed over, not redone.
+        """
+        other = SyntheticMarket(replace(self._cfg, start_ms=start_ms), cache_chunks=self._cache_size)
+        with self._lock:
+            other._chunks = OrderedDict(self._chunks)
+            other._carries = list(self._carries)
+        return other
 
     # -- chunks ---------------------------------------------------------------------------
 

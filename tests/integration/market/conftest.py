@@ -8,12 +8,16 @@ speed start their own small simulator and stop it.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
 
+from dolphin.market.signing import encode_params, sign
 from dolphin.market.sim import SimConfig, SimExchange
 
 KEY, SECRET = "it-key", "it-secret"
@@ -52,3 +56,24 @@ def wait_sync(check: Callable[[], bool], timeout: float = 60.0, what: str = "con
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
+
+
+def call(sim: SimExchange, method: str, path: str, params: dict[str, Any] | None = None, *,
+         signed: bool = False, key_only: bool = False, timeout: float = 30.0) -> tuple[int, Any]:
+    """One REST request the way a stock client sends it (wall-clock ``timestamp``); (status, JSON body)."""
+    params = dict(params or {})
+    headers = {}
+    if key_only or signed:
+        headers["X-MBX-APIKEY"] = KEY
+    if signed:
+        params["timestamp"] = int(time.time() * 1000)
+        text = encode_params(params)
+        query = f"{text}&signature={sign(SECRET, text)}"
+    else:
+        query = encode_params(params)
+    req = urllib.request.Request(f"{sim.rest_url}{path}?{query}", method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,10 +20,9 @@ from typing import Any
 import pytest
 import websockets
 
-from dolphin.market.signing import encode_params, sign
 from dolphin.market.sim import SimExchange
 
-from .conftest import KEY, SECRET, small_sim
+from .conftest import call, small_sim
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "binance"
 
@@ -80,25 +78,6 @@ def conforms(live: Any, example: Any, path: str = "$") -> None:
 def sim() -> Iterator[SimExchange]:
     with small_sim(speed=2.0) as s:
         yield s
-
-
-def call(sim: SimExchange, method: str, path: str, params: dict[str, Any] | None = None, *,
-         signed: bool = False) -> tuple[int, Any]:
-    params = dict(params or {})
-    headers = {}
-    if signed:
-        params["timestamp"] = int(time.time() * 1000)  # a wall-clock stamp, like stock clients send
-        text = encode_params(params)
-        query = f"{text}&signature={sign(SECRET, text)}"
-        headers["X-MBX-APIKEY"] = KEY
-    else:
-        query = encode_params(params)
-    req = urllib.request.Request(f"{sim.rest_url}{path}?{query}", method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def test_public_rest_endpoints_conform(sim: SimExchange) -> None:
@@ -191,3 +170,155 @@ def test_the_checker_catches_differences() -> None:
         conforms({**example, "E": "1"}, example)
     with pytest.raises(AssertionError):
         conforms([[1, "a"]], [[1, "a", "b"]])
+
+
+def test_more_public_rest_endpoints_conform(sim: SimExchange) -> None:
+    """Tickers, trade history and kline variants; an unknown path is Binance's JSON error, not a plain 404."""
+    for path, params, name in [
+        ("/fapi/v1/ticker/24hr", {"symbol": "BTCUSDT"}, "ticker_24hr.json"),
+        ("/fapi/v1/ticker/price", {"symbol": "BTCUSDT"}, "ticker_price.json"),
+        ("/fapi/v2/ticker/price", {"symbol": "BTCUSDT"}, "ticker_price.json"),
+        ("/fapi/v1/ticker/bookTicker", {"symbol": "BTCUSDT"}, "bookTicker.json"),
+        ("/fapi/v1/aggTrades", {"symbol": "BTCUSDT", "limit": 5}, "aggTrades.json"),
+        ("/fapi/v1/trades", {"symbol": "BTCUSDT", "limit": 5}, "trades.json"),
+        ("/fapi/v1/continuousKlines", {"pair": "BTCUSDT", "contractType": "PERPETUAL", "interval": "1m", "limit": 3},
+         "klines.json"),
+        ("/fapi/v1/markPriceKlines", {"symbol": "BTCUSDT", "interval": "1m", "limit": 3}, "klines.json"),
+        ("/fapi/v1/indexPriceKlines", {"pair": "BTCUSDT", "interval": "1m", "limit": 3}, "klines.json"),
+    ]:
+        status, body = call(sim, "GET", path, params)
+        assert status == 200, (path, body)
+        conforms(body, fixture(name), path)
+    for path in ("/fapi/v1/ticker/24hr", "/fapi/v1/ticker/price", "/fapi/v1/ticker/bookTicker"):
+        status, body = call(sim, "GET", path)
+        assert status == 200 and len(body) == 20, path
+        conforms(body, [fixture(path.rsplit("/", 1)[1].replace("24hr", "ticker_24hr").replace("price", "ticker_price")
+                                + ".json")], path)
+    status, body = call(sim, "GET", "/fapi/v1/nosuchthing")
+    assert status == 404 and body["code"] == -5000
+    conforms(body, fixture("error.json"), "unknown path")
+    status, body = call(sim, "PATCH", "/fapi/v1/order")
+    assert status == 404 and body["code"] == -5000
+
+
+def test_more_signed_rest_endpoints_conform(sim: SimExchange) -> None:
+    """Fills, income, balances, settings, listen keys, modify, batch and the Algo Order API."""
+    _, book = call(sim, "GET", "/fapi/v1/depth", {"symbol": "SOLUSDT", "limit": 5})
+    far = f"{float(book['bids'][-1][0]) * 0.97:.{len(book['bids'][0][0].split('.')[1])}f}"
+    _, filled = call(sim, "POST", "/fapi/v1/order", {"symbol": "SOLUSDT", "side": "BUY", "type": "MARKET",
+                                                     "quantity": "1"}, signed=True)
+    assert filled["status"] == "FILLED", filled
+    _, resting = call(sim, "POST", "/fapi/v1/order", {"symbol": "SOLUSDT", "side": "BUY", "type": "LIMIT",
+                                                      "timeInForce": "GTC", "quantity": "1", "price": far}, signed=True)
+    checks = [
+        ("GET", "/fapi/v1/userTrades", {"symbol": "SOLUSDT"}, "userTrades.json"),
+        ("GET", "/fapi/v1/income", {}, "income.json"),
+        ("GET", "/fapi/v2/balance", {}, "balance.json"),
+        ("GET", "/fapi/v3/balance", {}, "balance.json"),
+        ("GET", "/fapi/v1/leverageBracket", {"symbol": "SOLUSDT"}, "leverageBracket.json"),
+        ("GET", "/fapi/v1/commissionRate", {"symbol": "SOLUSDT"}, "commissionRate.json"),
+        ("GET", "/fapi/v1/symbolConfig", {"symbol": "SOLUSDT"}, "symbolConfig.json"),
+        ("GET", "/fapi/v1/accountConfig", {}, "accountConfig.json"),
+        ("GET", "/fapi/v1/positionSide/dual", {}, "positionSide_dual.json"),
+        ("POST", "/fapi/v1/marginType", {"symbol": "ADAUSDT", "marginType": "ISOLATED"},
+         "allOpenOrders_cancel.json"),
+        ("GET", "/fapi/v1/allOrders", {"symbol": "SOLUSDT"}, "openOrders.json"),
+        ("GET", "/fapi/v1/openOrder", {"symbol": "SOLUSDT", "orderId": resting["orderId"]}, "order_query.json"),
+        ("PUT", "/fapi/v1/order", {"symbol": "SOLUSDT", "orderId": resting["orderId"], "side": "BUY", "quantity": "2",
+                                   "price": far}, "order_new.json"),
+    ]
+    for method, path, params, name in checks:
+        status, body = call(sim, method, path, params, signed=True)
+        assert status == 200, (path, body)
+        conforms(body, fixture(name), f"{method} {path}")
+    last = float(filled["avgPrice"])
+    algo = {"algoType": "CONDITIONAL", "symbol": "SOLUSDT", "side": "SELL", "type": "STOP_MARKET",
+            "triggerPrice": f"{last * 0.9:.2f}", "closePosition": "true"}
+    status, new = call(sim, "POST", "/fapi/v1/algoOrder", algo, signed=True)
+    assert status == 200, new
+    conforms(new, fixture("algoOrder.json"), "POST /fapi/v1/algoOrder")
+    for path, params, name in [("/fapi/v1/algoOrder", {"algoId": new["algoId"]}, "algoOrder.json"),
+                               ("/fapi/v1/openAlgoOrders", {"symbol": "SOLUSDT"}, "algoOrder.json"),
+                               ("/fapi/v1/allAlgoOrders", {"symbol": "SOLUSDT"}, "algoOrder.json")]:
+        _, body = call(sim, "GET", path, params, signed=True)
+        conforms(body if isinstance(body, dict) else body[0], fixture(name), path)
+    _, cancelled = call(sim, "DELETE", "/fapi/v1/algoOrder", {"algoId": new["algoId"]}, signed=True)
+    conforms(cancelled, fixture("algoOrder_cancel.json"), "DELETE /fapi/v1/algoOrder")
+    status, refused = call(sim, "POST", "/fapi/v1/order", {**algo, "type": "STOP_MARKET", "stopPrice": "1"},
+                           signed=True)
+    assert (status, refused["code"]) == (400, -4120)  # conditional orders live on the Algo Order API now
+    status, batch = call(sim, "POST", "/fapi/v1/batchOrders", {"batchOrders": json.dumps([
+        {"symbol": "SOLUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": far},
+        {"symbol": "SOLUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "x"}])},
+        signed=True)
+    assert status == 200 and batch[1]["code"] == -1130
+    conforms(batch[0], fixture("order_new.json"), "POST /fapi/v1/batchOrders")
+    conforms(batch[1], fixture("error.json"), "a failed batch item")
+    call(sim, "DELETE", "/fapi/v1/allOpenOrders", {"symbol": "SOLUSDT"}, signed=True)
+    status, key = call(sim, "POST", "/fapi/v1/listenKey", key_only=True)
+    assert status == 200
+    conforms(key, fixture("listenKey.json"), "POST /fapi/v1/listenKey")
+    _, again = call(sim, "PUT", "/fapi/v1/listenKey", key_only=True)
+    assert again == key
+    assert call(sim, "DELETE", "/fapi/v1/listenKey", key_only=True) == (200, {})
+    status, gone = call(sim, "PUT", "/fapi/v1/listenKey", key_only=True)
+    assert (status, gone["code"]) == (400, -1125)
+
+
+def test_more_streams_and_user_data_conform(sim: SimExchange) -> None:
+    status, key = call(sim, "POST", "/fapi/v1/listenKey", key_only=True)
+    listen_key = key["listenKey"]
+    wanted = {"btcusdt@depth@100ms": "ws_depth5.json", "btcusdt@bookTicker": "ws_bookTicker.json",
+              "btcusdt@ticker": "ws_ticker.json", "btcusdt@miniTicker": "ws_miniTicker.json",
+              "btcusdt@trade": "ws_trade.json", "btcusdt_perpetual@continuousKline_1m": "ws_continuousKline.json",
+              "!markPrice@arr@1s": "ws_markPrice.json"}
+    events = {"ORDER_TRADE_UPDATE": "ud_ORDER_TRADE_UPDATE.json", "TRADE_LITE": "ud_TRADE_LITE.json",
+              "ACCOUNT_UPDATE": "ud_ACCOUNT_UPDATE.json", "ALGO_UPDATE": "ud_ALGO_UPDATE.json",
+              "ACCOUNT_CONFIG_UPDATE": "ud_ACCOUNT_CONFIG_UPDATE.json",
+              "listenKeyExpired": "ud_listenKeyExpired.json"}
+
+    async def go() -> None:
+        seen: dict[str, Any] = {}
+        url = f"{sim.ws_url}/stream?streams={'/'.join(wanted)}/{listen_key}"
+        async with websockets.connect(url, compression=None, max_size=None) as ws:
+            async def read_until(done: Any) -> None:
+                while not done():
+                    env = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                    data = env["data"]
+                    if env["stream"] == listen_key:
+                        if data["e"] != "ORDER_TRADE_UPDATE" or data["o"]["x"] == "TRADE":
+                            seen.setdefault(data["e"], data)
+                    elif env["stream"] != "btcusdt@depth@100ms" or (data["b"] and data["a"]):
+                        seen.setdefault(env["stream"], data)
+
+            await read_until(lambda: set(wanted) <= set(seen))
+            price = float(seen["btcusdt@trade"]["p"])
+            assert call(sim, "POST", "/fapi/v1/leverage", {"symbol": "BTCUSDT", "leverage": 7}, signed=True)[0] == 200
+            _, order = call(sim, "POST", "/fapi/v1/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
+                                                            "quantity": "0.010", "newClientOrderId": "ud-1"},
+                            signed=True)
+            assert order["status"] == "FILLED"
+            _, algo = call(sim, "POST", "/fapi/v1/algoOrder", {
+                "algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL", "type": "TAKE_PROFIT",
+                "triggerPrice": f"{price * 1.04:.1f}", "price": f"{price * 1.04:.1f}", "quantity": "0.010",
+                "reduceOnly": "true"}, signed=True)
+            call(sim, "DELETE", "/fapi/v1/algoOrder", {"algoId": algo["algoId"]}, signed=True)
+            await read_until(lambda: set(events) - {"listenKeyExpired"} <= set(seen))
+            assert seen["ORDER_TRADE_UPDATE"]["o"]["c"] == "ud-1"
+            assert seen["ACCOUNT_UPDATE"]["a"]["m"] == "ORDER"
+            admin = urllib.request.Request(f"{sim.rest_url}/sim/v1/faults/listen-key-expire", method="POST")
+            with urllib.request.urlopen(admin, timeout=30) as resp:
+                assert json.loads(resp.read())["expired"] == [listen_key]
+            await read_until(lambda: "listenKeyExpired" in seen)
+            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@nosuch"], "id": 5}))
+            reply = None
+            while reply is None or "stream" in reply:
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            conforms(reply, fixture("ws_error.json"), "SUBSCRIBE error")
+        for stream, name in wanted.items():
+            data = seen[stream]
+            conforms(data if stream != "!markPrice@arr@1s" else data[0], fixture(name), stream)
+        for event, name in events.items():
+            conforms(seen[event], fixture(name), event)
+
+    asyncio.run(go())

@@ -63,3 +63,65 @@ def test_websocket_client_of_binance_futures_connector(sim540: SimExchange) -> N
     assert len(replies) == 3 and all(r["result"] is None for r in replies)
     depth = next(m for m in messages if m.get("e") == "depthUpdate")
     assert depth["s"] == "ETHUSDT" and len(depth["b"]) == len(depth["a"]) == 5
+
+
+def test_connector_trading_day_with_user_data() -> None:
+    """binance-futures-connector: a bot's day, and a user-data event for every fill on its WebSocket client."""
+    with small_sim(symbols=10, speed=2.0) as sim:
+        client = UMFutures(KEY, SECRET, base_url=sim.rest_url)
+        assert float(client.ticker_24hr_price_change("BTCUSDT")["volume"]) > 0
+        assert float(client.ticker_price("BTCUSDT")["price"]) > 0
+        quote = client.book_ticker("BTCUSDT")
+        assert float(quote["askPrice"]) > float(quote["bidPrice"])
+        assert len(client.agg_trades("BTCUSDT", limit=20)) == 20 and len(client.trades("BTCUSDT", limit=20)) == 20
+        assert len(client.continuous_klines("BTCUSDT", "PERPETUAL", "1m", limit=5)) == 5
+        assert float(client.balance()[0]["balance"]) == 25_000.0
+        assert client.leverage_brackets(symbol="BTCUSDT")[0]["brackets"][0]["initialLeverage"] == 125
+        assert client.change_margin_type("ETHUSDT", "ISOLATED") == {"code": 200, "msg": "success"}
+        with pytest.raises(ClientError) as same:
+            client.change_margin_type("ETHUSDT", "ISOLATED")
+        assert same.value.error_code == -4046
+        assert client.get_position_mode() == {"dualSidePosition": False}
+        assert client.commission_rate("BTCUSDT")["takerCommissionRate"] == "0.000500"
+
+        key = client.new_listen_key()["listenKey"]
+        assert client.renew_listen_key(key) == {"listenKey": key}
+        events: list[dict] = []
+        ws = UMFuturesWebsocketClient(stream_url=sim.ws_url, on_message=lambda _, m: events.append(json.loads(m)))
+        try:
+            ws.user_data(listen_key=key, id=1)
+            wait_sync(lambda: any(m.get("id") == 1 for m in events), 30, "the user-data subscription")
+            orders = [client.new_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity=0.05),
+                      client.new_order(symbol="ETHUSDT", side="SELL", type="MARKET", quantity=0.02,
+                                       reduceOnly="true")]
+            book = client.depth("ETHUSDT", limit=5)
+            resting = client.new_order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity=0.05,
+                                       price=round(float(book["bids"][-1][0]) * 0.98, 2))
+            moved = client.modify_order(symbol="ETHUSDT", side="BUY", orderId=resting["orderId"], quantity=0.06,
+                                        price=round(float(book["bids"][-1][0]) * 0.97, 2))
+            assert moved["orderId"] == resting["orderId"] and moved["origQty"] == "0.060"
+            client.cancel_order(symbol="ETHUSDT", orderId=resting["orderId"])
+
+            def trades() -> list[dict]:
+                return [m["o"] for m in events if m.get("e") == "ORDER_TRADE_UPDATE" and m["o"]["x"] == "TRADE"]
+
+            fills = client.get_account_trades("ETHUSDT")
+            wait_sync(lambda: len(trades()) == len(fills), 30, "a user-data event for every fill")
+            assert sorted((t["i"], t["t"]) for t in trades()) == sorted((f["orderId"], f["id"]) for f in fills)
+            assert {t["i"] for t in trades()} == {o["orderId"] for o in orders}
+            assert all(float(t["n"]) > 0 and t["N"] == "USDT" for t in trades())
+            assert float(trades()[-1]["rp"]) != 0  # the reduce-only sell realised PnL
+            execs = [(m["o"]["i"], m["o"]["x"]) for m in events if m.get("e") == "ORDER_TRADE_UPDATE"]
+            assert {(resting["orderId"], x) for x in ("NEW", "AMENDMENT", "CANCELED")} <= set(execs)
+            wait_sync(lambda: any(m.get("e") == "ACCOUNT_UPDATE" for m in events), 30, "ACCOUNT_UPDATE")
+            update = next(m for m in events if m.get("e") == "ACCOUNT_UPDATE")
+            assert update["a"]["m"] == "ORDER" and update["a"]["P"][0]["mt"] == "isolated"
+        finally:
+            ws.stop()
+        income = client.get_income_history(symbol="ETHUSDT")
+        assert {r["incomeType"] for r in income} == {"COMMISSION", "REALIZED_PNL"}
+        assert len(client.get_all_orders("ETHUSDT")) == 3
+        client.close_listen_key(key)
+        with pytest.raises(ClientError) as gone:
+            client.renew_listen_key(key)
+        assert gone.value.error_code == -1125

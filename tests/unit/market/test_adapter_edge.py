@@ -70,7 +70,8 @@ def test_bad_input_is_counted_and_logged_once(streams: MarketStreams, conn: _Con
 def test_subscription_replies_and_server_errors_are_not_data(streams: MarketStreams, conn: _Connection) -> None:
     assert streams._accept(conn, '{"result":null,"id":1}') is None
     assert streams._accept(conn, '{"code":2,"msg":"Invalid request","id":2}') is None
-    assert conn.dropped_malformed == 0 and conn.subscribe_errors == 1
+    assert streams._accept(conn, '{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":3}') is None
+    assert conn.dropped_malformed == 0 and conn.subscribe_errors == 2
 
 
 def test_callback_errors_are_counted_not_raised(conn: _Connection) -> None:

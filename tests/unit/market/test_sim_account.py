@@ -84,3 +84,19 @@ def test_store_roundtrip_lock_and_corruption(tmp_path: Path) -> None:
     with pytest.raises(SimStateError):
         AccountStore(tmp_path / "state").load()
     assert AccountStore(None).load() is None and AccountStore(None).path is None
+
+
+def test_finished_orders_are_pruned_open_ones_never() -> None:
+    from dolphin.market.sim.account import HISTORY_LIMIT
+
+    lg = ledger()
+    lg.state.orders = [OrderRecord(i, f"c{i}", "BTCUSDT", "BUY", "LIMIT", "GTC", 1.0, 1.0, False, i, i,
+                                   status="NEW" if i % 1000 == 0 else "FILLED") for i in range(10_500)]
+    lg.prune_orders()
+    assert len(lg.state.orders) == 10_500  # within the slack: nothing to do yet
+    lg.state.orders += [OrderRecord(i, f"c{i}", "BTCUSDT", "BUY", "LIMIT", "GTC", 1.0, 1.0, False, i, i,
+                                    status="CANCELED") for i in range(10_500, 11_500)]
+    lg.prune_orders()
+    finished = [o for o in lg.state.orders if not o.is_open]
+    assert len(finished) == HISTORY_LIMIT and finished[-1].order_id == 11_499
+    assert [o.order_id for o in lg.state.orders if o.is_open] == list(range(0, 10_500, 1000))

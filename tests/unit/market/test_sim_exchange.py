@@ -46,7 +46,9 @@ def code_of(exc: pytest.ExceptionInfo[BinanceAPIError]) -> int:
     ({"symbol": "NOPEUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"}, BadSymbolError, -1121),
     ({"side": "BUY", "type": "MARKET", "quantity": "1"}, BadRequestError, -1102),
     ({"symbol": "BTCUSDT", "side": "UP", "type": "MARKET", "quantity": "1"}, BadRequestError, -1117),
-    ({"symbol": "BTCUSDT", "side": "BUY", "type": "STOP", "quantity": "1"}, BadRequestError, -1116),
+    ({"symbol": "BTCUSDT", "side": "BUY", "type": "ICEBERG", "quantity": "1"}, BadRequestError, -1116),
+    ({"symbol": "BTCUSDT", "side": "BUY", "type": "STOP_MARKET", "quantity": "1", "stopPrice": "1"},
+     OrderRejectedError, -4120),  # conditional orders go to the Algo Order API, as on the live venue
     ({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"}, BadRequestError, -1102),
     ({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0"}, BadPrecisionError, -4003),
     ({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0001"}, BadPrecisionError, -1111),
