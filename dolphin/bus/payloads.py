@@ -251,7 +251,11 @@ class McForewarner(Payload, frozen=True, kw_only=True):
 
 # ---------------------------------------------------------------- DOLPHIN_FEATURES_SHARD_NN[symbol]
 class ObFeatures(Payload, frozen=True, kw_only=True):
-    """Per-asset OB features in the shard maps (§9.1, §15.1); `timestamp` is a DOLPHIN addition."""
+    """Per-asset OB features in the shard maps (§9.1, §15.1), at one OB bar (docs/obf.md).
+
+    `timestamp` (wall clock of the push), `bar_ms` (market time the bar closed),
+    `cascading`, `spread_bps` and `depth_1pct_usd` are DOLPHIN additions.
+    """
 
     imbalance: float
     fill_probability: float
@@ -261,6 +265,10 @@ class ObFeatures(Payload, frozen=True, kw_only=True):
     imbalance_persistence: float | None = None
     withdrawal_velocity: float | None = None
     timestamp: float | None = None
+    bar_ms: int | None = None
+    cascading: bool = False
+    spread_bps: float | None = None
+    depth_1pct_usd: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -271,6 +279,34 @@ class ObFeatures(Payload, frozen=True, kw_only=True):
 
     def timestamp_s(self) -> float | None:
         return self.timestamp
+
+
+# ---------------------------------------------------------------- DOLPHIN_FEATURES["ob_macro_latest"]
+class ObMacro(Payload, frozen=True, kw_only=True):
+    """Market-wide OB features at one OB bar (§9.2; a DOLPHIN key, docs/obf.md).
+
+    `bar_ms` is the market time the bar closed: a consumer stepping bar t uses the macro
+    of the latest OB bar at or before t's close, never a later one (the §20.1 per-timestamp
+    rule: a fast replay cannot read a macro from its future).
+    """
+
+    bar_ms: int
+    cascade_count: int
+    regime_signal: float
+    market_imbalance: float
+    assets: int
+    pushed_at: float = msgspec.field(name="_pushed_at")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.cascade_count < 0 or self.assets < 0 or self.bar_ms <= 0:
+            raise ValueError("cascade_count and assets must be >= 0 and bar_ms positive")
+        if self.regime_signal not in (-1.0, 0.0, 1.0):
+            raise ValueError(f"regime_signal={self.regime_signal} is not -1, 0 or +1")
+        _in_range(self.market_imbalance, -1.0, 1.0, "market_imbalance")
+
+    def timestamp_s(self) -> float:
+        return self.pushed_at
 
 
 # ---------------------------------------------------------------- DOLPHIN_OB[symbol]

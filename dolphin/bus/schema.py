@@ -41,6 +41,7 @@ ACB_BOOST = "acb_boost"
 EXF_LATEST = "exf_latest"
 OBF_UNIVERSE_LATEST = "obf_universe_latest"
 MC_FOREWARNER_LATEST = "mc_forewarner_latest"
+OB_MACRO_LATEST = "ob_macro_latest"
 LATEST_NAUTILUS = "latest_nautilus"
 NAUTILUS_FLOW_HEARTBEAT = "nautilus_flow_heartbeat"
 PROBE_TS = "probe_ts"
@@ -142,6 +143,7 @@ SPECS: tuple[KeySpec, ...] = (
     KeySpec(FEATURES, EXF_LATEST, p.ExfLatest, f"{FEATURES}[{EXF_LATEST}]", "_pushed_at"),
     KeySpec(FEATURES, OBF_UNIVERSE_LATEST, p.ObfUniverse, f"{FEATURES}[{OBF_UNIVERSE_LATEST}]", "_snapshot_utc"),
     KeySpec(FEATURES, MC_FOREWARNER_LATEST, p.McForewarner, f"{FEATURES}[{MC_FOREWARNER_LATEST}]", "timestamp"),
+    KeySpec(FEATURES, OB_MACRO_LATEST, p.ObMacro, f"{FEATURES}[{OB_MACRO_LATEST}]", "_pushed_at"),
     KeySpec(SAFETY, LATEST, p.SafetyState, f"{SAFETY}[{LATEST}]", "timestamp"),
     KeySpec(STATE_BLUE, LATEST, p.StrategyState, f"{STATE_BLUE}[{LATEST}]", "updated_at"),
     KeySpec(STATE_BLUE, LATEST_NAUTILUS, p.NautilusState, f"{STATE_BLUE}[{LATEST_NAUTILUS}]", "updated_at"),
@@ -173,6 +175,7 @@ MONITORED_KEYS: tuple[tuple[str, str], ...] = (
     (FEATURES, ACB_BOOST),
     (FEATURES, EXF_LATEST),
     (FEATURES, OBF_UNIVERSE_LATEST),
+    (FEATURES, OB_MACRO_LATEST),
     (FEATURES, MC_FOREWARNER_LATEST),
     (SAFETY, LATEST),
     (STATE_BLUE, LATEST),
