@@ -9,12 +9,12 @@ trade for trade — and shows any difference that remains as a bug, not as noise
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dolphin.enums import Posture
 from dolphin.errors import DataError
-from dolphin.store.journal import Commit, Journal, JournalCorrupt, ScanInput
+from dolphin.store.journal import Commit, FillRecord, Journal, JournalCorrupt, ScanInput, SessionStart
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +31,28 @@ class StepFlags:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueFill:
+    """A leg the venue filled, as journaled: applied to the replayed engine after its scan's step."""
+
+    kind: str            # entry | exit
+    trade_id: int
+    price: float
+    quantity: float
+    fee: float
+
+
+@dataclass(frozen=True, slots=True)
 class SessionInputs:
     first_scan: int
     last_scan: int
     steps: dict[int, StepFlags]
+    venue: str = "paper"
+    fills: dict[int, list[VenueFill]] = field(default_factory=dict)
+
+    @property
+    def venue_truth(self) -> bool:
+        """The session's books were the venue's fills (engine friction off, fills applied)."""
+        return self.venue != "paper"
 
     @classmethod
     def from_journal(cls, path: str | Path) -> SessionInputs:
@@ -42,11 +60,21 @@ class SessionInputs:
         if not journal.path.is_file():
             raise DataError(f"trader journal not found: {journal.path}")
         steps: dict[int, StepFlags] = {}
+        fills: dict[int, list[VenueFill]] = {}
+        venue = "paper"
+        seen_fills: set[str] = set()
         posture: str = Posture.APEX
         last_commit: int | None = None
         try:
             for r in journal.iter_records():
-                if isinstance(r, ScanInput):
+                if isinstance(r, SessionStart):
+                    venue = r.venue
+                elif isinstance(r, FillRecord):
+                    if r.client_order_id not in seen_fills:   # a recovery re-journals nothing twice, but be sure
+                        seen_fills.add(r.client_order_id)
+                        fills.setdefault(r.scan_number, []).append(VenueFill(r.kind, r.trade_id, r.price, r.quantity,
+                                                                             r.fee))
+                elif isinstance(r, ScanInput):
                     posture = r.posture or posture
                     steps[r.scan_number] = StepFlags(trade=r.trade, acb=tuple(r.acb) if r.acb else None,  # type: ignore[arg-type]
                                                      posture=posture, kill_switch=r.kill_switch)
@@ -56,4 +84,4 @@ class SessionInputs:
             raise DataError(str(exc)) from None
         if not steps or last_commit is None:
             raise DataError(f"{journal.path}: no committed live step to replay")
-        return cls(first_scan=min(steps), last_scan=last_commit, steps=steps)
+        return cls(first_scan=min(steps), last_scan=last_commit, steps=steps, venue=venue, fills=fills)

@@ -49,7 +49,9 @@ class ScannerSection:
 class TraderSection:
     autostart: bool = spec(True, doc="start the trader with the family (paper by default)")
     strategy: str = spec("blue")
-    venue: str = spec("paper", choices=("paper", "sim"))
+    venue: str = spec("auto", choices=("auto", "paper", "sim"),
+                      doc="sim: orders on the simulator, its fills are the books; paper: no venue (replays, tests); "
+                          "auto: sim on a simulated market, paper otherwise (real venues are `dolphin live`'s)")
     stale_after_s: float = spec(10.0, 0.1, 3_600.0, doc="a scan older than this (market seconds) is not traded")
     kill_switch: str = spec("KILL", doc="kill-switch file, relative to the runtime root unless absolute")
 
@@ -101,6 +103,13 @@ class ServicesConfig:
     def external_bus(self) -> bool:
         """A real cluster is configured: DOLPHIN runs no member of its own."""
         return bool(os.environ.get("DOLPHIN_HZ_MEMBERS", "").strip())
+
+    @property
+    def trader_venue(self) -> str:
+        """The trader's venue after resolving ``auto``: ``sim`` or ``paper``."""
+        if self.trader.venue == "auto":
+            return "sim" if self.market.source == "sim" else "paper"
+        return self.trader.venue
 
     @property
     def sim_rest_url(self) -> str:

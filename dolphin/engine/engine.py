@@ -377,6 +377,63 @@ class NDAlphaEngine:
             self.day_trades += 1
         return entries, exits
 
+    # ------------------------------------------------------------------ venue fills (bible §8.3)
+    def apply_entry_fill(self, trade_id: int, price: float, quantity: float, fee: float) -> OpenPosition:
+        """The venue filled the entry of the open position: its price, notional and fee become the fill's.
+
+        From the next bar on, take-profit, stop and every exit rule act on what actually
+        happened; the fee is settled with the trade at its exit (as the engine's own are).
+        """
+        s = self._st[0]
+        if not s["pos_active"] or int(s["pos_trade_id"]) != trade_id:
+            raise ValueError(f"no open position with trade id {trade_id} to apply an entry fill to")
+        if not (price > 0 and quantity > 0 and fee >= 0):
+            raise ValueError(f"entry fill of trade {trade_id}: price {price}, quantity {quantity}, fee {fee}")
+        s["pos_entry_price"] = price
+        s["pos_notional"] = price * quantity
+        s["pos_entry_fee"] = fee
+        position = self.open_position
+        assert position is not None
+        return position
+
+    def apply_exit_fill(self, trade: ClosedTrade, price: float, fee: float) -> ClosedTrade:
+        """The venue filled the exit of the trade that just closed: its exit price, fees and PnL become the fill's.
+
+        Capital moves by the difference between the venue's and the engine's PnL; the peak
+        is recomputed from the peak the position opened with; and a trade whose sign flips
+        (a win by the engine's price, a loss at the venue's) moves its bucket and streak
+        outcome too, so sizing acts on what actually happened.
+        """
+        s = self._st[0]
+        if not self.trades or self.trades[-1].trade_id != trade.trade_id or s["pos_active"]:
+            raise ValueError(f"trade {trade.trade_id} is not the engine's last closed trade")
+        if not (price > 0 and fee >= 0):
+            raise ValueError(f"exit fill of trade {trade.trade_id}: price {price}, fee {fee}")
+        sign = PositionSide(trade.side).sign
+        pnl_pct = sign * (price - trade.entry_price) / trade.entry_price
+        pnl = pnl_pct * trade.notional - trade.entry_fee - fee
+        capital = float(s["capital"]) + (pnl - trade.pnl)
+        s["capital"] = capital
+        s["peak_capital"] = max(float(s["pos_peak_capital"]), capital)
+        was_win, is_win = trade.pnl > 0.0, pnl > 0.0
+        if was_win != is_win and 0 <= trade.bucket < N_BUCKETS:
+            self._bucket_w[trade.bucket] += 1 if is_win else -1
+            self._recent[(int(s["n_closed"]) - 1) % RECENT_RING] = int(is_win)
+        amended = msgspec.structs.replace(trade, exit_price=price, exit_fee=fee, pnl=pnl, pnl_pct=pnl_pct,
+                                          capital_after=capital)
+        self.trades[-1] = amended
+        return amended
+
+    def apply_cash(self, amount: float) -> None:
+        """A cash flow the venue booked outside a trade (funding): capital, and the peak when it rises."""
+        if not math.isfinite(amount):
+            raise ValueError(f"cash flow {amount} is not finite")
+        s = self._st[0]
+        s["capital"] = float(s["capital"]) + amount
+        s["peak_capital"] = max(float(s["peak_capital"]), float(s["capital"]))
+        if s["pos_active"]:
+            s["pos_peak_capital"] = max(float(s["pos_peak_capital"]), float(s["capital"]))
+
     # ------------------------------------------------------------------ state
     def get_state(self) -> EngineState:
         """A complete, exact snapshot (capital, histories, open position, RNG position, day books)."""

@@ -336,6 +336,7 @@ def _try_entry(st, P, bar: int, ts: int, vd: float, price_row: np.ndarray, hist:
     s.pos_confidence = confidence
     s.pos_trade_id = s.trade_seq
     s.pos_vd_adverse = 0
+    s.pos_peak_capital = s.peak_capital
 
     row = events[n_ev]
     row[E_KIND] = EVENT_ENTRY

@@ -144,7 +144,11 @@ class TraderCore:
         self.venue = venue
         self.posture_now: Callable[[], Posture] = posture_now or (lambda: self.posture)
         self.clock = clock
-        self.engine = NDAlphaEngine(cfg, self.assets, acb=AdaptiveCircuitBreaker(cfg.acb))
+        # A venue's fills are the books (bible §8.1–§8.3): the engine's friction model is off and
+        # every fill's price, quantity and commission are applied to the engine as they happen.
+        self.venue_truth = venue != "paper"
+        self.engine_cfg = cfg.with_venue_friction() if self.venue_truth else cfg
+        self.engine = NDAlphaEngine(self.engine_cfg, self.assets, acb=AdaptiveCircuitBreaker(cfg.acb))
         x = cfg.extras
         self.vol_ref = x.vol_reference if x.vol_reference in self.assets else self.assets[0]
         self.vol_gate = VolGate(x.vol_window, x.vol_percentile, x.vol_calib_bars)
@@ -174,6 +178,9 @@ class TraderCore:
             return False
         if books.session is None:
             raise RuntimeError(f"{self.journal.path}: no session record; not a trader journal")
+        if books.session.venue != self.venue:
+            raise RuntimeError(f"{self.journal.path} holds books of venue {books.session.venue!r}, this trader runs "
+                               f"on {self.venue!r}: a book keeps its venue (move the journal aside for a new book)")
         self.book_id = books.session.book_id
         if books.snapshot is None:   # a crash between the session record and the first snapshot
             self._snapshot()
@@ -341,22 +348,29 @@ class TraderCore:
             if pending:
                 self.journal.append(*pending)       # write-ahead: durable before any order leaves
                 pending = []
-            for trade_out in out.exits:
-                intent = exit_intent(self.book_id, trade_out)
+            exits: list[ClosedTrade] = []
+            for engine_trade in out.exits:
+                intent = exit_intent(self.book_id, engine_trade)
                 fill, record = await self._execute(intent, bar.scan_number)
                 result.orders.append((intent, fill))
                 pending += record
+                trade_out = (self.engine.apply_exit_fill(engine_trade, fill.price, fill.fee) if self.venue_truth
+                             else engine_trade)
+                exits.append(trade_out)
                 if trade_out.trade_id not in self._journaled_trades:
                     pending.append(TradeRecord(seq=self.journal.next_seq(), scan_number=bar.scan_number,
                                                trade=msgspec.to_builtins(trade_out)))
                     self._journaled_trades.add(trade_out.trade_id)
                 self.trades.append(trade_out)
+            entries: list[OpenPosition] = []
             for pos in out.entries:
                 intent = entry_intent(self.book_id, pos)
                 fill, record = await self._execute(intent, bar.scan_number)
                 result.orders.append((intent, fill))
                 pending += record
-        result.exits, result.entries = list(out.exits), list(out.entries)
+                entries.append(self.engine.apply_entry_fill(pos.trade_id, fill.price, fill.quantity, fill.fee)
+                               if self.venue_truth else pos)
+            result.exits, result.entries = exits, entries
         if commit:
             pending.append(Commit(seq=self.journal.next_seq(), scan_number=bar.scan_number,
                                   capital=self.engine.capital))

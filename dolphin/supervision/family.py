@@ -106,7 +106,7 @@ def check_orders_allowed(cfg: ServicesConfig) -> None:
     from dolphin.market.errors import MainnetNotAllowedError
     from dolphin.market.urls import check_signing_url
 
-    if cfg.trader.venue != "sim":
+    if cfg.trader_venue != "sim":
         return
     rest, _ = market_urls(cfg)
     try:

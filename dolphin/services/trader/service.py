@@ -102,7 +102,7 @@ def archive_bars(home: Path, after: int, before: int | None = None) -> list[Scan
 
 
 def make_executor(scfg: ServicesConfig) -> Executor:
-    if scfg.trader.venue == "sim":
+    if scfg.trader_venue == "sim":
         from dolphin.execution.venue import VenueExecutor
 
         return VenueExecutor.from_environment()
@@ -177,9 +177,9 @@ class TraderService:
         await reconcile_positions(core)
         self.session = SessionLog(ctx.home / "paper_trading", {
             "strategy": self.cfg.to_dict(), "champion_hash": champion_hash(self.cfg.frozen_params()),
-            "services": msgspec.to_builtins(self.scfg), "venue": self.scfg.trader.venue, "book_id": core.book_id,
+            "services": msgspec.to_builtins(self.scfg), "venue": self.scfg.trader_venue, "book_id": core.book_id,
             "journal": str(core.journal.path), "recovered": recovered, "started_at": time.time()})
-        log.info("trader %s on %s: capital %.2f, last scan %d (%s)", self.cfg.name, self.scfg.trader.venue,
+        log.info("trader %s on %s: capital %.2f, last scan %d (%s)", self.cfg.name, self.scfg.trader_venue,
                  core.engine.capital, core.last_scan, "recovered" if recovered else "fresh book")
         await self.publish(core, None)
         return core
@@ -187,7 +187,7 @@ class TraderService:
     def _new_core(self, executor: Executor, acb_inbox: PendingUpdate) -> TraderCore:
         core = TraderCore(self.cfg, self.assets, Journal(self.ctx.home / "journal" / f"{self.cfg.name}.jsonl"),
                           executor, kill_switch=KillSwitch.under(self.ctx.home, self.scfg.trader.kill_switch),
-                          stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader.venue,
+                          stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader_venue,
                           bar_ms=self.scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
                           posture_now=lambda: self.posture.posture)
         core.acb_inbox = acb_inbox   # the listener keeps delivering into the same inbox across a rebuild
