@@ -154,6 +154,17 @@ class ObRegime(StrEnum):
 
 
 @unique
+class ObSource(StrEnum):
+    """Where the OB features an engine step acted on came from (shown by the trader and the TUI)."""
+
+    BUS = "bus"                  # OBF's shard maps, live
+    FALLBACK = "fallback"        # OBF's local file, while its bus pushes fail (§15.6)
+    NONE = "none"                # no OB bar for this step: neutral values
+    RECORDED = "recorded"        # a backtest on recorded OB history (--ob) or a journal's inputs
+    MONTE_CARLO = "monte-carlo"  # no OB data at all: the legacy seeded fill edge (§8.3; synthetic backtests)
+
+
+@unique
 class SignalState(StrEnum):
     """Where vel_div stands against the strategy's entry gate (bible §4.1); see `engine.signal.classify`."""
 
@@ -167,5 +178,5 @@ class SignalState(StrEnum):
         return self in (SignalState.SIGNAL, SignalState.EXTREME)
 
 
-__all__ = ["HealthStatus", "McStatus", "ObRegime", "OrderSide", "PositionSide", "Posture", "ProcessState", "ScanRejection",
+__all__ = ["HealthStatus", "McStatus", "ObRegime", "ObSource", "OrderSide", "PositionSide", "Posture", "ProcessState", "ScanRejection",
            "ServiceAction", "SignalState"]

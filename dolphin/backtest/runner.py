@@ -25,6 +25,7 @@ from dolphin.engine.ob import OBProvider
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
 from dolphin.errors import DataError, UsageError
+from dolphin.execution.ob_inputs import recorded_provider
 from dolphin.scan.table import ScanTable
 from dolphin.scan.volatility import vol_regime_ok
 
@@ -194,6 +195,9 @@ def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None 
     compile_kernel()
     compile_seconds = time.perf_counter() - t0
     engine_cfg = cfg.with_venue_friction() if session is not None and session.venue_truth else cfg
+    if session is not None and ob_provider is None:
+        # a trader's engine always runs with OB (journaled per step, neutral where it had none)
+        ob_provider = recorded_provider(session.ob_steps, assets)
     engine = NDAlphaEngine(engine_cfg, assets, acb=AdaptiveCircuitBreaker(cfg.acb, acb_source),
                            ob_provider=ob_provider, forewarner=forewarner)
     days: list[DayResult] = []

@@ -48,6 +48,7 @@ class SessionInputs:
     steps: dict[int, StepFlags]
     venue: str = "paper"
     fills: dict[int, list[VenueFill]] = field(default_factory=dict)
+    ob_steps: list[tuple[int, list[float]]] = field(default_factory=list)   # (ts_ms, OB block) per journaled step
 
     @property
     def venue_truth(self) -> bool:
@@ -61,6 +62,7 @@ class SessionInputs:
             raise DataError(f"trader journal not found: {journal.path}")
         steps: dict[int, StepFlags] = {}
         fills: dict[int, list[VenueFill]] = {}
+        ob_steps: list[tuple[int, list[float]]] = []
         venue = "paper"
         seen_fills: set[str] = set()
         posture: str = Posture.APEX
@@ -75,6 +77,8 @@ class SessionInputs:
                         fills.setdefault(r.scan_number, []).append(VenueFill(r.kind, r.trade_id, r.price, r.quantity,
                                                                              r.fee))
                 elif isinstance(r, ScanInput):
+                    if r.ob is not None and r.scan_number not in steps:
+                        ob_steps.append((r.ts_ms, r.ob))
                     posture = r.posture or posture
                     steps[r.scan_number] = StepFlags(trade=r.trade, acb=tuple(r.acb) if r.acb else None,  # type: ignore[arg-type]
                                                      posture=posture, kill_switch=r.kill_switch)
@@ -84,4 +88,5 @@ class SessionInputs:
             raise DataError(str(exc)) from None
         if not steps or last_commit is None:
             raise DataError(f"{journal.path}: no committed live step to replay")
-        return cls(first_scan=min(steps), last_scan=last_commit, steps=steps, venue=venue, fills=fills)
+        return cls(first_scan=min(steps), last_scan=last_commit, steps=steps, venue=venue, fills=fills,
+                   ob_steps=ob_steps)

@@ -28,15 +28,17 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from dolphin.bus.ob_feed import ObView
 from dolphin.bus.scan_codec import bar_from_input, input_from_bar
 from dolphin.config.champion import champion_hash
 from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.engine import NDAlphaEngine, compile_kernel, decode_state, encode_state
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
-from dolphin.enums import Posture
+from dolphin.enums import ObSource, Posture
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
+from dolphin.execution.ob_inputs import StepOBProvider, block_from_flat, flat_from_view, source_of
 from dolphin.execution.orders import Fill, OrderIntent, entry_intent, exit_intent, new_book_id
 from dolphin.scan.record import ScanBar
 from dolphin.scan.volatility import VolGate
@@ -126,6 +128,7 @@ class TraderCore:
     def __init__(self, cfg: StrategyConfig, assets: list[str], journal: Journal, executor: Executor, *,
                  kill_switch: KillSwitch | None = None, speed: float = 1.0, stale_after_s: float = STALE_AFTER_S,
                  bar_ms: int = 5_000, market_now: Callable[[], int | None] | None = None,
+                 ob_view: Callable[[int], tuple[ObView, bool]] | None = None,
                  snapshot_every: int = SNAPSHOT_EVERY_SCANS, venue: str = "paper",
                  posture_now: Callable[[], Posture] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -148,7 +151,13 @@ class TraderCore:
         # every fill's price, quantity and commission are applied to the engine as they happen.
         self.venue_truth = venue != "paper"
         self.engine_cfg = cfg.with_venue_friction() if self.venue_truth else cfg
-        self.engine = NDAlphaEngine(self.engine_cfg, self.assets, acb=AdaptiveCircuitBreaker(cfg.acb))
+        # The engine always runs with OB on in a trader: the features come from OBF (journaled per step)
+        # or are neutral — never the seeded Monte-Carlo fill edge, which is for synthetic backtests only.
+        self.ob_view = ob_view
+        self.ob_step = StepOBProvider()
+        self.ob_source: ObSource = ObSource.NONE
+        self.engine = NDAlphaEngine(self.engine_cfg, self.assets, acb=AdaptiveCircuitBreaker(cfg.acb),
+                                    ob_provider=self.ob_step)
         x = cfg.extras
         self.vol_ref = x.vol_reference if x.vol_reference in self.assets else self.assets[0]
         self.vol_gate = VolGate(x.vol_window, x.vol_percentile, x.vol_calib_bars)
@@ -225,6 +234,7 @@ class TraderCore:
         if vol_ok != r.vol_ok:
             raise RuntimeError(f"journal replay diverged at scan {r.scan_number}: vol_ok {vol_ok} != {r.vol_ok}")
         self.posture = Posture(r.posture) if r.posture else self.posture
+        self.ob_step.current = None if r.ob is None else block_from_flat(r.ob, len(self.assets))
         await self._step(bar, trade=r.trade, vol_ok=vol_ok, acb=r.acb, posture=self.posture,
                          kill=r.kill_switch, journal_input=False, commit=not committed)
         self.stats.replayed += 1
@@ -237,6 +247,7 @@ class TraderCore:
         commit point, so a crash while warming simply warms again on restart.
         """
         n = 0
+        self.ob_step.current = None   # history has no OB bars: neutral, as the replay's warm-up
         for bar in bars:
             if bar.scan_number <= self.last_scan:
                 continue
@@ -296,10 +307,22 @@ class TraderCore:
             self._note_stale(bar)
         vol_ok = self.vol_gate.update(bar.prices.get(self.vol_ref, math.nan))
         kill = self.kill_switch.active() if self.kill_switch is not None else False
+        ob = self._take_ob(bar)
         result = await self._step(bar, trade=not stale, vol_ok=vol_ok, acb=self.acb_inbox.take(),
-                                  posture=self.posture_now(), kill=kill, journal_input=True, commit=True)
+                                  posture=self.posture_now(), kill=kill, journal_input=True, commit=True, ob=ob)
         result.stale = stale
         return result
+
+    def _take_ob(self, bar: ScanBar) -> list[float] | None:
+        """Freeze the OB features for this bar's close into the engine's block (and the journal)."""
+        if self.ob_view is None:
+            self.ob_step.current = None
+            return None
+        view, fallback = self.ob_view(bar.ts_ms + self.bar_ms)
+        flat, covered = flat_from_view(view, self.assets)
+        self.ob_source = source_of(view, covered, fallback)
+        self.ob_step.current = block_from_flat(flat, len(self.assets))
+        return flat
 
     def _date_boundary(self, bar: ScanBar, posture: Posture) -> DayResult | None:
         date = datetime.fromtimestamp(bar.ts_ms / 1000, UTC).strftime("%Y-%m-%d")
@@ -310,15 +333,17 @@ class TraderCore:
         return closed
 
     def _input_record(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
-                      kill: bool) -> ScanInput:
+                      kill: bool, ob: list[float] | None) -> ScanInput:
         return input_from_bar(bar, seq=self.journal.next_seq(), vol_ok=vol_ok, trade=trade, acb=acb,
-                              posture=self.posture, kill_switch=kill)
+                              posture=self.posture, kill_switch=kill, ob=ob,
+                              ob_source=None if ob is None else str(self.ob_source))
 
     def gate_snap(self, posture: Posture) -> GateSnap:
         return GateSnap(self.engine.day_base_boost, self.engine.day_beta, posture, self.engine.mc_gate_open)
 
     async def _step(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
-                    posture: Posture, kill: bool, journal_input: bool, commit: bool) -> StepResult:
+                    posture: Posture, kill: bool, journal_input: bool, commit: bool,
+                    ob: list[float] | None = None) -> StepResult:
         """Step the engine, then journal: input + commit in one write when the step orders nothing;
         the input first (write-ahead) and the fills + commit after when it does."""
         result = StepResult(bar.scan_number)
@@ -343,7 +368,7 @@ class TraderCore:
                             ", ".join(result.changed_fields))
         pending: list[Any] = []
         if journal_input:
-            pending.append(self._input_record(bar, trade=trade, vol_ok=vol_ok, acb=acb, kill=kill))
+            pending.append(self._input_record(bar, trade=trade, vol_ok=vol_ok, acb=acb, kill=kill, ob=ob))
         if out.exits or out.entries:
             if pending:
                 self.journal.append(*pending)       # write-ahead: durable before any order leaves

@@ -64,6 +64,8 @@ class ScanInput(msgspec.Struct, tag="scan", frozen=True):
     acb: tuple[float, float] | None = None   # ACB update applied at the top of this step (boost, beta)
     posture: str | None = None               # posture in force for this step
     kill_switch: bool = False                # the kill-switch file was present
+    ob: list[float] | None = None            # the OB block the step acted on (engine order: 5 per asset, 3 macro)
+    ob_source: str | None = None             # where it came from (dolphin.enums.ObSource)
 
 
 class FillRecord(msgspec.Struct, tag="fill", frozen=True):

@@ -29,6 +29,7 @@ from dolphin.bus import (
 )
 from dolphin.bus.codec import default_codec
 from dolphin.bus.listeners import BusEvent
+from dolphin.bus.ob_feed import ObFeed, ObView
 from dolphin.bus.posture import AsyncPostureStore
 from dolphin.bus.scan_codec import bar_from_record, bars_from_table, record_from_payload
 from dolphin.config import load_config
@@ -126,6 +127,7 @@ class TraderService:
         self.needs_warmup = False
         self._last_snapshot_published = -1
         self.index = ScanIndex(ctx.home)
+        self.ob_feed = ObFeed()
         self.market_clock = MarketClock(BinanceRest(market_rest_url(scfg)))
         self.gate = ScanGate(self.assets, scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
                              archived=self._archived)
@@ -133,6 +135,10 @@ class TraderService:
         self.halted: str | None = None          # why the books cannot be written (the trader waits, then resumes)
         self.halts = 0
         self.dropped_while_halted = 0
+
+    def _ob_view(self, close_ms: int) -> tuple[ObView, bool]:
+        """The bus's OB for a bar close (the flag: whether it came from OBF's fallback file instead)."""
+        return self.ob_feed.at(close_ms), False
 
     def rejected_scans(self) -> dict[str, int]:
         """Bus scans refused so far, by reason: the codec's (not a scan at all) and the gate's."""
@@ -164,6 +170,10 @@ class TraderService:
         if not await self.market_clock.sync():
             log.warning("the market's clock is not reachable yet: scans are fed, not traded, until it is")
         ctx.spawn(self.market_clock.run(ctx.stop), "market-clock")
+        try:
+            await self.ob_feed.start(client, ctx.bus)
+        except Exception as exc:  # OB is an input among others: no OBF yet must not stop the trader
+            log.warning("OB features not readable yet (%s): steps use neutral OB until OBF publishes", exc)
         core = self._new_core(make_executor(self.scfg), PendingUpdate())
         self.core = core
         recovered = await core.start()
@@ -189,7 +199,7 @@ class TraderService:
                           executor, kill_switch=KillSwitch.under(self.ctx.home, self.scfg.trader.kill_switch),
                           stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader_venue,
                           bar_ms=self.scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
-                          posture_now=lambda: self.posture.posture)
+                          ob_view=self._ob_view, posture_now=lambda: self.posture.posture)
         core.acb_inbox = acb_inbox   # the listener keeps delivering into the same inbox across a rebuild
         return core
 
@@ -321,7 +331,7 @@ class TraderService:
                            for t in core.trades[-RECENT_TRADES:]],
             venue=core.venue, stale_scans=core.stats.stale, stale_state_events=core.stats.stale_state_events,
             rejected_scans=self.rejected_scans(), errors=self.errors, halted=self.halted,
-            duplicates=core.stats.duplicates)
+            duplicates=core.stats.duplicates, ob_source=str(core.ob_source))
         if attach_state:
             self._last_snapshot_published = core.journal.seq
         await bus.put(schema.STATE_BLUE, schema.LATEST, state)

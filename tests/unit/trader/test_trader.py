@@ -17,6 +17,7 @@ from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.engine import NDAlphaEngine
 from dolphin.execution.executor import PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
+from dolphin.execution.ob_inputs import StepOBProvider
 from dolphin.execution.trader import ScanBar, TraderCore
 from dolphin.scan.volatility import vol_regime_ok
 from dolphin.store.journal import Journal, JournalLocked
@@ -85,7 +86,8 @@ def backtest_trades(cfg, table, warm_until: int, stop: int):
     ref = cfg.extras.vol_reference
     _, vol_ok = vol_regime_ok(table.price(ref), cfg.extras.vol_window, cfg.extras.vol_percentile,
                               cfg.extras.vol_calib_bars)
-    eng = NDAlphaEngine(cfg, list(table.assets), acb=AdaptiveCircuitBreaker(cfg.acb))
+    # a trader's engine runs with OB on (neutral without OBF), never the Monte-Carlo edge
+    eng = NDAlphaEngine(cfg, list(table.assets), acb=AdaptiveCircuitBreaker(cfg.acb), ob_provider=StepOBProvider())
     eng.begin_day("2026-01-05")
     args = (table.scan_number, table.ts, table.vel_div, table.v750_lambda_max_velocity, vol_ok, table.prices)
     eng.run_block(*(a[:warm_until] for a in args), trade=False)
