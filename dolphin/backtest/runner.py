@@ -20,7 +20,7 @@ from dolphin.backtest.session import SessionInputs, StepFlags, VenueFill
 from dolphin.config.champion import champion_hash
 from dolphin.engine.acb import AdaptiveCircuitBreaker, ExternalFactorsSource
 from dolphin.engine.engine import NDAlphaEngine, compile_kernel
-from dolphin.engine.mc_gate import Forewarner
+from dolphin.engine.mc_gate import Forewarner, MCReport
 from dolphin.engine.ob import OBProvider
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
@@ -136,6 +136,8 @@ def _replay_steps(engine: NDAlphaEngine, session: SessionInputs, scan_numbers: n
             j += 1
         if flags.acb is not None:
             engine.update_acb_boost(*flags.acb)
+        if flags.mc is not None:
+            engine.update_mc(MCReport(*flags.mc))
         engine.set_posture(flags.posture)
         engine.set_kill_switch(flags.kill_switch)
         engine.run_block(*_rows(columns, i, j), trade=flags.trade)

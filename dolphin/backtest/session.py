@@ -23,11 +23,12 @@ class StepFlags:
     acb: tuple[float, float] | None
     posture: str
     kill_switch: bool
+    mc: tuple[float, float] | None = None
 
     def same_regime(self, other: StepFlags) -> bool:
         """Consecutive scans with these flags can run in one engine block (no update between them)."""
-        return (other.acb is None and self.trade == other.trade and self.posture == other.posture
-                and self.kill_switch == other.kill_switch)
+        return (other.acb is None and other.mc is None and self.trade == other.trade
+                and self.posture == other.posture and self.kill_switch == other.kill_switch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +81,9 @@ class SessionInputs:
                     if r.ob is not None and r.scan_number not in steps:
                         ob_steps.append((r.ts_ms, r.ob))
                     posture = r.posture or posture
-                    steps[r.scan_number] = StepFlags(trade=r.trade, acb=tuple(r.acb) if r.acb else None,  # type: ignore[arg-type]
-                                                     posture=posture, kill_switch=r.kill_switch)
+                    steps[r.scan_number] = StepFlags(
+                        trade=r.trade, acb=(float(r.acb[0]), float(r.acb[1])) if r.acb else None, posture=posture,
+                        kill_switch=r.kill_switch, mc=(float(r.mc[0]), float(r.mc[1])) if r.mc else None)
                 elif isinstance(r, Commit):
                     last_commit = r.scan_number if last_commit is None else max(last_commit, r.scan_number)
         except JournalCorrupt as exc:

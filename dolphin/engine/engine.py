@@ -56,7 +56,7 @@ from dolphin.engine.layout import (
     VD_RING,
     param_vector,
 )
-from dolphin.engine.mc_gate import MC_OK, Forewarner, MCVerdict, mc_verdict, verdict_from_status
+from dolphin.engine.mc_gate import MC_OK, Forewarner, MCReport, MCVerdict, mc_verdict, verdict_from_status
 from dolphin.engine.ob import OBProvider, empty_block
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import BarResult, ClosedTrade, DayResult, OpenPosition
@@ -90,6 +90,7 @@ class EngineState(msgspec.Struct, frozen=True):
     day_bars: int
     mc_status: str
     direction_default: int
+    mc_report: tuple[float, float] | None = None   # the standing MC report (catastrophic_prob, envelope_score)
 
 
 class NDAlphaEngine:
@@ -140,6 +141,7 @@ class NDAlphaEngine:
         self.day_trades = 0
         self.day_bars = 0
         self.mc: MCVerdict = MC_OK
+        self.mc_report: MCReport | None = None   # the standing MC-Forewarner report (a trader's, from the bus)
         self.acb_day: AcbDay | None = None
         self.trades: list[ClosedTrade] = []
 
@@ -237,13 +239,27 @@ class NDAlphaEngine:
             self.acb_day = self.acb.day(date, self.w750_history(), ob_regime_signal)
             s["day_base_boost"] = self.acb_day.boost
             s["day_beta"] = self.acb_day.beta
-        self.mc = MC_OK
         if self.forewarner is not None:
             mc_cfg = {**self.mc_base_cfg, "max_leverage": self.cfg.champion.max_leverage * self.day_base_boost}
             self.mc = mc_verdict(self.forewarner.assess_config_dict(mc_cfg))
+        else:
+            self.mc = mc_verdict(self.mc_report)   # the standing report carries over the day boundary
         s["day_mc_scale"] = self.mc.scale
         s["halt_day"] = self.mc.halt
         return self.acb_day
+
+    def update_mc(self, report: MCReport | None) -> MCVerdict:
+        """A new MC-Forewarner report (§12), applied from the next bar: ORANGE halves size, RED halts entries.
+
+        It stands until the next report — across day boundaries too — so a trader's gate
+        follows the forewarner daemon exactly as a replay of its journal does.
+        """
+        self.mc_report = report
+        self.mc = mc_verdict(report)
+        s = self._st[0]
+        s["day_mc_scale"] = self.mc.scale
+        s["halt_day"] = self.mc.halt
+        return self.mc
 
     def end_day(self) -> DayResult:
         """Close the day's books; an open position carries over to the next day."""
@@ -445,7 +461,9 @@ class NDAlphaEngine:
             w750_ring=self._w750_ring.tobytes(), recent=self._recent.tobytes(), bucket_n=self._bucket_n.tobytes(),
             bucket_w=self._bucket_w.tobytes(), current_date=self.current_date,
             day_start_capital=self.day_start_capital, day_trades=self.day_trades, day_bars=self.day_bars,
-            mc_status=self.mc.status, direction_default=self._direction_default)
+            mc_status=self.mc.status, direction_default=self._direction_default,
+            mc_report=None if self.mc_report is None else (self.mc_report.catastrophic_probability,
+                                                           self.mc_report.envelope_score))
 
     def restore_state(self, state: EngineState) -> None:
         """Resume from `get_state`; the engine must have been built with the same assets and config."""
@@ -483,6 +501,7 @@ class NDAlphaEngine:
         self.day_trades = state.day_trades
         self.day_bars = state.day_bars
         self.mc = verdict_from_status(state.mc_status)
+        self.mc_report = None if state.mc_report is None else MCReport(*state.mc_report)
 
 
 def encode_state(state: EngineState) -> bytes:

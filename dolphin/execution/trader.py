@@ -33,6 +33,7 @@ from dolphin.bus.scan_codec import bar_from_input, input_from_bar
 from dolphin.config.champion import champion_hash
 from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.engine import NDAlphaEngine, compile_kernel, decode_state, encode_state
+from dolphin.engine.mc_gate import MCReport
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
 from dolphin.enums import ObSource, Posture
@@ -162,6 +163,7 @@ class TraderCore:
         self.vol_ref = x.vol_reference if x.vol_reference in self.assets else self.assets[0]
         self.vol_gate = VolGate(x.vol_window, x.vol_percentile, x.vol_calib_bars)
         self.acb_inbox = PendingUpdate()
+        self.mc_inbox = PendingUpdate()   # (catastrophic_prob, envelope_score) from the MC-Forewarner
         self.posture: Posture = Posture.APEX
         self.book_id = ""
         self.last_scan = 0
@@ -236,7 +238,8 @@ class TraderCore:
         self.posture = Posture(r.posture) if r.posture else self.posture
         self.ob_step.current = None if r.ob is None else block_from_flat(r.ob, len(self.assets))
         await self._step(bar, trade=r.trade, vol_ok=vol_ok, acb=r.acb, posture=self.posture,
-                         kill=r.kill_switch, journal_input=False, commit=not committed)
+                         kill=r.kill_switch, journal_input=False, commit=not committed,
+                         mc=None if r.mc is None else (float(r.mc[0]), float(r.mc[1])))
         self.stats.replayed += 1
 
     # ------------------------------------------------------------------ warm-up
@@ -309,7 +312,8 @@ class TraderCore:
         kill = self.kill_switch.active() if self.kill_switch is not None else False
         ob = self._take_ob(bar)
         result = await self._step(bar, trade=not stale, vol_ok=vol_ok, acb=self.acb_inbox.take(),
-                                  posture=self.posture_now(), kill=kill, journal_input=True, commit=True, ob=ob)
+                                  posture=self.posture_now(), kill=kill, journal_input=True, commit=True, ob=ob,
+                                  mc=self.mc_inbox.take())
         result.stale = stale
         return result
 
@@ -333,17 +337,17 @@ class TraderCore:
         return closed
 
     def _input_record(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
-                      kill: bool, ob: list[float] | None) -> ScanInput:
+                      kill: bool, ob: list[float] | None, mc: tuple[float, float] | None) -> ScanInput:
         return input_from_bar(bar, seq=self.journal.next_seq(), vol_ok=vol_ok, trade=trade, acb=acb,
                               posture=self.posture, kill_switch=kill, ob=ob,
-                              ob_source=None if ob is None else str(self.ob_source))
+                              ob_source=None if ob is None else str(self.ob_source), mc=mc)
 
     def gate_snap(self, posture: Posture) -> GateSnap:
         return GateSnap(self.engine.day_base_boost, self.engine.day_beta, posture, self.engine.mc_gate_open)
 
     async def _step(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
                     posture: Posture, kill: bool, journal_input: bool, commit: bool,
-                    ob: list[float] | None = None) -> StepResult:
+                    ob: list[float] | None = None, mc: tuple[float, float] | None = None) -> StepResult:
         """Step the engine, then journal: input + commit in one write when the step orders nothing;
         the input first (write-ahead) and the fills + commit after when it does."""
         result = StepResult(bar.scan_number)
@@ -351,6 +355,8 @@ class TraderCore:
         result.closed_day = self._date_boundary(bar, posture)
         if acb is not None:
             self.engine.update_acb_boost(*acb)
+        if mc is not None:
+            self.engine.update_mc(MCReport(*mc))
         self.engine.set_posture(posture)
         self.engine.set_kill_switch(kill)
         before = self.gate_snap(posture)
@@ -368,7 +374,7 @@ class TraderCore:
                             ", ".join(result.changed_fields))
         pending: list[Any] = []
         if journal_input:
-            pending.append(self._input_record(bar, trade=trade, vol_ok=vol_ok, acb=acb, kill=kill, ob=ob))
+            pending.append(self._input_record(bar, trade=trade, vol_ok=vol_ok, acb=acb, kill=kill, ob=ob, mc=mc))
         if out.exits or out.entries:
             if pending:
                 self.journal.append(*pending)       # write-ahead: durable before any order leaves

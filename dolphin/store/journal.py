@@ -65,6 +65,7 @@ class ScanInput(msgspec.Struct, tag="scan", frozen=True):
     posture: str | None = None               # posture in force for this step
     kill_switch: bool = False                # the kill-switch file was present
     ob: list[float] | None = None            # the OB block the step acted on (engine order: 5 per asset, 3 macro)
+    mc: tuple[float, float] | None = None    # MC-Forewarner report applied at the top of this step (cp, envelope)
     ob_source: str | None = None             # where it came from (dolphin.enums.ObSource)
 
 

@@ -72,6 +72,19 @@ class _AcbSink:
         self.inbox.offer(update)
 
 
+class _McSink:
+    """Listener sink for `mc_forewarner_latest`: the report's numbers, applied at the next step (§12)."""
+
+    def __init__(self, inbox: PendingUpdate) -> None:
+        self.inbox = inbox
+
+    def deliver(self, event: BusEvent) -> None:
+        payload = event.payload
+        if payload is None:
+            return
+        self.inbox.offer((float(payload.catastrophic_prob), float(payload.envelope_score)))
+
+
 class _PostureSink:
     def __init__(self, initial: Posture) -> None:
         self.posture = initial
@@ -181,9 +194,12 @@ class TraderService:
                               kinds=frozenset({"ADDED", "UPDATED"}))
         await subscribe_async(client, schema.FEATURES, _AcbSink(core.acb_inbox), key=schema.ACB_BOOST,
                               kinds=frozenset({"ADDED", "UPDATED"}))
+        await subscribe_async(client, schema.FEATURES, _McSink(core.mc_inbox), key=schema.MC_FOREWARNER_LATEST,
+                              kinds=frozenset({"ADDED", "UPDATED"}))
         await subscribe_async(client, schema.SAFETY, self.posture, key=schema.LATEST,
                               kinds=frozenset({"ADDED", "UPDATED"}))
         self.needs_warmup = not recovered
+        await self._offer_standing_risk(core)
         await reconcile_positions(core)
         self.session = SessionLog(ctx.home / "paper_trading", {
             "strategy": self.cfg.to_dict(), "champion_hash": champion_hash(self.cfg.frozen_params()),
@@ -194,14 +210,27 @@ class TraderService:
         await self.publish(core, None)
         return core
 
-    def _new_core(self, executor: Executor, acb_inbox: PendingUpdate) -> TraderCore:
+    def _new_core(self, executor: Executor, acb_inbox: PendingUpdate,
+                  mc_inbox: PendingUpdate | None = None) -> TraderCore:
         core = TraderCore(self.cfg, self.assets, Journal(self.ctx.home / "journal" / f"{self.cfg.name}.jsonl"),
                           executor, kill_switch=KillSwitch.under(self.ctx.home, self.scfg.trader.kill_switch),
                           stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader_venue,
                           bar_ms=self.scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
                           ob_view=self._ob_view, posture_now=lambda: self.posture.posture)
         core.acb_inbox = acb_inbox   # the listener keeps delivering into the same inbox across a rebuild
+        if mc_inbox is not None:
+            core.mc_inbox = mc_inbox
         return core
+
+    async def _offer_standing_risk(self, core: TraderCore) -> None:
+        """The ACB boost and MC report on the bus now: the listeners only see later changes (applied next step)."""
+        bus = self.ctx.bus
+        acb = await bus.get(schema.FEATURES, schema.ACB_BOOST)
+        if acb is not None:
+            core.acb_inbox.offer((float(acb.boost), float(acb.beta)))
+        mc = await bus.get(schema.FEATURES, schema.MC_FOREWARNER_LATEST)
+        if mc is not None:
+            core.mc_inbox.offer((float(mc.catastrophic_prob), float(mc.envelope_score)))
 
     async def _halt(self, core: TraderCore, exc: OSError) -> None:
         """The books cannot be written: stop stepping, say so everywhere, retry until the disk takes writes.
@@ -241,7 +270,7 @@ class TraderService:
         assert old is not None
         try:
             await asyncio.to_thread(_probe_writable, old.journal.path.parent)
-            core = self._new_core(old.executor, old.acb_inbox)
+            core = self._new_core(old.executor, old.acb_inbox, old.mc_inbox)
             recovered = await core.start()
         except OSError as exc:
             log.info("journal still not writable (%s); next try in %.0f s", exc.strerror or exc, HALT_RETRY_S)
