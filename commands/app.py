@@ -21,11 +21,13 @@ from commands import (
     family_cmd,
     health_cmd,
     hz_cmd,
+    kill_cmd,
     paper_cmd,
     scan_cmd,
     sim_cmd,
     svc_cmd,
     test_cmd,
+    trade_cmd,
     tui_cmd,
 )
 from commands._output import fail_line
@@ -53,6 +55,8 @@ app.command("down")(family_cmd.down)
 app.add_typer(svc_cmd.app, name="svc")
 app.command("health")(health_cmd.health)
 app.command("paper")(paper_cmd.paper)
+app.add_typer(kill_cmd.app, name="kill")
+app.add_typer(trade_cmd.app, name="trade")
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)
