@@ -17,6 +17,7 @@ import typer
 
 from commands import (
     backtest_cmd,
+    books_cmd,
     config_cmd,
     family_cmd,
     health_cmd,
@@ -57,6 +58,8 @@ app.command("health")(health_cmd.health)
 app.command("paper")(paper_cmd.paper)
 app.add_typer(kill_cmd.app, name="kill")
 app.add_typer(trade_cmd.app, name="trade")
+app.command("trades")(books_cmd.trades)
+app.command("pnl")(books_cmd.pnl)
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)

@@ -319,3 +319,36 @@ class Journal:
 
 def encode_raw(obj: Any) -> msgspec.Raw:
     return msgspec.Raw(_encoder.encode(obj))
+
+
+# ---------------------------------------------------------------- reading the books (CLI, reports, parity)
+@dataclass(frozen=True)
+class Books:
+    """What a journal says happened: the closed trades (each once, in order) and the last committed capital."""
+
+    trades: list[Any]            # dolphin.engine.trades.ClosedTrade
+    capital: float | None        # the last commit's capital (None before any step)
+    venue: str | None
+    strategy: str | None
+
+
+def read_books(path: str | Path) -> Books:
+    """Stream a trader's journal into its closed trades and capital (JournalCorrupt on a broken record)."""
+    from dolphin.engine.trades import ClosedTrade
+
+    journal = Journal(path)
+    seen: set[int] = set()
+    trades: list[Any] = []
+    capital: float | None = None
+    venue = strategy = None
+    for r in journal.iter_records():
+        if isinstance(r, TradeRecord):
+            trade = msgspec.convert(r.trade, ClosedTrade)
+            if trade.trade_id not in seen:
+                seen.add(trade.trade_id)
+                trades.append(trade)
+        elif isinstance(r, Commit):
+            capital = r.capital
+        elif isinstance(r, SessionStart) and venue is None:
+            venue, strategy = r.venue, r.strategy
+    return Books(trades=trades, capital=capital, venue=venue, strategy=strategy)
