@@ -48,6 +48,7 @@ BUS = "bus"
 SERVICES = "services"
 TESTS = "tests"
 JOURNAL = "journal"
+KILL = "kill"            # the kill switch as set in this runtime's files (the operator's, read locally)
 
 _FEATURE_TOPICS = {
     schema.LATEST_EIGEN_SCAN: SCAN,
@@ -231,6 +232,7 @@ class TuiState:
         self.bus = BusLink()
         self.services = ServicesView()
         self.tests = TestsView()
+        self.kill: Any = None    # dolphin.execution.kill_switch.KillState, None when not known (replay)
         self.replay: ReplayView | None = None
         self.rejections: Callable[[], int] = lambda: 0
         self.delivered = 0
@@ -361,6 +363,15 @@ class TuiState:
                 self._mark(SERVICES)
         if changed:
             self._fire_if_armed()
+
+    def set_kill(self, state: Any) -> None:
+        """The kill switch as set (the app reads it every tick; only a change marks the topic)."""
+        with self._lock:
+            if state == self.kill:
+                return
+            self.kill = state
+            self._mark(KILL)
+        self._fire_if_armed()
 
     def set_tests(self, view: TestsView) -> None:
         with self._lock:

@@ -269,9 +269,10 @@ def test_the_market_clock_takes_the_simulators_speed(tmp_path: Path) -> None:
                 assert await clock.sync()
                 first = clock.now_ms()
                 server = await rest.server_time()
-                return clock.rate, first, server
+                return clock.rate, first, server, clock.uncertainty_ms
             finally:
                 await rest.close()
 
-        rate, first, server = run(go())
-    assert rate == 20.0 and first is not None and server >= first
+        rate, first, server, uncertainty = run(go())
+    # the venue read its clock somewhere inside the sync's round trip: the estimate is good to half of it
+    assert rate == 20.0 and first is not None and server >= first - uncertainty
