@@ -103,10 +103,23 @@ def _unavailable(settings: BusSettings, exc: BaseException, refused: bool = Fals
             creds = f"the credentials from {settings.credentials_source or 'the settings'} were not accepted"
         return BusCredentialsError(f"the bus refused this client: {settings.describe()} answered but rejected "
                                    f"its cluster name or credentials; {creds}")
-    hint = " — start one with `dolphin hz serve`" if settings.embedded else ""
+    hint = _start_hint() if settings.embedded else ""
     return BusUnavailableError(
         f"cannot reach the bus: {settings.describe()} within {settings.connect_timeout_s:g} s "
         f"({type(exc).__name__}){hint}")
+
+
+def _start_hint() -> str:
+    """How to bring the embedded member back: through the family's supervisord when one runs here."""
+    try:
+        from dolphin.supervision.family import family_paths
+
+        in_family = family_paths().socket.exists()
+    except Exception:       # a hint must never hide the error it decorates
+        in_family = False
+    if in_family:
+        return " — the family's member is not answering: `dolphin svc start hz` (or `dolphin svc status hz`)"
+    return " — start one with `dolphin hz serve`, or the whole system with `dolphin up`"
 
 
 _version_checked = False
