@@ -251,14 +251,16 @@ class MapService:
             self._publish(store, UPDATED, key, value, old)
         return old
 
-    def _take(self, store: MapStore, key: bytes) -> bytes | None:
+    def _take(self, store: MapStore, key: bytes, *, event_old_value: bool = True) -> bytes | None:
+        """Remove one entry and publish REMOVED. A real member's `delete` does not read the old
+        value, so its event carries none (`event_old_value=False`); `remove` carries it."""
         old = self._live_value(store, key, time.monotonic())
         if old is None:
             return None
         del store.values[key]
         store.expiry.pop(key, None)
         self._member.mark_dirty()
-        self._publish(store, REMOVED, key, None, old)
+        self._publish(store, REMOVED, key, None, old if event_old_value else None)
         return old
 
     def _expire(self, store: MapStore, key: bytes) -> None:
@@ -324,7 +326,7 @@ class MapService:
 
     def delete(self, conn: Connection, req: Request) -> None:
         store = self.ensure(req.string())
-        self._take(store, req.data())
+        self._take(store, req.data(), event_old_value=False)
         conn.send(empty_response(DELETE, req.correlation_id))
 
     def contains_key(self, conn: Connection, req: Request) -> None:
