@@ -124,6 +124,7 @@ class RealMember:
     workdir: Path
     spec: MemberConfigSpec
     prefix: tuple[str, ...] = ()
+    config_xml: str | None = None  # instead of rendering `spec` (tests of configurations DOLPHIN never writes)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -140,7 +141,7 @@ class RealMember:
         if self.running:
             raise RuntimeError(f"member {self.name} is already running")
         config = self.workdir / f"{self.name}.xml"
-        config.write_text(member_config_xml(self.spec))
+        config.write_text(self.config_xml if self.config_xml is not None else member_config_xml(self.spec))
         self.starts += 1
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== start {self.starts} ====\n".encode())

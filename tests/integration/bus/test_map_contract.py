@@ -148,7 +148,8 @@ def test_destroyed_map_leaves_the_object_list(driver: Driver, name: str) -> None
     m.put("a", "1")
     assert name in driver.distributed_object_names()
     m.destroy()
-    assert name not in driver.distributed_object_names()
+    # a cluster tells its other members of the destroy asynchronously: the listing catches up
+    wait_until(lambda: name not in driver.distributed_object_names())
 
 
 @pytest.mark.embedded_only
@@ -159,3 +160,46 @@ def test_listeners_of_a_closed_client_are_dropped(member: EmbeddedMember, observ
     gone.shutdown()
     wait_until(lambda: member.call(lambda m: m.maps.listener_count()) < before)
     observer.map(name).put("a", "1")  # no event is written to a closed connection
+
+
+def test_put_if_absent_is_empty_and_contains_value(driver: Driver, observer: Driver, name: str) -> None:
+    events = EventLog()
+    observer.map(name).add_entry_listener(include_value=True, added_func=events, updated_func=events)
+    m = driver.map(name)
+    assert m.is_empty() is True
+    assert m.put_if_absent("k", "v1") is None
+    assert m.put_if_absent("k", "v2") == "v1"  # refused: the present value comes back, nothing changes
+    assert m.get("k") == "v1" and m.is_empty() is False
+    assert m.contains_value("v1") is True and m.contains_value("v2") is False
+    m.put("z", "sentinel")  # its event follows any stray one for k
+    got = by_key(events.wait_for(2))
+    assert got == {"k": [(ADDED, "k", "v1", None)], "z": [(ADDED, "z", "sentinel", None)]}
+    assert m.put_if_absent("t", "tv", ttl=0.2) is None
+    wait_until(lambda: m.put_if_absent("t", "again") is None)  # free again once the first one expired
+    m.clear()
+    assert m.is_empty() is True
+
+
+@pytest.mark.parametrize("kind", ["threaded", "asyncio"])
+def test_near_cache_serves_reads_and_a_write_elsewhere_invalidates_it(backend: Backend, observer: Driver, name: str,
+                                                                      kind: str) -> None:
+    """§15.3's near cache (client side) works against both members: the member sends the invalidations."""
+    cached = backend.driver(kind, True, near_caches={name: {"invalidate_on_change": True, "time_to_live": 300}})
+    try:
+        writer = observer.map(name)
+        writer.put("k", "v1")
+        m = cached.map(name)
+        assert m.get("k") == "v1"
+        assert m.get("k") == "v1"
+        stats = cached.client._near_cache_manager.get_or_create_near_cache(name).get_statistics()
+        assert (stats["misses"], stats["hits"]) == (1, 1)  # the second read never left the process
+        writer.put("k", "v2")  # another client: only the member's invalidation can tell this one
+        assert wait_until(lambda: m.get("k") == "v2")
+        writer.remove("k")
+        assert wait_until(lambda: m.get("k") is None)
+        writer.put("k", "v3")
+        assert wait_until(lambda: m.get("k") == "v3")
+        writer.clear()
+        assert wait_until(lambda: m.get("k") is None)
+    finally:
+        cached.shutdown()

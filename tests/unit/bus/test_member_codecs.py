@@ -262,3 +262,23 @@ def test_entry_events_decode_with_the_client() -> None:
 def test_proxy_request_round_trip() -> None:
     req = _request(client_create_proxy_codec.encode_request("DOLPHIN_FEATURES", sc.MAP_SERVICE))
     assert (req.string(), req.string()) == ("DOLPHIN_FEATURES", sc.MAP_SERVICE)
+
+
+def test_message_names_match_the_client_codecs() -> None:
+    """Every request type the client can send has its name, so an unsupported call is named in its error."""
+    import pkgutil
+
+    import hazelcast.protocol.codec as codecs
+
+    from dolphin.bus.member.message_names import MESSAGE_NAMES, operation_name
+
+    sent = {}
+    for info in pkgutil.iter_modules(codecs.__path__):
+        mtype = getattr(_module(info.name), "_REQUEST_MESSAGE_TYPE", None) if info.name.endswith("_codec") else None
+        if mtype is not None:
+            sent[mtype] = info.name
+    assert set(MESSAGE_NAMES) == set(sent)
+    for mtype, module in sent.items():  # Map.PutIfAbsent <-> map_put_if_absent_codec
+        assert MESSAGE_NAMES[mtype].replace(".", "").lower() == module[: -len("_codec")].replace("_", ""), module
+    assert operation_name(0x010E00) == "Map.PutIfAbsent"
+    assert operation_name(0x7F0100) == "message type 0x7f0100"
