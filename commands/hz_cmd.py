@@ -71,10 +71,16 @@ def status(
 
         print_json(msgspec.to_builtins(report))
         return
-    kind = "embedded member" if report.embedded else "cluster"
+    kind = "embedded member" if report.embedded else "member"
     for m in report.members:
         console.print(f"[bold]{kind}[/] {m.address}  uuid {m.uuid}  version {m.version}  "
-                      f"cluster [bold]{report.cluster_name}[/]  (client {report.client_version})")
+                      f"partitions {m.partitions}  cluster [bold]{report.cluster_name}[/]  "
+                      f"(client {report.client_version})")
+    health = report.cluster
+    if health is not None:
+        style = "green" if health.whole else "bold red"
+        missing = f"; missing {', '.join(health.missing)}" if health.missing else ""
+        console.print(f"[bold]cluster[/] [{style}]{health.summary()}[/]{missing}")
     maps = Table(title="maps")
     maps.add_column("map")
     maps.add_column("entries", justify="right")

@@ -228,6 +228,11 @@ def test_status_reports_members_maps_and_key_ages(backend: Backend, client: haze
     report = collect_status(client, backend.settings())
     assert sorted(m.address for m in report.members) == sorted(backend.addresses)
     assert report.cluster_name == backend.cluster_name
+    assert report.cluster is not None and report.cluster.whole and report.cluster.missing == []
+    assert (len(report.cluster.members), report.cluster.expected) == (len(backend.addresses),) * 2
+    assert report.cluster.partitions == 271 == sum(m.partitions for m in report.members)
+    if backend.cluster is not None:
+        assert all(m.partitions > 0 for m in report.members)  # ownership spread over the real members
     sizes = {m.name: m.size for m in report.maps}
     assert sizes[schema.FEATURES] >= 3
     keys = {(k.map_name, k.key): k for k in report.keys}
@@ -251,9 +256,12 @@ def test_hz_status_command(backend: Backend, client: hazelcast.HazelcastClient,
     report = json.loads(result.stdout)
     assert sorted(m["address"] for m in report["members"]) == sorted(backend.addresses)
     assert report["embedded"] is (backend.embedded is not None)
+    assert report["cluster"]["owned"] == report["cluster"]["partitions"] == 271
     assert any(k["key"] == "latest" and k["map_name"] == schema.HEARTBEAT and k["valid"] for k in report["keys"])
     table = CliRunner().invoke(app, ["hz", "status"])
     assert table.exit_code == 0 and "latest keys" in table.stdout
+    n = len(backend.addresses)
+    assert f"{n}/{n} member{'s' if n > 1 else ''} · 271/271 partitions" in table.stdout
 
 
 def _heartbeat():  # type: ignore[no-untyped-def]
