@@ -243,6 +243,15 @@ class RealCluster:
             raise
         return self
 
+    def bus_settings(self, **overrides: Any) -> Any:
+        """`BusSettings` for DOLPHIN's own client factory, pointed at this cluster."""
+        from dolphin.bus import BusSettings
+
+        values: dict[str, Any] = {"members": self.addresses, "cluster_name": self.cluster_name,
+                                  "connect_timeout_s": 30.0, "embedded": False}
+        values.update(overrides)
+        return BusSettings(**values)
+
     def client(self, **options: Any) -> Any:
         import hazelcast
 
