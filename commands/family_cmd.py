@@ -17,13 +17,20 @@ def up(
     speed: Annotated[float | None, typer.Option("--speed", help="Simulated seconds per wall second (sim only).")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Return once the family runs (for scripts).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print where things are as JSON.")] = False,
+    bus: Annotated[str, typer.Option(
+        "--bus", help="auto (external iff DOLPHIN_HZ_MEMBERS is set), embedded (DOLPHIN's own member) or "
+                      "external (a real Hazelcast cluster at DOLPHIN_HZ_MEMBERS).")] = "auto",
 ) -> None:
     """Start the family on its embedded defaults and wait until every autostart program is RUNNING."""
+    from dolphin.bus.cluster_health import probe_cluster
     from dolphin.config.services import load_services_config, override
     from dolphin.errors import UsageError
+    from dolphin.supervision.family import select_bus
     from dolphin.supervision.family import up as family_up
     from dolphin.supervision.render import market_urls
 
+    cluster = select_bus(bus)
+    health = probe_cluster(cluster) if cluster is not None else None  # unreachable: one line, exit 10
     cfg = load_services_config()
     if market is not None and market not in ("sim", "binance"):
         raise UsageError(f"--market must be sim or binance, got {market!r}")
@@ -42,7 +49,8 @@ def up(
         "supervisor_socket": str(result.paths.socket),
         "supervisor_config": str(result.paths.conf),
         "logs": str(result.paths.logdir),
-        "bus": f"{cfg.bus.host}:{cfg.bus.port}" if not cfg.external_bus else "external (DOLPHIN_HZ_MEMBERS)",
+        "bus": f"{cfg.bus.host}:{cfg.bus.port}" if cluster is None else f"cluster {','.join(cluster.members)}",
+        "bus_cluster": None if health is None else health.summary(),
         "market": {"source": cfg.market.source, "rest": rest, "ws": ws,
                    "speed": cfg.market.speed if cfg.market.source == "sim" else None},
     }
@@ -53,7 +61,8 @@ def up(
     console.print(f"[bold green]{headline}[/]")
     console.print(process_table(result.processes))
     console.print(f"runtime root  {where['runtime_root']}\nsupervisor    {where['supervisor_socket']}\n"
-                  f"logs          {where['logs']}\nbus           {where['bus']}\n"
+                  f"logs          {where['logs']}\nbus           {where['bus']}"
+                  f"{'' if health is None else f'  ({health.summary()})'}\n"
                   f"market        {cfg.market.source}: {rest}  {ws}")
     if detach:
         return

@@ -14,6 +14,8 @@ cluster promotes their backups and pushes a new table (about a second).
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -61,3 +63,19 @@ def cluster_health(client: Any, settings: BusSettings) -> ClusterHealth:
     owned = sum(1 for pid in range(count) if partition_service.get_partition_owner(pid) in live)
     return ClusterHealth(members=sorted(addresses), expected=len(settings.members),
                          missing=sorted(set(settings.members) - set(addresses)), partitions=count, owned=owned)
+
+
+def probe_cluster(settings: BusSettings, timeout_s: float = 10.0) -> ClusterHealth:
+    """Connect once, read the cluster's health, disconnect. `BusUnavailableError` (exit 10) if unreachable."""
+    from dolphin.bus.client import connect
+
+    client = connect(replace(settings, connect_timeout_s=timeout_s), client_name="dolphin-probe")
+    try:
+        deadline = time.monotonic() + 2.0  # the partition table follows the member list by a moment
+        health = cluster_health(client, settings)
+        while not health.partitions and time.monotonic() < deadline:
+            time.sleep(0.05)
+            health = cluster_health(client, settings)
+        return health
+    finally:
+        client.shutdown()
