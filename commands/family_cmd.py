@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -20,6 +21,9 @@ def up(
     bus: Annotated[str, typer.Option(
         "--bus", help="auto (external iff DOLPHIN_HZ_MEMBERS is set), embedded (DOLPHIN's own member) or "
                       "external (a real Hazelcast cluster at DOLPHIN_HZ_MEMBERS).")] = "auto",
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Run only these programs on this host (comma-separated; a family split across hosts, "
+                       "e.g. sim,scanner,mhs on one and trader on another). Also DOLPHIN_PROGRAMS.")] = None,
 ) -> None:
     """Start the family on its embedded defaults and wait until every autostart program is RUNNING."""
     from dolphin.bus.cluster_health import probe_cluster
@@ -27,6 +31,7 @@ def up(
     from dolphin.errors import UsageError
     from dolphin.supervision.family import select_bus
     from dolphin.supervision.family import up as family_up
+    from dolphin.supervision.programs import check_selection
     from dolphin.supervision.render import market_urls
 
     cluster = select_bus(bus)
@@ -37,6 +42,10 @@ def up(
     cfg = override(cfg, "market", source=market, speed=speed)
     if speed is not None and cfg.market.source != "sim":
         raise UsageError("--speed applies to the simulator only (--market sim)")
+    if only is not None:
+        cfg = override(cfg, "supervisor", programs=only)
+        os.environ["DOLPHIN_PROGRAMS"] = cfg.supervisor.programs  # the TUI started below sees the same family
+    check_selection(cfg)
     with Status("starting the family…", console=err_console, spinner="dots") as status:
         def progress(infos) -> None:
             status.update("starting: " + ", ".join(f"{i.name} {i.state}" for i in infos))

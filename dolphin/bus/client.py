@@ -59,6 +59,7 @@ def client_options(settings: BusSettings | None = None, *, client_name: str | No
         "cluster_connect_timeout": s.connect_timeout_s,
         "connection_timeout": s.connection_timeout_s,
         "invocation_timeout": s.invocation_timeout_s,
+        "heartbeat_timeout": s.heartbeat_timeout_s,
         "smart_routing": s.smart_routing,
         "statistics_enabled": False,
         "retry_max_backoff": 5.0,

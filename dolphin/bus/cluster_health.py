@@ -66,10 +66,12 @@ def cluster_health(client: Any, settings: BusSettings) -> ClusterHealth:
 
 
 def probe_cluster(settings: BusSettings, timeout_s: float = 10.0) -> ClusterHealth:
-    """Connect once, read the cluster's health, disconnect. `BusUnavailableError` (exit 10) if unreachable."""
+    """Connect once, read the cluster's health, disconnect. `BusUnavailableError` (exit 10) if unreachable
+    within the settings' connect timeout (at most `timeout_s`)."""
     from dolphin.bus.client import connect
 
-    client = connect(replace(settings, connect_timeout_s=timeout_s), client_name="dolphin-probe")
+    bounded = replace(settings, connect_timeout_s=min(settings.connect_timeout_s, timeout_s))
+    client = connect(bounded, client_name="dolphin-probe")
     try:
         deadline = time.monotonic() + 2.0  # the partition table follows the member list by a moment
         health = cluster_health(client, settings)

@@ -95,3 +95,19 @@ def test_require_credentials_needs_them_in_the_environment() -> None:
                             env=_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 11
     assert "DOLPHIN_HZ_USERNAME" in result.stderr
+
+
+def test_up_with_an_external_bus_needs_members_and_a_reachable_cluster(tmp_path: Path) -> None:
+    """`dolphin up --bus external` refuses, in one line, before starting anything."""
+    missing = subprocess.run([*DOLPHIN, "up", "--bus", "external", "--detach"], cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, env=_env(DOLPHIN_HOME=str(tmp_path)), timeout=60)
+    assert missing.returncode == 2 and "DOLPHIN_HZ_MEMBERS" in missing.stderr and "Traceback" not in missing.stderr
+    bad = subprocess.run([*DOLPHIN, "up", "--bus", "external", "--detach"], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, env=_env(DOLPHIN_HOME=str(tmp_path), DOLPHIN_HZ_MEMBERS="10.0.0.1"), timeout=60)
+    assert bad.returncode == 11 and "not host:port" in bad.stderr
+    port = free_port()
+    away = subprocess.run([*DOLPHIN, "up", "--detach"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                          env=_env(DOLPHIN_HOME=str(tmp_path), DOLPHIN_HZ_MEMBERS=f"127.0.0.1:{port}",
+                                   DOLPHIN_HZ_CONNECT_TIMEOUT="1"))
+    assert away.returncode == 10 and f"127.0.0.1:{port}" in away.stderr and "Traceback" not in away.stderr
+    assert not (tmp_path / "supervisor").exists()  # nothing was started
