@@ -33,8 +33,7 @@ from tests.support import free_port, wait_until
 ARTIFACT = f"com.hazelcast:hazelcast:{HAZELCAST_VERSION}"
 JAR_NAME = f"hazelcast-{HAZELCAST_VERSION}.jar"
 STARTER = "com.hazelcast.core.server.HazelcastMemberStarter"
-JVM_OPTIONS = (
-    "-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
+JVM_ACCESS = (
     "-Djava.net.preferIPv4Stack=true",
     # what Hazelcast asks for on Java 9+ (it warns and runs slower without)
     "--add-modules", "java.se", "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED",
@@ -42,6 +41,10 @@ JVM_OPTIONS = (
     "--add-opens", "java.management/sun.management=ALL-UNNAMED",
     "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
 )
+#: Tests: small heap, quick start (C1 only) — five JVMs and the suite share two cores.
+JVM_OPTIONS = ("-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", *JVM_ACCESS)
+#: Benchmarks: the full JIT and a heap that never pressures the collector, as a deployed member runs.
+JVM_OPTIONS_BENCH = ("-Xms512m", "-Xmx512m", *JVM_ACCESS)
 STARTED_LINE = "is STARTED"
 _PR_SET_PDEATHSIG = 1
 
@@ -125,6 +128,7 @@ class RealMember:
     spec: MemberConfigSpec
     prefix: tuple[str, ...] = ()
     config_xml: str | None = None  # instead of rendering `spec` (tests of configurations DOLPHIN never writes)
+    jvm_options: tuple[str, ...] = JVM_OPTIONS
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -148,7 +152,7 @@ class RealMember:
             log.flush()
             self._log_offset = log.tell()
             self.proc = subprocess.Popen(
-                [*self.prefix, "java", *JVM_OPTIONS, f"-Dhazelcast.config={config}", "-cp",
+                [*self.prefix, "java", *self.jvm_options, f"-Dhazelcast.config={config}", "-cp",
                  str(hazelcast_jar()), STARTER],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
                 preexec_fn=_die_with_parent)  # noqa: PLW1509 - single-threaded at fork: only prctl+setsid run
@@ -206,6 +210,7 @@ class RealCluster:
     hosts: tuple[str, ...] = ()
     prefixes: tuple[tuple[str, ...], ...] = ()
     fast_failure_detection: bool = True
+    jvm_options: tuple[str, ...] = JVM_OPTIONS
     members: list[RealMember] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -217,7 +222,8 @@ class RealCluster:
             spec = MemberConfigSpec(cluster_name=self.cluster_name, host=host, port=port, members=addresses,
                                     fast_failure_detection=self.fast_failure_detection)
             prefix = self.prefixes[i] if self.prefixes else ()
-            self.members.append(RealMember(f"member{i + 1}", host, port, self.workdir, spec, prefix))
+            self.members.append(RealMember(f"member{i + 1}", host, port, self.workdir, spec, prefix,
+                                           jvm_options=self.jvm_options))
 
     @property
     def addresses(self) -> tuple[str, ...]:

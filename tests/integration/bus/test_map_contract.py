@@ -36,7 +36,8 @@ def test_every_supported_map_operation(driver: Driver, name: str) -> None:
     assert m.get(7) == {"nested": [1, 2]}
     m.clear()
     assert m.size() == 0 and m.key_set() == []
-    assert name in driver.distributed_object_names()
+    # a cluster lists a new object on its other members asynchronously: the listing catches up
+    wait_until(lambda: name in driver.distributed_object_names())
 
 
 def test_ttl_expires_entries(driver: Driver, name: str) -> None:
@@ -146,7 +147,7 @@ def test_removed_listener_gets_nothing_more(driver: Driver, observer: Driver, na
 def test_destroyed_map_leaves_the_object_list(driver: Driver, name: str) -> None:
     m = driver.map(name)
     m.put("a", "1")
-    assert name in driver.distributed_object_names()
+    wait_until(lambda: name in driver.distributed_object_names())
     m.destroy()
     # a cluster tells its other members of the destroy asynchronously: the listing catches up
     wait_until(lambda: name not in driver.distributed_object_names())
