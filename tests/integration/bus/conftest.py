@@ -26,6 +26,9 @@ from tests.hzcluster import RealCluster, require_real_cluster
 from tests.integration.bus._support import KIND_IDS, KINDS, Driver
 
 BACKENDS = ("embedded", "hazelcast")
+#: Client kinds run against the real cluster: both client implementations and both routing modes. The
+#: full 2 × 2 matrix runs on the embedded member, whose protocol handling is what it exercises.
+REAL_CLUSTER_KINDS = {"threaded-smart", "asyncio-unisocket"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         kinds = BACKENDS[:1] if metafunc.definition.get_closest_marker("embedded_only") else BACKENDS
         metafunc.parametrize("backend", kinds, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the real-cluster variants of the client kinds not in REAL_CLUSTER_KINDS (see there)."""
+    keep, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "hazelcast" and "driver" in callspec.params:
+            kind = KIND_IDS[KINDS.index(callspec.params["driver"])]
+            if kind not in REAL_CLUSTER_KINDS:
+                dropped.append(item)
+                continue
+        keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")
