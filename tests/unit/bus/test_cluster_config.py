@@ -72,3 +72,17 @@ def test_cluster_health_scores() -> None:
     assert ClusterHealth(members=[], expected=1, missing=[], partitions=0, owned=0).score == 0.0
     assert ClusterHealth(members=["a:1"], expected=1, missing=[], partitions=271, owned=271).summary() == (
         "1/1 member · 271/271 partitions")
+
+
+def test_member_config_command_prints_what_the_tests_run() -> None:
+    from typer.testing import CliRunner
+
+    from commands.app import app
+
+    args = ["hz", "member-config", "--member", "10.0.0.5:5701", "--member", "10.0.0.6:5701", "--host", "10.0.0.6",
+            "--cluster-name", "prod"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    expected = member_config_xml(MemberConfigSpec(cluster_name="prod", host="10.0.0.6", port=5701,
+                                                  members=("10.0.0.5:5701", "10.0.0.6:5701")))
+    assert result.stdout == expected
