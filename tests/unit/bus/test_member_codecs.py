@@ -70,6 +70,9 @@ MESSAGE_TYPES = [
     (sm.KEY_SET, "map_key_set_codec"), (sm.GET_ALL, "map_get_all_codec"), (sm.VALUES, "map_values_codec"),
     (sm.ENTRY_SET, "map_entry_set_codec"), (sm.SIZE, "map_size_codec"), (sm.PUT_ALL, "map_put_all_codec"),
     (sm.CLEAR, "map_clear_codec"),
+    (sm.PUT_IF_ABSENT, "map_put_if_absent_codec"), (sm.IS_EMPTY, "map_is_empty_codec"),
+    (sm.CONTAINS_VALUE, "map_contains_value_codec"),
+    (sm.ADD_NEAR_CACHE_INVALIDATION_LISTENER, "map_add_near_cache_invalidation_listener_codec"),
     (scp.CREATE_CP_GROUP, "cp_group_create_cp_group_codec"),
     (scp.DESTROY_CP_OBJECT, "cp_group_destroy_cp_object_codec"),
     (scp.CREATE_SESSION, "cp_session_create_session_codec"),
@@ -94,6 +97,8 @@ def test_message_types_match_the_client(ours: int, codec_name: str) -> None:
 # client encode offsets include the 6-byte frame header and the 16-byte request header
 FIXED_OFFSETS = [
     ("map_put_codec", "_REQUEST_TTL_OFFSET", 8),
+    ("map_put_if_absent_codec", "_REQUEST_TTL_OFFSET", 8),
+    ("map_add_near_cache_invalidation_listener_codec", "_REQUEST_LISTENER_FLAGS_OFFSET", 0),
     ("map_set_codec", "_REQUEST_TTL_OFFSET", 8),
     ("map_add_entry_listener_codec", "_REQUEST_LISTENER_FLAGS_OFFSET", 1),
     ("map_add_entry_listener_to_key_codec", "_REQUEST_LISTENER_FLAGS_OFFSET", 1),
