@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +130,7 @@ class RealMember:
     jvm_options: tuple[str, ...] = JVM_OPTIONS
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    _log_offset: int = 0  # where this start's lines begin in the (appended) log
 
     @property
     def address(self) -> str:
@@ -155,12 +155,12 @@ class RealMember:
                 [*self.prefix, "java", *self.jvm_options, f"-Dhazelcast.config={config}", "-cp",
                  str(hazelcast_jar()), STARTER],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-                preexec_fn=_die_with_parent)  # noqa: PLW1509 - single-threaded at fork: only prctl+setsid run
+                preexec_fn=_die_with_parent)
         return self
 
     def log_text(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[getattr(self, "_log_offset", 0):]
+            return self.log_path.read_bytes()[self._log_offset:].decode(errors="replace")
         except OSError:
             return ""
 
@@ -281,12 +281,3 @@ class RealCluster:
     def stop(self) -> None:
         for m in self.members:
             m.kill9()
-
-
-def with_real_cluster(workdir: Path, size: int, body: Callable[[RealCluster], Any], **options: Any) -> Any:
-    """Start a cluster, run ``body`` with it, always kill it (for scripts and benchmarks)."""
-    cluster = RealCluster(workdir, size, **options).start()
-    try:
-        return body(cluster)
-    finally:
-        cluster.stop()
