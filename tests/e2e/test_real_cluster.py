@@ -11,9 +11,7 @@ the archive gives the trader's trades exactly.
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +20,11 @@ import pytest
 from tests.hzcluster import RealCluster, require_real_cluster
 
 from .family import Family, start_family, wait_for
+from .session_checks import assert_nothing_lost, journal, last_commit, with_trader_log
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 
 CLIENTS = ("dolphin-scanner", "dolphin-trader", "dolphin-mhs")
-
-
-def journal(home: Path) -> list[dict[str, Any]]:
-    path = home / "journal" / "blue.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_bytes().splitlines() if line.endswith(b"}")]
 
 
 def health(home: Path) -> dict[str, Any]:
@@ -44,42 +36,6 @@ def health(home: Path) -> dict[str, Any]:
 def hz_status(fam: Family) -> dict[str, Any]:
     res = fam.cli("hz", "status", "--json", "--timeout", "10", check=True)
     return json.loads(res.stdout)
-
-
-def with_trader_log(fam: Family, wait: Callable[[], object]) -> object:
-    """Run a wait; if it times out, say what the trader was doing."""
-    try:
-        return wait()
-    except AssertionError as exc:
-        log = fam.cli("svc", "logs", "trader", "-n", "40").stdout
-        records = journal(fam.home)
-        kinds = {k: sum(r["type"] == k for r in records) for k in {r["type"] for r in records}}
-        raise AssertionError(f"{exc}\njournal records: {kinds}\ntrader log:\n{log}") from None
-
-
-def assert_nothing_lost(fam: Family, records: list[dict[str, Any]], journal_path: Path | None = None) -> int:
-    """Archive contiguous; every scan journaled in order; the backtest of the session equals it. Returns trades.
-
-    The archive is `fam`'s; the journal is `fam`'s too unless the trader ran on another host.
-    """
-    numbers = fam.archive_numbers()
-    assert numbers == list(range(1, len(numbers) + 1)), "the archive has a gap or a duplicate"
-    inputs = [r["scan_number"] for r in records if r["type"] == "scan"]
-    commits = [r["scan_number"] for r in records if r["type"] == "commit"]
-    assert inputs == list(range(inputs[0], commits[-1] + 1)), "the trader missed or repeated a scan"
-    live = [r["trade"] for r in records if r["type"] == "trade"]
-    journal_file = journal_path if journal_path is not None else fam.home / "journal" / "blue.jsonl"
-    res = fam.cli("backtest", "--scans", str(fam.home), "--journal", str(journal_file), "--json", timeout=600)
-    assert res.returncode == 0, res.stderr
-    summary = json.loads(res.stdout)
-    with open(summary["files"]["trades"]) as fh:
-        replayed = list(csv.DictReader(fh))
-    assert summary["metrics"]["trades"] == len(replayed) == len(live)
-    for bt, lv in zip(replayed, live):
-        assert (bt["asset"], bt["side"], int(bt["entry_bar"]), int(bt["exit_bar"]), bt["exit_reason"]) == (
-            lv["asset"], lv["side"], lv["entry_bar"], lv["exit_bar"], lv["exit_reason"])
-        assert float(bt["pnl"]) == lv["pnl"]
-    return len(live)
 
 
 def test_the_family_trades_on_a_real_cluster_and_survives_losing_a_member(tmp_path: Path) -> None:
@@ -128,7 +84,7 @@ def test_the_family_trades_on_a_real_cluster_and_survives_losing_a_member(tmp_pa
 
         last = fam.archive_numbers()[-1]
         with_trader_log(fam, lambda: wait_for(
-            lambda: max((r["scan_number"] for r in journal(home) if r["type"] == "commit"), default=0) > last + 5,
+            lambda: last_commit(home) > last + 5,
             120, "the trader live after the rejoin"))
         fam.cli("svc", "stop", "trader", check=True)  # freeze the books to compare them
         assert assert_nothing_lost(fam, journal(home)) >= 1

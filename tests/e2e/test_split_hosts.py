@@ -33,7 +33,7 @@ from tests.hzcluster import RealCluster, require_real_cluster
 from tests.netns import Network, require_netns
 
 from .family import PROJECT_ROOT, start_family, wait_for
-from .test_real_cluster import assert_nothing_lost, journal, with_trader_log
+from .session_checks import assert_nothing_lost, journal, last_commit, with_trader_log
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 
@@ -134,9 +134,8 @@ def test_a_host_cut_off_for_20_s_loses_nothing(tmp_path: Path) -> None:
         # the trade host's client reconnected (a new authentication on some member) …
         wait_for(lambda: trader_auths(cluster) > auths, 120, "the trader's client to reconnect")
         # … and the trader caught up with every scan published while it was cut off, then went on live
-        with_trader_log(trade, lambda: wait_for(
-            lambda: max((r["scan_number"] for r in journal(home_trade) if r["type"] == "commit"), default=0)
-            > cut_scans + 5, 120, "the trader past the scans of the outage"))
+        with_trader_log(trade, lambda: wait_for(lambda: last_commit(home_trade) > cut_scans + 5, 120,
+                                                 "the trader past the scans of the outage"))
         trade.cli("svc", "stop", "trader", check=True)  # freeze the books to compare them
         assert assert_nothing_lost(scan, journal(home_trade), home_trade / "journal" / "blue.jsonl") >= 1
         assert {p["state"] for p in scan.status().values()} == {"RUNNING"}
