@@ -63,9 +63,10 @@ def test_the_family_trades_on_a_real_cluster_and_survives_losing_a_member(tmp_pa
         victim = cluster.members[1]
         victim.kill9()
         scans_at_kill = len(fam.archive_numbers())
-        degraded = wait_for(lambda: (h := health(home)).get("m4_control_plane", 1.0) < 0.99 and h, 60,
-                            "MHS M4 to see two of three members")
-        assert degraded["m4_control_plane"] == pytest.approx(0.8 * 2 / 3 + 0.2, abs=0.01)
+        # two of three members, every partition owned again: the bus part of M4 at 2/3 until the rejoin
+        # (right after the kill it may dip lower for a moment, while the backups are promoted)
+        wait_for(lambda: health(home).get("m4_control_plane") == pytest.approx(0.8 * 2 / 3 + 0.2, abs=0.01), 60,
+                 "MHS M4 to see two of three members")
         status = wait_for(lambda: (st := hz_status(fam))["cluster"]["owned"] == 271 and st, 60,
                           "every partition owned by a live member (the backups promoted)")
         assert len(status["members"]) == 2 and status["cluster"]["missing"] == [victim.address]
