@@ -151,6 +151,7 @@ class BusLink:
     since: float | None = None
     detail: str = ""
     connected_once: bool = False
+    cluster: Any = None  # dolphin.bus.cluster_health.ClusterHealth: members present, partitions owned
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +351,17 @@ class TuiState:
             since = current.since if current.state == state else self.clock()
             self.bus = BusLink(state=state, address=address if address is not None else current.address,
                                since=since, detail=detail,
-                               connected_once=current.connected_once or state == LINK_CONNECTED)
+                               connected_once=current.connected_once or state == LINK_CONNECTED,
+                               cluster=current.cluster)
+            self._mark(BUS)
+        self._fire_if_armed()
+
+    def set_cluster(self, health: Any) -> None:
+        """The bus cluster's health as the feed's client sees it (on membership changes)."""
+        with self._lock:
+            if health == self.bus.cluster:
+                return
+            self.bus = replace(self.bus, cluster=health)
             self._mark(BUS)
         self._fire_if_armed()
 

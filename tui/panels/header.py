@@ -101,6 +101,9 @@ class HeaderPanel(Panel):
         if link.state == LINK_CONNECTED:
             out.append("bus ● ", style="bold green")
             out.append(link.address or "—")
+            cluster = link.cluster
+            if cluster is not None and (cluster.expected > 1 or not cluster.whole):  # a real cluster, or a sick one
+                out.append(f" · {cluster.summary()}", style="green" if cluster.whole else "bold red")
         elif link.state == LINK_LOST:
             out.append(" bus LOST ", style="bold white on red")
             out.append(f" {link.address} {since} — reconnecting", style="red")
