@@ -174,7 +174,13 @@ class HealthMonitor:
 
     async def check(self) -> MetaHealth:
         obs = await self.observe()
+        if self.recovery is not None and obs.supervisor_reachable:
+            for name in self.family.critical:
+                self.recovery.maybe_recover(name, obs.states.get(name, "UNKNOWN"), critical=True)
         report = build_report(obs, self.family, time.time())
+        if self.recovery is not None:  # what MHS restarted, this check's restarts included
+            report = msgspec.structs.replace(report, recoveries=self.recovery.counts(),
+                                             recent_recoveries=self.recovery.recent())
         self.last = report
         if obs.bus_reachable:
             try:
@@ -184,9 +190,6 @@ class HealthMonitor:
         if self.report_path is not None:
             await asyncio.to_thread(atomic_write_bytes, self.report_path,
                                     msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
-        if self.recovery is not None and obs.supervisor_reachable:
-            for name in self.family.critical:
-                self.recovery.maybe_recover(name, obs.states.get(name, "UNKNOWN"), critical=True)
         return report
 
 
