@@ -1,11 +1,22 @@
-"""Helpers every test layer shares: a free loopback port, and polling with a hang guard."""
+"""Helpers every test layer shares: the project root, a free loopback port, polling with a hang guard.
+
+Naming: helpers live in a module named ``support.py`` — this one for every layer, and one
+per test directory that needs its own (``tests/tui/support.py``, ``tests/e2e/support.py``,
+``tests/integration/support.py``, ``tests/integration/<room>/support.py``…), imported as
+``tests.<dir>.support``. A layer's support module does not re-export these. ``conftest.py``
+files hold fixtures only; nothing imports from a conftest. Every test directory with Python
+files is a package (an empty ``__init__.py``).
+"""
 
 from __future__ import annotations
 
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .family import Family, start_family, wait_for
+from tests.e2e.support import Family, start_family, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 

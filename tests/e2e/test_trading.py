@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .family import start_family, wait_for
+from tests.e2e.support import start_family, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.actor]
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from dolphin.bus import Bus, BusSettings, EmbeddedMember, schema
-from tests.tui import _support as S
-from tests.tui.conftest import FakeClock, panel_text, wait_for
+from tests.support import free_port
+from tests.tui import support as S
+from tests.tui.support import FakeClock, panel_text, wait_for
 from tui.app import build_live_app
 
 pytestmark = pytest.mark.actor
@@ -152,8 +153,6 @@ def test_rejected_values_are_counted_in_the_header(settings: BusSettings, bus: B
 
 @pytest.mark.degradation
 def test_a_lost_bus_shows_in_the_header_and_the_app_reconnects(tmp_path: Path, clock: FakeClock) -> None:
-    from tests.tui._support import free_port
-
     port = free_port()
     first = EmbeddedMember(port=port).start()
     settings = BusSettings(members=(f"127.0.0.1:{port}",), connect_timeout_s=10.0)
@@ -185,8 +184,6 @@ def test_a_lost_bus_shows_in_the_header_and_the_app_reconnects(tmp_path: Path, c
 
 
 def test_cold_start_without_a_bus_says_so(tmp_path: Path, clock: FakeClock) -> None:
-    from tests.tui._support import free_port
-
     settings = BusSettings(members=(f"127.0.0.1:{free_port()}",), connect_timeout_s=10.0)
 
     async def scenario() -> None:

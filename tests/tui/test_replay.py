@@ -14,8 +14,8 @@ from dolphin.scan.definitions import DEFAULT_WINDOWS
 from dolphin.scan.record import ScanRecord, iso_from_ns
 from dolphin.scan.table import ScanTable
 from dolphin.store.scan_table import write_scan_table
-from tests.tui import _support as S
-from tests.tui.conftest import panel_text, wait_for
+from tests.tui import support as S
+from tests.tui.support import panel_text, wait_for
 from tui.replay import ArrowScanArchive, ReplayClock, open_archive, scan_payload
 
 pytestmark = pytest.mark.data_integrity

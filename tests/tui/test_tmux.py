@@ -19,7 +19,8 @@ import pytest
 
 from dolphin.bus import Bus, BusSettings, connect, schema
 from dolphin.supervision.rpc import SupervisorClient
-from tests.tui import _support as S
+from tests.support import PROJECT_ROOT, free_port, wait_until
+from tests.tui import support as S
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
@@ -85,7 +86,7 @@ def tmux() -> Iterator[Tmux]:
 def _env(home: Path, **extra: str) -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM_PROGRAM")
     env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update(TERM="xterm-256color", DOLPHIN_HOME=str(home), PYTHONPATH=str(S.PROJECT_ROOT), COLORTERM="truecolor",
+    env.update(TERM="xterm-256color", DOLPHIN_HOME=str(home), PYTHONPATH=str(PROJECT_ROOT), COLORTERM="truecolor",
                **extra)
     return env
 
@@ -100,32 +101,32 @@ def _panels_say_something(screen: str) -> None:
 def test_tui_against_dolphin_up(tmp_path: Path, tmux: Tmux) -> None:
     """`dolphin up --detach`, then `dolphin tui`: every panel shows data or why not; q leaves the family up."""
     home = tmp_path / "home"
-    env = _env(home, DOLPHIN_HZ_PORT=str(S.free_port()), DOLPHIN_SIM_PORT=str(S.free_port()))
-    up = subprocess.run([*DOLPHIN, "up", "--detach"], cwd=S.PROJECT_ROOT, env={**os.environ, **env},
+    env = _env(home, DOLPHIN_HZ_PORT=str(free_port()), DOLPHIN_SIM_PORT=str(free_port()))
+    up = subprocess.run([*DOLPHIN, "up", "--detach"], cwd=PROJECT_ROOT, env={**os.environ, **env},
                         capture_output=True, text=True, timeout=300)
     try:
         from dolphin.supervision.render import FamilyPaths
 
         sup = SupervisorClient(FamilyPaths.for_home(home).socket, timeout=10)
         assert sup.ping(), f"`dolphin up` did not start supervisord:\n{up.stdout}\n{up.stderr}"
-        tmux.start([*DOLPHIN, "tui"], env, S.PROJECT_ROOT)
+        tmux.start([*DOLPHIN, "tui"], env, PROJECT_ROOT)
         screen = tmux.wait_screen("bus ●", "polled", "Services (supervisord)")
         _panels_say_something(screen)
         for info in sup.all_processes():
             assert info.name in screen and info.state in screen
         tmux.keys("q")
-        S.wait_until(lambda: not tmux.alive(), timeout=20)
+        wait_until(lambda: not tmux.alive(), timeout=20)
         assert sup.ping(), "quitting the TUI must leave the family running"
         # `dolphin up` must start the whole family; until every program exists this reports which did not
         assert up.returncode == 0, f"dolphin up failed (the TUI part passed):\n{up.stderr.strip()[-1500:]}"
     finally:
-        subprocess.run([*DOLPHIN, "down"], cwd=S.PROJECT_ROOT, env={**os.environ, **env}, capture_output=True,
+        subprocess.run([*DOLPHIN, "down"], cwd=PROJECT_ROOT, env={**os.environ, **env}, capture_output=True,
                        timeout=120)
 
 
 def test_tui_against_a_bus_and_supervisord(tmp_path: Path, tmux: Tmux) -> None:
     """A member and a sleeper under a real supervisord; a scan on the bus shows; restart works from the keys."""
-    port = S.free_port()
+    port = free_port()
     sup = S.MiniSupervisor(tmp_path / "family", programs={
         "hz": [sys.executable, "-m", "dolphin.bus.member", "--port", str(port)],
         "scanner": [sys.executable, str(tmp_path / "family" / "sleeper.py"), "scanner"],
@@ -137,7 +138,7 @@ def test_tui_against_a_bus_and_supervisord(tmp_path: Path, tmux: Tmux) -> None:
         bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, S.scan(777, now))
         bus.put(schema.META_HEALTH, schema.LATEST, S.meta_health(now))
         env = _env(tmp_path / "home", DOLPHIN_HZ_PORT=str(port))
-        tmux.start([*DOLPHIN, "tui", "--socket", str(sup.socket)], env, S.PROJECT_ROOT)
+        tmux.start([*DOLPHIN, "tui", "--socket", str(sup.socket)], env, PROJECT_ROOT)
         screen = tmux.wait_screen("bus ●", "#777", "GREEN", "polled")
         _panels_say_something(screen)
         assert "scanner" in screen and "RUNNING" in screen
@@ -154,10 +155,10 @@ def test_tui_against_a_bus_and_supervisord(tmp_path: Path, tmux: Tmux) -> None:
         tmux.keys("r")
         tmux.wait_screen("Restart dolphin_data:scanner?", timeout=10)
         tmux.keys("y")
-        S.wait_until(lambda: sup.client.process("dolphin_data:scanner").pid not in (0, before), timeout=30)
+        wait_until(lambda: sup.client.process("dolphin_data:scanner").pid not in (0, before), timeout=30)
         tmux.wait_screen("restarted scanner (pid", timeout=20)
         tmux.keys("q")
-        S.wait_until(lambda: not tmux.alive(), timeout=20)
+        wait_until(lambda: not tmux.alive(), timeout=20)
         assert sup.client.process("dolphin_data:hz").state == "RUNNING"
         client.shutdown()
     finally:
@@ -166,16 +167,16 @@ def test_tui_against_a_bus_and_supervisord(tmp_path: Path, tmux: Tmux) -> None:
 
 def test_plain_dolphin_up_opens_the_tui_and_q_leaves_the_family_running(tmp_path: Path, tmux: Tmux) -> None:
     home = tmp_path / "home"
-    env = _env(home, DOLPHIN_HZ_PORT=str(S.free_port()), DOLPHIN_SIM_PORT=str(S.free_port()))
+    env = _env(home, DOLPHIN_HZ_PORT=str(free_port()), DOLPHIN_SIM_PORT=str(free_port()))
     try:
-        tmux.start([*DOLPHIN, "up"], env, S.PROJECT_ROOT)
+        tmux.start([*DOLPHIN, "up"], env, PROJECT_ROOT)
         screen = tmux.wait_screen("bus ●", "polled", "Services (supervisord)", timeout=180)
         _panels_say_something(screen)
         tmux.keys("q")
-        S.wait_until(lambda: not tmux.alive(), timeout=20)
+        wait_until(lambda: not tmux.alive(), timeout=20)
         from dolphin.supervision.render import FamilyPaths
 
         assert SupervisorClient(FamilyPaths.for_home(home).socket, timeout=10).ping()
     finally:
-        subprocess.run([*DOLPHIN, "down"], cwd=S.PROJECT_ROOT, env={**os.environ, **env}, capture_output=True,
+        subprocess.run([*DOLPHIN, "down"], cwd=PROJECT_ROOT, env={**os.environ, **env}, capture_output=True,
                        timeout=120)

@@ -17,8 +17,9 @@ import pytest
 from dolphin.bus import schema
 from dolphin.services.bridge import BridgeOptions
 from dolphin.store.arrow_scans import encode_scan
-from tests.integration.bridge._support import BridgeThread, ExternalScanner, make_record, wait_until
-from tests.integration.scan_bus import ScanWatch
+from tests.integration.bridge.support import BridgeThread, ExternalScanner, make_record
+from tests.integration.support import ScanWatch
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.degradation, pytest.mark.data_integrity]
 

@@ -8,7 +8,7 @@ import pytest
 
 from dolphin.bus.member import EmbeddedMember
 from dolphin.market.sim import SimConfig, SimExchange
-from tests.integration.scan_bus import ScanWatch, member_for_services, scan_watch
+from tests.integration.support import ScanWatch, member_for_services, scan_watch
 
 SPEED = 60.0
 

@@ -25,8 +25,9 @@ from dolphin.scan.updater import ScanUpdater
 from dolphin.services.scanner import ScannerOptions
 from dolphin.store.arrow_scans import archive_dir, read_scan
 from dolphin.store.scan_archive import list_scan_files, load_arrow_scans
-from tests.integration.scan_bus import ScanWatch
-from tests.integration.scanner._support import ScannerProcess, ScannerThread, archive_numbers, check_archive, wait_until
+from tests.integration.scanner.support import ScannerProcess, ScannerThread, archive_numbers, check_archive
+from tests.integration.support import ScanWatch
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.degradation, pytest.mark.data_integrity, pytest.mark.slow]
 

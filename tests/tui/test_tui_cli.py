@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui._support import PROJECT_ROOT
+from tests.support import PROJECT_ROOT
 
 pytestmark = pytest.mark.cli
 
