@@ -11,12 +11,27 @@ files is a package (an empty ``__init__.py``).
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: A CLI call's guard against hangs, not a speed check: a cold `python -m commands` on a
+#: loaded 2-core machine takes many seconds before it does anything.
+CLI_TIMEOUT_S = 300.0
+
+
+def dolphin(*args: str, env: Mapping[str, str] | None = None, timeout: float = CLI_TIMEOUT_S,
+            cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
+    """``dolphin ARGS`` as an operator runs it (``python -m commands``), no terminal, output captured.
+
+    ``env`` replaces the environment (None: this process's).
+    """
+    return subprocess.run([sys.executable, "-m", "commands", *args], cwd=cwd, capture_output=True, text=True,
+                          env=None if env is None else dict(env), timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def free_port() -> int:
@@ -26,7 +41,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02,
+def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.02,
                what: str = "condition", *, tolerate_errors: bool = False) -> Any:
     """Poll until `predicate()` is truthy and return its value; the timeout only guards against hangs.
 

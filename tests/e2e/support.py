@@ -10,13 +10,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support import PROJECT_ROOT, free_port, wait_until
+from tests.support import CLI_TIMEOUT_S, dolphin, free_port, wait_until
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.25) -> Any:
@@ -30,9 +29,8 @@ class Family:
     env: dict[str, str]
     pids: set[int] = field(default_factory=set)
 
-    def cli(self, *args: str, timeout: float = 300.0, check: bool = False) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run([sys.executable, "-m", "commands", *args], capture_output=True, text=True,
-                             env=self.env, timeout=timeout, cwd=PROJECT_ROOT)
+    def cli(self, *args: str, timeout: float = CLI_TIMEOUT_S, check: bool = False) -> subprocess.CompletedProcess[str]:
+        res = dolphin(*args, env=self.env, timeout=timeout)
         if check and res.returncode != 0:
             raise AssertionError(f"dolphin {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         return res

@@ -61,7 +61,7 @@ def test_scans_reach_the_archive_and_the_bus(family: Family) -> None:
         client.shutdown()
     # the scanner puts a scan before it writes its file (the file follows within milliseconds;
     # scan N+1 is published only once N's file exists)
-    numbers = wait_for(lambda: (ns := family.archive_numbers()) and scan.scan_number in ns and ns, 10,
+    numbers = wait_for(lambda: (ns := family.archive_numbers()) and scan.scan_number in ns and ns, 60,
                        f"scan {scan.scan_number}'s file")
     assert numbers == list(range(1, len(numbers) + 1))
     assert len(scan.asset_prices) == 50

@@ -55,7 +55,7 @@ class ScanWatch:
                 self.scans.append(event.payload)
         return [s.scan_number for s in self.scans]
 
-    def wait_numbers(self, expected: list[int], timeout: float = 20.0) -> list[EigenScan]:
+    def wait_numbers(self, expected: list[int], timeout: float = 60.0) -> list[EigenScan]:
         wait_until(lambda: self.numbers() == expected or len(self.numbers()) > len(expected), timeout)
         assert self.numbers() == expected
         return self.scans
@@ -116,7 +116,7 @@ class ServiceThread:
     def stop(self) -> None:
         assert self._loop is not None and self.ctx is not None
         self._loop.call_soon_threadsafe(self.ctx.stop.set)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=60)
         assert not self._thread.is_alive(), f"{self.name} did not stop; its tasks:\n{self._dump()}"
         assert self.error is None, self.error
 

@@ -210,7 +210,7 @@ class MiniSupervisor:
         self.names = [f"{group}:{n}" for n in progs]
         self.client = SupervisorClient(self.socket, timeout=10)
 
-    def start(self, timeout: float = 30.0) -> MiniSupervisor:
+    def start(self, timeout: float = 60.0) -> MiniSupervisor:
         proc = subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr or proc.stdout

@@ -104,7 +104,8 @@ def test_replay_drives_the_screen_on_market_time(tmp_path: Path) -> None:
             # ages are market time of the replay: the last scan is "0 s" old when it lands
             assert "is not in this replay" in panel_text(app, "syshealth")
             await pilot.press("space")
-            assert app.state.replay.paused and "PAUSED" in panel_text(app, "header", width=200)
+            assert app.state.replay.paused
+            await wait_for(pilot, lambda: "PAUSED" in panel_text(app, "header", width=200))  # repainted on a message
             await pilot.press("plus")
             assert app.feeds[0].clock.speed == 400.0
     asyncio.run(scenario())

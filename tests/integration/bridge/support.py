@@ -83,6 +83,7 @@ class BridgeThread(ServiceThread):
 
     def start(self) -> BridgeThread:
         self.start_thread()
-        wait_until(lambda: self.ctx is not None and self.ctx.phase.startswith("watching") or self.error, 30.0)
+        wait_until(lambda: self.ctx is not None and self.ctx.phase.startswith("watching") or self.error, 60.0,
+                   what="the bridge to watch")
         assert self.error is None, self.error
         return self

@@ -5,21 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from dolphin.test_report import ACTIVE_ENV, BIBLE_CATEGORIES, read_test_results, write_test_results
-from tests.support import PROJECT_ROOT
+from tests.support import PROJECT_ROOT, dolphin
 
 pytestmark = pytest.mark.cli
-
-
-def _dolphin(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "commands", *args], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -31,7 +24,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 @pytest.mark.skipif(bool(os.environ.get(ACTIVE_ENV)), reason="already inside a `dolphin test --report` run")
 def test_report_on_a_small_category_writes_the_footer_file(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    result = _dolphin("test", "--report", "--category", "config", "tests/unit/config", env=_env(home))
+    result = dolphin("test", "--report", "--category", "config", "tests/unit/config", env=_env(home))
     assert result.returncode == 0, result.stdout + result.stderr
     doc = json.loads((home / "test_results_latest.json").read_text())
     assert set(BIBLE_CATEGORIES) <= set(doc) and doc["config"]["status"] == "PASS"
@@ -98,6 +91,6 @@ def test_report_counts_failures_and_exits_non_zero(tmp_path: Path, monkeypatch: 
 
 
 def test_report_refuses_to_recurse(tmp_path: Path) -> None:
-    result = _dolphin("test", "--report", "-k", "nothing", env=_env(tmp_path, **{ACTIVE_ENV: "1"}), timeout=60)
+    result = dolphin("test", "--report", "-k", "nothing", env=_env(tmp_path, **{ACTIVE_ENV: "1"}))
     assert result.returncode == 2
     assert "refusing to recurse" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -41,7 +41,7 @@ def _options(sim: SimExchange, **kw: object) -> ScannerOptions:
 
 def _let_the_market_move(sim: SimExchange, bars: int) -> None:
     start = sim.now_ms()
-    wait_until(lambda: sim.now_ms() >= start + bars * BAR_MS, 30, what=f"{bars} bars of market time")
+    wait_until(lambda: sim.now_ms() >= start + bars * BAR_MS, 60, what=f"{bars} bars of market time")
 
 
 def _consecutive(numbers: list[int]) -> bool:
@@ -64,7 +64,7 @@ def test_first_start_stream_hole_restart_and_kill9_leave_no_gap(sim: SimExchange
     finally:
         first.stop()
     st = first.stats
-    wait_until(lambda: len(bus_watch.numbers()) >= st.published, 20, what="the listener to see every write")
+    wait_until(lambda: len(bus_watch.numbers()) >= st.published, 60, what="the listener to see every write")
     published = bus_watch.numbers()
     assert published[0] == BACKFILL_SCANS + 1 and _consecutive(published), published[:5]
     # every live (and gap-filled) scan written once (a graceful stop flushes the publisher)
@@ -83,9 +83,9 @@ def test_first_start_stream_hole_restart_and_kill9_leave_no_gap(sim: SimExchange
     try:
         wait_until(lambda: bus_watch.numbers()[-1] > high1 + 25, 90, what="the restarted process to go live")
         beat = wait_until(lambda: Bus(bus_watch.client).get(schema.HEARTBEAT, schema.heartbeat_key("scanner")),
-                          30, what="the scanner's heartbeat")
+                          60, what="the scanner's heartbeat")
         wait_until(lambda: (Bus(bus_watch.client).get(schema.HEARTBEAT, schema.heartbeat_key("scanner")).phase
-                            or "").startswith("scanning"), 30, what="a scanning heartbeat phase")
+                            or "").startswith("scanning"), 60, what="a scanning heartbeat phase")
         assert beat.service == "scanner"
     except AssertionError:
         print(proc.log_text())
