@@ -10,6 +10,7 @@ files is a package (an empty ``__init__.py``).
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -32,6 +33,17 @@ def dolphin(*args: str, env: Mapping[str, str] | None = None, timeout: float = C
     """
     return subprocess.run([sys.executable, "-m", "commands", *args], cwd=cwd, capture_output=True, text=True,
                           env=None if env is None else dict(env), timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def pid_alive(pid: int) -> bool:
+    """A process with this pid exists (it may belong to someone else)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def free_port() -> int:

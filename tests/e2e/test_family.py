@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import Family, start_family, wait_for
+from tests.support import pid_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 
@@ -22,14 +23,6 @@ def family(tmp_path_factory: pytest.TempPathFactory):
         yield fam
     finally:
         fam.down()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_up_brings_every_autostart_program_to_running(family: Family) -> None:
@@ -72,7 +65,7 @@ def test_restart_scanner_gives_a_new_pid(family: Family) -> None:
     res = family.cli("svc", "restart", "scanner")
     assert res.returncode == 0, res.stderr
     after = family.status()["scanner"]
-    assert after["state"] == "RUNNING" and after["pid"] != before and not _alive(before)
+    assert after["state"] == "RUNNING" and after["pid"] != before and not pid_alive(before)
 
 
 def test_stop_and_start(family: Family) -> None:
@@ -119,6 +112,6 @@ def test_down_leaves_no_process(tmp_path: Path) -> None:
     sup_pid = int((fam.home / "supervisor" / "supervisord.pid").read_text())
     res = fam.cli("down")
     assert res.returncode == 0, res.stderr
-    assert not any(_alive(pid) for pid in pids | {sup_pid})
+    assert not any(pid_alive(pid) for pid in pids | {sup_pid})
     assert fam.cli("svc", "status").returncode == 30                            # no supervisord any more
     assert "not running" in fam.cli("down").stdout                             # idempotent

@@ -41,7 +41,7 @@ from dolphin.bus import (
     iso_utc,
 )
 from dolphin.supervision.rpc import SupervisorClient
-from tests.support import PROJECT_ROOT, free_port, wait_until
+from tests.support import PROJECT_ROOT, free_port, pid_alive, wait_until
 
 TYPED_TRADER_STATE = "open_position" in StrategyState.__struct_fields__
 T0 = 1775390400.0  # 2026-04-05 12:00:00 UTC: the frozen "now" of the snapshot tests
@@ -224,24 +224,14 @@ class MiniSupervisor:
             pids = [p.pid for p in self.client.all_processes() if p.pid] + [pid]
             self.client.shutdown()
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
                 time.sleep(0.1)
             for p in pids:
-                if _alive(p):
+                if pid_alive(p):
                     os.kill(p, signal.SIGKILL)
         except Exception:
             pass
         self.socket.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ------------------------------------------------------------------------ fixed states (snapshots)
