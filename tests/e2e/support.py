@@ -13,9 +13,12 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.support import CLI_TIMEOUT_S, dolphin, free_port, wait_until
+
+if TYPE_CHECKING:
+    from dolphin.supervision.rpc import ProcessInfo
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.25) -> Any:
@@ -40,6 +43,22 @@ class Family:
         procs = {p["name"]: p for p in json.loads(res.stdout)["processes"]}
         self.pids |= {p["pid"] for p in procs.values() if p["pid"]}
         return procs
+
+    def process(self, name: str) -> ProcessInfo:
+        """One program straight from supervisord's RPC: cheap enough to poll (a CLI call starts a whole Python)."""
+        from dolphin.supervision.programs import BY_NAME
+        from dolphin.supervision.render import FamilyPaths
+        from dolphin.supervision.rpc import SupervisorClient
+
+        info = SupervisorClient(FamilyPaths.for_home(self.home).socket, timeout=30).process(BY_NAME[name].fullname)
+        if info.pid:
+            self.pids.add(info.pid)
+        return info
+
+    def health_report(self) -> dict[str, Any]:
+        """MHS's latest report as it writes it after every check (what `dolphin health` reads without a bus)."""
+        path = self.home / "meta_health.json"
+        return json.loads(path.read_bytes()) if path.exists() else {}
 
     def pid(self, name: str) -> int | None:
         return self.status()[name]["pid"]

@@ -93,7 +93,7 @@ def test_kill_9_scanner_leaves_no_gap_and_no_duplicate(family: Family) -> None:
     wait_for(lambda: len(family.archive_numbers()) > 20, 120, "scans before the kill")
     pid = family.pid("scanner")
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: (p := family.status()["scanner"])["state"] == "RUNNING" and p["pid"] != pid, 90,
+    wait_for(lambda: (p := family.process("scanner")).state == "RUNNING" and p.pid != pid, 90,
              "supervisord to restart the scanner")
     n_after_restart = len(family.archive_numbers())
     wait_for(lambda: len(family.archive_numbers()) > n_after_restart + 10, 120, "live scans after the restart")

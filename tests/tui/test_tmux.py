@@ -71,7 +71,7 @@ class Tmux:
             return seen[0] if ok(seen[0]) else None
 
         try:
-            return wait_until(look, timeout, 0.25, what)
+            return wait_until(look, timeout, 0.5, what)
         except AssertionError:
             raise AssertionError(f"{what} not on screen after {timeout:.0f} s; screen was:\n{seen[0]}") from None
 

@@ -114,13 +114,18 @@ def test_first_start_stream_hole_restart_and_kill9_leave_no_gap(sim: SimExchange
         | set(range(t3.first_scan, t3.first_scan + t3.backfilled))
     # The put goes out before the file is written, so a kill -9 in between leaves the killed
     # process's last published scan unarchived; the next start archives it from its backfill
-    # (unpublished). That one scan may be in both — and must be the very same scan.
+    # (unpublished). That one scan may be in both — and must be the very same scan: same bar,
+    # same prices. Its statistics come from another path (a fresh warm-up over the history
+    # instead of the killed process's running window), so they agree to rounding, not bit
+    # for bit (the trader journals the published one; `backtest --journal` replays it exactly).
+    # A slow machine widens the put-to-file gap, so this case is common under load.
     both = unpublished & set(written)
     assert both <= {t3.first_scan}, sorted(both)[:10]
     for n in both:
         on_bus = next(s for s in bus_watch.scans if s.scan_number == n)
         archived = next(read_scan(f.path) for f in list_scan_files(archive_dir(home)) if f.scan_number == n)
-        assert archived.vel_div == on_bus.vel_div and archived.timestamp_ns == on_bus.timestamp_ns
+        assert archived.timestamp_ns == on_bus.timestamp_ns and archived.price_map() == on_bus.asset_prices
+        assert abs(archived.vel_div - on_bus.vel_div) < 1e-12, (archived.vel_div, on_bus.vel_div)
     last = read_scan(list_scan_files(archive_dir(home))[-1].path)
     assert np.isfinite(last.vel_div) and last.n_assets == 50
 
