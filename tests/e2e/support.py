@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.support import CLI_TIMEOUT_S, dolphin, free_port, wait_until
+from tests.support import CLI_TIMEOUT_S, PROJECT_ROOT, dolphin, free_port, wait_until
 
 if TYPE_CHECKING:
     from dolphin.supervision.rpc import ProcessInfo
@@ -86,6 +86,23 @@ class Family:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def configs_with(root: Path, section: str, **values: Any) -> Path:
+    """A copy of the project's configs/ with some keys of one services.yml section replaced.
+
+    Give it to a family as ``DOLPHIN_CONFIG_DIR``: the strategy configs stay the project's own.
+    """
+    import shutil
+
+    import yaml
+
+    target = root / "configs"
+    shutil.copytree(PROJECT_ROOT / "configs", target)
+    services = yaml.safe_load((target / "services.yml").read_text()) or {}
+    services.setdefault(section, {}).update(values)
+    (target / "services.yml").write_text(yaml.safe_dump(services, sort_keys=False))
+    return target
 
 
 def start_family(home: Path, *, speed: float = 30.0, extra_env: dict[str, str] | None = None,
