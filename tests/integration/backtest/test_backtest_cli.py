@@ -23,7 +23,8 @@ from dolphin.store.scan_table import read_scan_table, write_scan_table
 from tests.reference.engine_ref import ReferenceEngine
 from tests.support import dolphin
 
-pytestmark = [pytest.mark.signal_fill, pytest.mark.cli]
+# a CLI backtest gets 600 s (its subprocess guard); the suite's 300 s per-test guard must not cut it first
+pytestmark = [pytest.mark.signal_fill, pytest.mark.cli, pytest.mark.timeout(900)]
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

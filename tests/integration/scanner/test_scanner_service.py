@@ -29,7 +29,9 @@ from tests.integration.scanner.support import ScannerProcess, ScannerThread, arc
 from tests.integration.support import ScanWatch
 from tests.support import wait_until
 
-pytestmark = [pytest.mark.degradation, pytest.mark.data_integrity, pytest.mark.slow]
+# Each phase waits with its own hang guard (up to 90 s); together they can pass the suite's
+# 300 s per-test guard on a loaded machine (3 min seen beside two CPU burners).
+pytestmark = [pytest.mark.degradation, pytest.mark.data_integrity, pytest.mark.slow, pytest.mark.timeout(900)]
 
 BAR_MS = 5_000
 BACKFILL_SCANS = 1_650 - 751   # WARMUP_BARS minus the bars before the first defined vel_div
