@@ -76,6 +76,14 @@ def scan_watch(member: EmbeddedMember, source: str) -> Iterator[ScanWatch]:
         watch.close()
 
 
+STOP_GRACE_S = 60.0  # a hang guard: a stopping service flushes its publisher, which a loaded machine makes slow
+
+
+def _cancel_every_task() -> None:
+    for task in asyncio.all_tasks():
+        task.cancel()
+
+
 class ServiceThread:
     """Subclasses name the service and run its body in `body(ctx)`."""
 
@@ -114,10 +122,20 @@ class ServiceThread:
         self._thread.start()
 
     def stop(self) -> None:
+        """Set the stop event, as SIGTERM does, and wait for the body to end.
+
+        A body still busy `STOP_GRACE_S` later fails the test — after its tasks are cancelled,
+        so a service that hangs does not keep running into the module's next tests.
+        """
         assert self._loop is not None and self.ctx is not None
         self._loop.call_soon_threadsafe(self.ctx.stop.set)
-        self._thread.join(timeout=60)
-        assert not self._thread.is_alive(), f"{self.name} did not stop; its tasks:\n{self._dump()}"
+        self._thread.join(timeout=STOP_GRACE_S)
+        if self._thread.is_alive():
+            tasks = self._dump()
+            self._loop.call_soon_threadsafe(_cancel_every_task)
+            self._thread.join(timeout=60)
+            raise AssertionError(f"{self.name} did not stop within {STOP_GRACE_S:.0f} s (its tasks are cancelled "
+                                 f"now); they were:\n{tasks}")
         assert self.error is None, self.error
 
     def _dump(self) -> str:

@@ -36,7 +36,7 @@ class ScannerThread(ServiceThread):
         self.start_thread()
         return self
 
-    def wait_live(self, scans: int, timeout: float = 90.0) -> None:
+    def wait_live(self, scans: int, timeout: float = 300.0) -> None:
         wait_until(lambda: self.stats.live >= scans or self.error or not self.alive, timeout,
                    what=f"{scans} live scans")
         assert self.error is None, self.error

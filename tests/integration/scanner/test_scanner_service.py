@@ -1,4 +1,4 @@
-"""The scanner against a real simulator (``--speed 60``) and a real embedded member, over real sockets.
+"""The scanner against a real simulator (``--speed 20``) and a real embedded member, over real sockets.
 
 First start (backfill archived, not published), live scans on the bus, a stream hole, a
 graceful stop, a restart as a process that is then ``kill -9``-ed, another restart: the
