@@ -117,6 +117,15 @@ class HealthStatus(StrEnum):
 
 
 @unique
+class RecoveryOutcome(StrEnum):
+    """How a restart MHS started has ended (bible §24.5.3): still running, done, or failed."""
+
+    PENDING = "pending"
+    OK = "ok"
+    FAILED = "failed"
+
+
+@unique
 class McStatus(StrEnum):
     """MC-Forewarner status on the bus (bible §28.6)."""
 
@@ -210,5 +219,6 @@ class SignalState(StrEnum):
         return self in (SignalState.SIGNAL, SignalState.EXTREME)
 
 
-__all__ = ["HealthStatus", "KillLevel", "McStatus", "ObRegime", "ObSource", "OrderSide", "PositionSide", "Posture", "ProcessState", "ScanRejection",
+__all__ = ["HealthStatus", "KillLevel", "McStatus", "ObRegime", "ObSource", "OrderSide", "PositionSide", "Posture",
+           "ProcessState", "RecoveryOutcome", "ScanRejection",
            "ServiceAction", "SignalState"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from dolphin.enums import HealthStatus, McStatus, Posture
+from dolphin.enums import HealthStatus, McStatus, Posture, RecoveryOutcome
 from dolphin.isotime import parse_iso_utc
 
 POSTURES: tuple[Posture, ...] = tuple(Posture)
@@ -505,8 +505,23 @@ class HzKeyStatus(Payload, frozen=True, kw_only=True):
         _in_range(self.score, 0.0, 1.0, "score")
 
 
+class RecoveryEvent(Payload, frozen=True, kw_only=True):
+    """One restart MHS started (DOLPHIN's own): whom, in which supervisord state, when, and how it ended."""
+
+    service: str
+    found: str                     # the supervisord state MHS found the service in (STOPPED, EXITED, FATAL)
+    at: float                      # unix seconds when MHS started the restart
+    outcome: RecoveryOutcome
+    error: str | None = None       # why it failed (outcome "failed")
+
+
 class MetaHealth(Payload, frozen=True, kw_only=True):
-    """MHS v3 report (§15.1, §24.5, §26.3)."""
+    """MHS v3 report (§15.1, §24.5, §26.3).
+
+    ``recoveries`` and ``recent_recoveries`` are DOLPHIN's own: the durable record of
+    what MHS restarted since it started (a count per service, and the latest events), so
+    a restart that happened between two looks at the report is never missed.
+    """
 
     rm_meta: float
     status: HealthStatus
@@ -523,6 +538,8 @@ class MetaHealth(Payload, frozen=True, kw_only=True):
     trader_lag_scans: int | None = None    # scans published but not (yet) stepped by a running trader
     trader_rejected_scans: int = 0         # bus scans the trader refused so far
     check_interval_s: float | None = None  # the MHS cadence: a report older than a few of these is stale
+    recoveries: dict[str, int] = {}
+    recent_recoveries: list[RecoveryEvent] = []
 
     def __post_init__(self) -> None:
         super().__post_init__()

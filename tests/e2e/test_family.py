@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from .family import Family, start_family, wait_for
+from tests.e2e.support import Family, start_family, wait_for
+from tests.support import pid_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 
@@ -22,14 +23,6 @@ def family(tmp_path_factory: pytest.TempPathFactory):
         yield fam
     finally:
         fam.down()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_up_brings_every_autostart_program_to_running(family: Family) -> None:
@@ -61,7 +54,7 @@ def test_scans_reach_the_archive_and_the_bus(family: Family) -> None:
         client.shutdown()
     # the scanner puts a scan before it writes its file (the file follows within milliseconds;
     # scan N+1 is published only once N's file exists)
-    numbers = wait_for(lambda: (ns := family.archive_numbers()) and scan.scan_number in ns and ns, 10,
+    numbers = wait_for(lambda: (ns := family.archive_numbers()) and scan.scan_number in ns and ns, 60,
                        f"scan {scan.scan_number}'s file")
     assert numbers == list(range(1, len(numbers) + 1))
     assert len(scan.asset_prices) == 50
@@ -72,7 +65,7 @@ def test_restart_scanner_gives_a_new_pid(family: Family) -> None:
     res = family.cli("svc", "restart", "scanner")
     assert res.returncode == 0, res.stderr
     after = family.status()["scanner"]
-    assert after["state"] == "RUNNING" and after["pid"] != before and not _alive(before)
+    assert after["state"] == "RUNNING" and after["pid"] != before and not pid_alive(before)
 
 
 def test_stop_and_start(family: Family) -> None:
@@ -100,7 +93,7 @@ def test_kill_9_scanner_leaves_no_gap_and_no_duplicate(family: Family) -> None:
     wait_for(lambda: len(family.archive_numbers()) > 20, 120, "scans before the kill")
     pid = family.pid("scanner")
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: (p := family.status()["scanner"])["state"] == "RUNNING" and p["pid"] != pid, 90,
+    wait_for(lambda: (p := family.process("scanner")).state == "RUNNING" and p.pid != pid, 90,
              "supervisord to restart the scanner")
     n_after_restart = len(family.archive_numbers())
     wait_for(lambda: len(family.archive_numbers()) > n_after_restart + 10, 120, "live scans after the restart")
@@ -119,6 +112,6 @@ def test_down_leaves_no_process(tmp_path: Path) -> None:
     sup_pid = int((fam.home / "supervisor" / "supervisord.pid").read_text())
     res = fam.cli("down")
     assert res.returncode == 0, res.stderr
-    assert not any(_alive(pid) for pid in pids | {sup_pid})
+    assert not any(pid_alive(pid) for pid in pids | {sup_pid})
     assert fam.cli("svc", "status").returncode == 30                            # no supervisord any more
     assert "not running" in fam.cli("down").stdout                             # idempotent

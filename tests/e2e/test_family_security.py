@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .family import Family, start_family, wait_for
+from .support import Family, start_family, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 

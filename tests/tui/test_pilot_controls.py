@@ -16,8 +16,8 @@ from dolphin.engine.trades import ClosedTrade
 from dolphin.enums import KillLevel
 from dolphin.execution.controls import TraderControls
 from dolphin.store.journal import Commit, Journal, SessionStart, TradeRecord
-from tests.tui import _support as S
-from tests.tui.conftest import FakeClock, panel_text, wait_for
+from tests.tui import support as S
+from tests.tui.support import FakeClock, panel_text, wait_for
 from tui.app import build_live_app
 from tui.controls import KillSwitchScreen, ReasonScreen, TradesScreen
 

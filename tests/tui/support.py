@@ -8,17 +8,20 @@ XML-RPC interface without needing the whole daemon family.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import msgspec
+from rich.console import Console
 
 from dolphin.bus import (
     AcbBoost,
@@ -38,9 +41,8 @@ from dolphin.bus import (
     iso_utc,
 )
 from dolphin.supervision.rpc import SupervisorClient
-from tests.support import free_port, wait_until  # noqa: F401 - re-exported to this layer's tests
+from tests.support import PROJECT_ROOT, free_port, pid_alive, wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TYPED_TRADER_STATE = "open_position" in StrategyState.__struct_fields__
 T0 = 1775390400.0  # 2026-04-05 12:00:00 UTC: the frozen "now" of the snapshot tests
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT")
@@ -208,7 +210,7 @@ class MiniSupervisor:
         self.names = [f"{group}:{n}" for n in progs]
         self.client = SupervisorClient(self.socket, timeout=10)
 
-    def start(self, timeout: float = 30.0) -> MiniSupervisor:
+    def start(self, timeout: float = 60.0) -> MiniSupervisor:
         proc = subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr or proc.stdout
@@ -222,24 +224,14 @@ class MiniSupervisor:
             pids = [p.pid for p in self.client.all_processes() if p.pid] + [pid]
             self.client.shutdown()
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
                 time.sleep(0.1)
             for p in pids:
-                if _alive(p):
+                if pid_alive(p):
                     os.kill(p, signal.SIGKILL)
         except Exception:
             pass
         self.socket.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ------------------------------------------------------------------------ fixed states (snapshots)
@@ -303,3 +295,46 @@ def write_results(path: Path, *, broken: bool = False) -> Path:
                                "actor": {"passed": 9, "total": 9, "status": "PASS"},
                                "bus": {"passed": 180, "total": 180, "status": "PASS"}},
                               path=path, run_at=datetime(2026, 4, 5, 9, 0, tzinfo=UTC))
+
+
+# ------------------------------------------------------------------------ pilot helpers
+class FakeClock:
+    """Wall time plus an offset the test advances (the codec still checks real time)."""
+
+    def __init__(self, frozen: float | None = None) -> None:
+        self.offset = 0.0
+        self.frozen = frozen
+
+    def __call__(self) -> float:
+        return (self.frozen if self.frozen is not None else time.time()) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+def plain(renderable: Any, width: int = 60) -> str:
+    """A panel body as plain text."""
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def panel_text(app: Any, panel_id: str, width: int = 60) -> str:
+    panel = app.query_one(f"#{panel_id}")
+    return plain(panel.body_widget.content, width)
+
+
+async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 60.0, step: float = 0.05,
+                   what: str = "condition") -> Any:
+    """`tests.support.wait_until` for a running app: the pilot pauses between looks so the app keeps working.
+
+    The timeout only guards against hangs: on a busy machine a repaint can take seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(step)
