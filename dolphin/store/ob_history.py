@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -181,7 +181,7 @@ class ObHistoryWriter:
         return last is not None and bar_ms <= last
 
     # ---------------------------------------------------------------- rows
-    def add_rows(self, table: str, rows: dict[str, Sequence[Any]]) -> None:
+    def add_rows(self, table: str, rows: Mapping[str, Sequence[Any]]) -> None:
         """Append columns of equal length (names as in `SCHEMAS`); bars already on disk are the caller's to skip."""
         pending = self.pending[table]
         for name, values in rows.items():
