@@ -34,6 +34,7 @@ from dolphin.services.obf.breaker import CircuitBreaker
 from dolphin.store.ob_cache import ObCacheFile, write_cache
 
 RETRY_DELAY_S = 0.2           # between failed pushes while the circuit is still closed
+CONNECT_GRACE_S = 5.0         # at start, no bus client yet is the first connect under way, not a failure
 
 
 @dataclass
@@ -49,7 +50,7 @@ class ObfPublisher:
     """The OBF daemon's only bus writer (see the module doc)."""
 
     def __init__(self, get_bus: Callable[[], Any], log: logging.Logger, *, home: Path, breaker: CircuitBreaker,
-                 timeout_s: float = 2.0, fallback_every_s: float = 1.0,
+                 timeout_s: float = 2.0, fallback_every_s: float = 1.0, connect_grace_s: float = CONNECT_GRACE_S,
                  monotonic: Callable[[], float] = time.monotonic, clock: Callable[[], float] = time.time) -> None:
         self._get_bus = get_bus
         self.log = log
@@ -57,7 +58,9 @@ class ObfPublisher:
         self.breaker = breaker
         self.timeout_s = timeout_s
         self.fallback_every_s = fallback_every_s
+        self.connect_grace_s = connect_grace_s
         self._monotonic = monotonic
+        self._created = monotonic()
         self._clock = clock
         self._pending = _Batch()
         self._wake = asyncio.Event()
@@ -145,6 +148,10 @@ class ObfPublisher:
                 self._wake.clear()
                 await self._wait_wake(min(self.breaker.seconds_until_retry(), self.fallback_every_s))
                 continue
+            if self._get_bus() is None and self._monotonic() - self._created < self.connect_grace_s:
+                self._wake.clear()
+                await self._wait_wake(RETRY_DELAY_S)   # the first connect is still under way
+                continue
             batch, self._pending = self._pending, _Batch()
             ok = await self._push(batch)
             if ok:
@@ -167,6 +174,7 @@ class ObfPublisher:
                 self._fallback_dirty = True
                 await self._write_fallback(force=True)
             else:
+                self._wake.clear()
                 await self._wait_wake(RETRY_DELAY_S)
 
     async def _wait_wake(self, seconds: float) -> None:
