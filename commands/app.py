@@ -21,6 +21,7 @@ from commands import (
     family_cmd,
     health_cmd,
     hz_cmd,
+    obf_cmd,
     paper_cmd,
     scan_cmd,
     sim_cmd,
@@ -52,6 +53,7 @@ app.command("up")(family_cmd.up)
 app.command("down")(family_cmd.down)
 app.add_typer(svc_cmd.app, name="svc")
 app.command("health")(health_cmd.health)
+app.add_typer(obf_cmd.app, name="obf")
 app.command("paper")(paper_cmd.paper)
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from dolphin.bus.payloads import ObFeatures, ObfUniverse, ObMacro
+from dolphin.bus.payloads import ObFeatures, ObfStatus, ObfUniverse, ObMacro
 from dolphin.store.atomic import atomic_write_bytes
 
 log = logging.getLogger("dolphin.store.ob_cache")
@@ -27,6 +27,9 @@ log = logging.getLogger("dolphin.store.ob_cache")
 CACHE_DIR = "ob_cache"
 CACHE_FILE = "latest_ob_features.json"
 CACHE_VERSION = 1
+STATUS_FILE = "obf_status.json"
+STATUS_STALE_S = 30.0
+"""An OBF status older than this is not the daemon's state any more (it writes one every few seconds)."""
 
 
 class ObCacheFile(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,6 +91,29 @@ def read_cache(home: str | Path) -> ObCacheFile | None:
     return cache
 
 
+def status_path(home: str | Path) -> Path:
+    return Path(home) / CACHE_DIR / STATUS_FILE
+
+
+def write_status(home: str | Path, status: ObfStatus) -> Path:
+    return atomic_write_bytes(status_path(home), _ENCODER.encode(status))
+
+
+def read_status_file(home: str | Path) -> ObfStatus | None:
+    """The OBF daemon's last status file, or None when absent; `DataError` when it is not a status."""
+    from dolphin.errors import DataError
+
+    path = status_path(home)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return msgspec.json.decode(data, type=ObfStatus)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        raise DataError(f"{path}: not a valid OBF status ({exc})") from None
+
+
 def read_fallback(home: str | Path) -> ObFallback | None:
     """(features by symbol, macro, written_at) from ``<home>/ob_cache/latest_ob_features.json``, or None."""
     cache = read_cache(home)
@@ -96,5 +122,6 @@ def read_fallback(home: str | Path) -> ObFallback | None:
     return ObFallback(dict(cache.features), cache.macro, cache.written_at)
 
 
-__all__ = ["CACHE_DIR", "CACHE_FILE", "CACHE_VERSION", "ObCacheFile", "ObFallback", "cache_path", "encode_cache",
-           "read_cache", "read_fallback", "write_cache"]
+__all__ = ["CACHE_DIR", "CACHE_FILE", "CACHE_VERSION", "STATUS_FILE", "STATUS_STALE_S", "ObCacheFile", "ObFallback",
+           "cache_path", "encode_cache", "read_cache", "read_fallback", "read_status_file", "status_path", "write_cache",
+           "write_status"]

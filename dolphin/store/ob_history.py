@@ -38,7 +38,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dolphin.engine.ob import OB_ASSET_FIELDS, OB_MACRO_FIELDS, RecordedOBProvider
-from dolphin.errors import DataError
+from dolphin.errors import DataError, UsageError
+from dolphin.isotime import parse_iso_utc
 
 log = logging.getLogger("dolphin.store.ob_history")
 
@@ -280,6 +281,96 @@ class ObHistory:
         return con
 
 
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """A market-time range from the operator's ``--from`` / ``--to``: days for the partitions, ms for the rows.
+
+    A bare date covers its whole UTC day (``--to 2026-01-06`` includes that day); an ISO
+    time is exact. ``hi_ms`` is exclusive.
+    """
+
+    date_from: date | None = None
+    date_to: date | None = None
+    lo_ms: int | None = None
+    hi_ms: int | None = None
+
+    @classmethod
+    def parse(cls, start: str | None, end: str | None) -> TimeRange:
+        lo_day = hi_day = None
+        lo_ms = hi_ms = None
+        if start:
+            lo_day, lo_ms, _ = _bound(start, "--from")
+        if end:
+            hi_day, hi_ms, whole_day = _bound(end, "--to")
+            if whole_day:
+                hi_ms = (hi_ms or 0) + _DAY_MS
+            else:
+                hi_ms = (hi_ms or 0) + 1
+        if lo_ms is not None and hi_ms is not None and hi_ms <= lo_ms:
+            raise UsageError(f"--to {end} is not after --from {start}")
+        return cls(lo_day, hi_day, lo_ms, hi_ms)
+
+    def where(self) -> list[str]:
+        out = []
+        if self.lo_ms is not None:
+            out.append(f"bar_ms >= {self.lo_ms}")
+        if self.hi_ms is not None:
+            out.append(f"bar_ms < {self.hi_ms}")
+        return out
+
+
+def _bound(value: str, flag: str) -> tuple[date, int, bool]:
+    """(UTC day, ms, whether it was a bare date) of an operator's time."""
+    text = value.strip()
+    try:
+        day = date.fromisoformat(text)
+        return day, int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000), True
+    except ValueError:
+        pass
+    try:
+        seconds = parse_iso_utc(text)
+    except ValueError:
+        raise UsageError(f"{flag} {value!r} is not a date (YYYY-MM-DD) or an ISO-8601 time") from None
+    return datetime.fromtimestamp(seconds, tz=UTC).date(), int(round(seconds * 1000)), False
+
+
+def query_history(path: str | Path, sql: str, span: TimeRange | None = None) -> pa.Table:
+    """Run ``sql`` over the views ``universe``, ``features``, ``macro`` (partitions narrowed to ``span``'s days).
+
+    Raises `DataError` when there is no history at all, `UsageError` for SQL DuckDB refuses
+    (its message, one line).
+    """
+    import duckdb
+
+    hist = ObHistory(path)
+    if not any((hist.root / t).is_dir() for t in TABLES):
+        raise DataError(f"no OB history under {hist.root} (the obf service writes it there)")
+    span = span or TimeRange()
+    con = hist.connect(span.date_from, span.date_to)
+    try:
+        return _arrow(con.sql(sql))
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"query failed: {first}") from None
+    finally:
+        con.close()
+
+
+def asset_history(path: str | Path, symbol: str, span: TimeRange | None = None, *, table: str = FEATURES,
+                  limit: int | None = None) -> pa.Table:
+    """One symbol's rows of ``table`` (features or universe) in ``span``, oldest first."""
+    if table not in (FEATURES, UNIVERSE):
+        raise UsageError(f"--table must be {FEATURES} or {UNIVERSE}, not {table!r}")
+    if not re.fullmatch(r"[A-Z0-9]{2,32}", symbol):
+        raise UsageError(f"{symbol!r} is not a symbol (uppercase letters and digits, e.g. BTCUSDT)")
+    span = span or TimeRange()
+    where = " AND ".join([f"symbol = '{symbol}'", *span.where()])
+    sql = f"SELECT * EXCLUDE (date) FROM {table} WHERE {where} ORDER BY bar_ms"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return query_history(path, sql, span)
+
+
 def _ms_bounds(date_from: date | None, date_to: date | None) -> tuple[int | None, int | None]:
     lo = None if date_from is None else int(datetime(date_from.year, date_from.month, date_from.day,
                                                        tzinfo=UTC).timestamp() * 1000)
@@ -373,4 +464,4 @@ def _pivot(asset: pa.Table) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 
 __all__ = ["FEATURES", "HISTORY_DIR", "MACRO", "SCHEMAS", "TABLES", "UNIVERSE", "ObHistory", "ObHistoryWriter",
-           "history_root", "load_ob_history", "write_part"]
+           "TimeRange", "asset_history", "history_root", "load_ob_history", "query_history", "write_part"]

@@ -31,7 +31,9 @@ from dolphin.bus import (
     McForewarner,
     MetaHealth,
     ObfAssetHealth,
+    ObfStatus,
     ObfUniverse,
+    ObMacro,
     SafetyState,
     StrategyState,
     WindowStats,
@@ -120,6 +122,17 @@ def obf(now: float) -> ObfUniverse:
                                 best_ask=100.0 * (i + 1) + 0.1, n_bid_levels=20, n_ask_levels=20)
               for i, s in enumerate(SYMBOLS)}
     return ObfUniverse(snapshot_utc=now, n_assets=len(assets), assets=assets)
+
+
+def ob_macro(now: float, regime: float = 1.0, cascades: int = 3) -> ObMacro:
+    return ObMacro(bar_ms=int(now * 1000) // 5000 * 5000, cascade_count=cascades, regime_signal=regime,
+                   market_imbalance=-0.042, assets=50, pushed_at=now)
+
+
+def obf_status(now: float, circuit: str = "closed") -> ObfStatus:
+    return ObfStatus(timestamp=now, pid=4242, phase="live", started_at=now - 3600, symbols=5, covered=5, dark=0,
+                     messages=1_000_000, message_rate=50.0, last_bar_ms=int(now * 1000) // 5000 * 5000,
+                     last_snapshot_at=now, circuit=circuit)
 
 
 def mc(now: float, prob: float = 0.07) -> McForewarner:
@@ -278,6 +291,8 @@ def fill(state: Any, published: float, *, scans: int = 24) -> None:
     put(schema.FEATURES, schema.ACB_BOOST, acb(published))
     put(schema.FEATURES, schema.EXF_LATEST, exf(published))
     put(schema.FEATURES, schema.OBF_UNIVERSE_LATEST, obf(published))
+    put(schema.FEATURES, schema.OB_MACRO_LATEST, ob_macro(published))
+    put(schema.FEATURES, schema.OBF_STATUS, obf_status(published))
     for p in (0.05, 0.07, 0.12, 0.07):
         put(schema.FEATURES, schema.MC_FOREWARNER_LATEST, mc(published, prob=p))
     put(schema.SAFETY, schema.LATEST, safety(published))

@@ -36,8 +36,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from dolphin.bus.ob_codec import (
     feature_rows,
     features_payload,
@@ -57,11 +55,9 @@ from dolphin.services.obf.breaker import CircuitBreaker
 from dolphin.services.obf.ingest import ClosedBar, UniverseBooks
 from dolphin.services.obf.publisher import ObfPublisher
 from dolphin.services.runtime import ServiceContext
-from dolphin.store.atomic import atomic_write_bytes
-from dolphin.store.ob_cache import CACHE_DIR
+from dolphin.store.ob_cache import STATUS_FILE, status_path, write_status
 from dolphin.store.ob_history import FEATURES, HISTORY_DIR, MACRO, UNIVERSE, ObHistoryWriter
 
-STATUS_FILE = "obf_status.json"
 CADENCES = ("100ms", "250ms", "500ms")
 
 
@@ -418,12 +414,12 @@ class ObfDaemon:
                          warmup_left_s=round(self.warmup_left_s(), 3))
 
     async def status_loop(self) -> None:
-        path = self.ctx.home / CACHE_DIR / STATUS_FILE
+        path = status_path(self.ctx.home)
         while True:
             status = self.status()
             self.publisher.offer_status(status)
             try:
-                await asyncio.to_thread(atomic_write_bytes, path, msgspec.json.encode(status))
+                await asyncio.to_thread(write_status, self.ctx.home, status)
                 self.stats.status_writes += 1
                 self._status_failing = False
             except OSError as exc:
