@@ -29,6 +29,7 @@ warm-up): the trackers fill meanwhile. See docs/obf.md.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from collections import deque
@@ -85,7 +86,7 @@ class ObfOptions:
     status_interval_s: float | None = None
     bar_ms: int = OB_BAR_MS
     history: bool = True
-    slice_symbols: int = 100                    # symbols per slice of a bar close between yields to the hot loop
+    slice_symbols: int = 50                     # symbols per slice of a bar close between yields to the hot loop
     retry_max_s: float = 10.0                   # back-off cap while the venue is away
 
 
@@ -470,6 +471,10 @@ async def run_obf(ctx: ServiceContext, options: ObfOptions | None = None, *, sta
         ctx.spawn(daemon.watchdog(), "watchdog")
         ctx.spawn(daemon.status_loop(), "status")
         await streams.start()
+        # Everything allocated so far (trackers, rings, the symbol tables) lives as long as the
+        # process: keep it out of the collector's full passes, which would otherwise walk it
+        # every few seconds in the middle of the hot loop.
+        gc.freeze()
         ctx.phase = st.phase = daemon.phase()
         await ctx.stop.wait()
     except Stopped:
