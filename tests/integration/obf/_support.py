@@ -103,17 +103,20 @@ class SimProcess:
 
         ready = tmp / "sim-ready.json"
         ready.unlink(missing_ok=True)
+        self.log_path = tmp / "sim.log"
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "dolphin.market.sim", "--port", "0", "--ready-file",
                                       str(ready), "--log-level", "WARNING", *args], cwd=PROJECT_ROOT,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
+                                     stdout=subprocess.DEVNULL, stderr=self._log)
+        deadline = time.monotonic() + 300        # generating 540 symbols' history takes seconds, more on a busy box
         while not ready.exists() and self.proc.poll() is None:
             if time.monotonic() > deadline:
                 self.stop()
-                raise AssertionError("the simulator did not write its ready file within 120 s")
+                raise AssertionError("the simulator did not write its ready file within 300 s")
             time.sleep(0.05)
         if self.proc.poll() is not None:
-            raise AssertionError(f"the simulator exited: {self.proc.communicate()[1]}")
+            self._log.close()
+            raise AssertionError(f"the simulator exited: {self.log_path.read_text()[-2000:]}")
         info = json.loads(ready.read_text())
         self.rest_url: str = info["rest_url"]
         self.ws_url: str = info["ws_url"]
@@ -122,7 +125,8 @@ class SimProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.communicate(timeout=60)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.communicate(timeout=10)
+                self.proc.wait(timeout=10)
+        self._log.close()
