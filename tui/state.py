@@ -50,6 +50,7 @@ BUS = "bus"
 SERVICES = "services"
 TESTS = "tests"
 JOURNAL = "journal"
+KILL = "kill"            # the kill switch as set in this runtime's files (the operator's, read locally)
 
 _FEATURE_TOPICS = {
     schema.LATEST_EIGEN_SCAN: SCAN,
@@ -158,6 +159,7 @@ class BusLink:
     since: float | None = None
     detail: str = ""
     connected_once: bool = False
+    cluster: Any = None  # dolphin.bus.cluster_health.ClusterHealth: members present, partitions owned
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,7 @@ class TuiState:
         self.bus = BusLink()
         self.services = ServicesView()
         self.tests = TestsView()
+        self.kill: Any = None    # dolphin.execution.kill_switch.KillState, None when not known (replay)
         self.replay: ReplayView | None = None
         self.rejections: Callable[[], int] = lambda: 0
         self.delivered = 0
@@ -356,7 +359,17 @@ class TuiState:
             since = current.since if current.state == state else self.clock()
             self.bus = BusLink(state=state, address=address if address is not None else current.address,
                                since=since, detail=detail,
-                               connected_once=current.connected_once or state == LINK_CONNECTED)
+                               connected_once=current.connected_once or state == LINK_CONNECTED,
+                               cluster=current.cluster)
+            self._mark(BUS)
+        self._fire_if_armed()
+
+    def set_cluster(self, health: Any) -> None:
+        """The bus cluster's health as the feed's client sees it (on membership changes)."""
+        with self._lock:
+            if health == self.bus.cluster:
+                return
+            self.bus = replace(self.bus, cluster=health)
             self._mark(BUS)
         self._fire_if_armed()
 
@@ -369,6 +382,15 @@ class TuiState:
                 self._mark(SERVICES)
         if changed:
             self._fire_if_armed()
+
+    def set_kill(self, state: Any) -> None:
+        """The kill switch as set (the app reads it every tick; only a change marks the topic)."""
+        with self._lock:
+            if state == self.kill:
+                return
+            self.kill = state
+            self._mark(KILL)
+        self._fire_if_armed()
 
     def set_tests(self, view: TestsView) -> None:
         with self._lock:

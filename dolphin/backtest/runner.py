@@ -9,22 +9,24 @@ needs arrives as arrays; it never touches a file.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import numpy as np
 
 from dolphin.backtest.metrics import Metrics, compute_metrics
-from dolphin.backtest.session import SessionInputs, StepFlags
+from dolphin.backtest.session import SessionInputs, StepFlags, VenueFill
 from dolphin.config.champion import champion_hash
 from dolphin.engine.acb import AdaptiveCircuitBreaker, ExternalFactorsSource
 from dolphin.engine.engine import NDAlphaEngine, compile_kernel
-from dolphin.engine.mc_gate import Forewarner
+from dolphin.engine.mc_gate import Forewarner, MCReport
 from dolphin.engine.ob import OBProvider
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
 from dolphin.errors import DataError, UsageError
+from dolphin.execution.manual import ALL
+from dolphin.execution.ob_inputs import recorded_provider
 from dolphin.scan.table import ScanTable
 from dolphin.scan.volatility import vol_regime_ok
 
@@ -130,15 +132,39 @@ def _replay_steps(engine: NDAlphaEngine, session: SessionInputs, scan_numbers: n
     while i < stop:
         flags = session.steps.get(int(scan_numbers[i]), missing)
         j = i + 1
-        while j < stop and flags.same_regime(session.steps.get(int(scan_numbers[j]), missing)):
+        while (j < stop and int(scan_numbers[j - 1]) not in session.fills
+               and flags.same_regime(session.steps.get(int(scan_numbers[j]), missing))):
             j += 1
         if flags.acb is not None:
             engine.update_acb_boost(*flags.acb)
+        if flags.mc is not None:
+            engine.update_mc(MCReport(*flags.mc))
+        if flags.manual_exit is not None:
+            engine.request_exit(None if flags.manual_exit == ALL else flags.manual_exit)
         engine.set_posture(flags.posture)
         engine.set_kill_switch(flags.kill_switch)
         engine.run_block(*_rows(columns, i, j), trade=flags.trade)
+        if session.venue_truth:
+            _apply_fills(engine, session.fills.get(int(scan_numbers[j - 1]), ()))
         missing = StepFlags(trade=False, acb=None, posture=flags.posture, kill_switch=flags.kill_switch)
         i = j
+
+
+def _apply_fills(engine: NDAlphaEngine, fills: Sequence[VenueFill]) -> None:
+    """The venue's fills of one step, in journal order, as the live trader applied them."""
+    for fill in fills:
+        if fill.kind == "exit":
+            last = engine.trades[-1] if engine.trades else None
+            if last is None or last.trade_id != fill.trade_id:
+                raise DataError(f"journal replay diverged: an exit fill of trade {fill.trade_id}, but the replay's "
+                                f"last trade is {last.trade_id if last else 'none'}")
+            engine.apply_exit_fill(last, fill.price, fill.fee)
+        else:
+            pos = engine.open_position
+            if pos is None or pos.trade_id != fill.trade_id:
+                raise DataError(f"journal replay diverged: an entry fill of trade {fill.trade_id}, but the replay "
+                                f"holds {pos.trade_id if pos else 'no position'}")
+            engine.apply_entry_fill(fill.trade_id, fill.price, fill.quantity, fill.fee)
 
 
 def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None = None, date_to: str | None = None,
@@ -173,8 +199,12 @@ def run_backtest(data: ScanTable, cfg: StrategyConfig, *, date_from: str | None 
     t0 = time.perf_counter()
     compile_kernel()
     compile_seconds = time.perf_counter() - t0
-    engine = NDAlphaEngine(cfg, assets, acb=AdaptiveCircuitBreaker(cfg.acb, acb_source), ob_provider=ob_provider,
-                           forewarner=forewarner)
+    engine_cfg = cfg.with_venue_friction() if session is not None and session.venue_truth else cfg
+    if session is not None and ob_provider is None:
+        # a trader's engine always runs with OB (journaled per step, neutral where it had none)
+        ob_provider = recorded_provider(session.ob_steps, assets)
+    engine = NDAlphaEngine(engine_cfg, assets, acb=AdaptiveCircuitBreaker(cfg.acb, acb_source),
+                           ob_provider=ob_provider, forewarner=forewarner)
     days: list[DayResult] = []
     engine_seconds = 0.0
     numbered = data.rows > 1 and bool(np.all(np.diff(data.scan_number) > 0))

@@ -9,12 +9,12 @@ trade for trade — and shows any difference that remains as a bug, not as noise
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dolphin.enums import Posture
 from dolphin.errors import DataError
-from dolphin.store.journal import Commit, Journal, JournalCorrupt, ScanInput
+from dolphin.store.journal import Commit, FillRecord, Journal, JournalCorrupt, ScanInput, SessionStart
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +23,24 @@ class StepFlags:
     acb: tuple[float, float] | None
     posture: str
     kill_switch: bool
+    mc: tuple[float, float] | None = None
+    manual_exit: str | None = None   # an operator's force exit taken at this step (asset or "*")
 
     def same_regime(self, other: StepFlags) -> bool:
         """Consecutive scans with these flags can run in one engine block (no update between them)."""
-        return (other.acb is None and self.trade == other.trade and self.posture == other.posture
-                and self.kill_switch == other.kill_switch)
+        return (other.acb is None and other.mc is None and other.manual_exit is None and self.trade == other.trade
+                and self.posture == other.posture and self.kill_switch == other.kill_switch)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFill:
+    """A leg the venue filled, as journaled: applied to the replayed engine after its scan's step."""
+
+    kind: str            # entry | exit
+    trade_id: int
+    price: float
+    quantity: float
+    fee: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +48,14 @@ class SessionInputs:
     first_scan: int
     last_scan: int
     steps: dict[int, StepFlags]
+    venue: str = "paper"
+    fills: dict[int, list[VenueFill]] = field(default_factory=dict)
+    ob_steps: list[tuple[int, list[float]]] = field(default_factory=list)   # (ts_ms, OB block) per journaled step
+
+    @property
+    def venue_truth(self) -> bool:
+        """The session's books were the venue's fills (engine friction off, fills applied)."""
+        return self.venue != "paper"
 
     @classmethod
     def from_journal(cls, path: str | Path) -> SessionInputs:
@@ -42,18 +63,34 @@ class SessionInputs:
         if not journal.path.is_file():
             raise DataError(f"trader journal not found: {journal.path}")
         steps: dict[int, StepFlags] = {}
+        fills: dict[int, list[VenueFill]] = {}
+        ob_steps: list[tuple[int, list[float]]] = []
+        venue = "paper"
+        seen_fills: set[str] = set()
         posture: str = Posture.APEX
         last_commit: int | None = None
         try:
             for r in journal.iter_records():
-                if isinstance(r, ScanInput):
+                if isinstance(r, SessionStart):
+                    venue = r.venue
+                elif isinstance(r, FillRecord):
+                    if r.client_order_id not in seen_fills:   # a recovery re-journals nothing twice, but be sure
+                        seen_fills.add(r.client_order_id)
+                        fills.setdefault(r.scan_number, []).append(VenueFill(r.kind, r.trade_id, r.price, r.quantity,
+                                                                             r.fee))
+                elif isinstance(r, ScanInput):
+                    if r.ob is not None and r.scan_number not in steps:
+                        ob_steps.append((r.ts_ms, r.ob))
                     posture = r.posture or posture
-                    steps[r.scan_number] = StepFlags(trade=r.trade, acb=tuple(r.acb) if r.acb else None,  # type: ignore[arg-type]
-                                                     posture=posture, kill_switch=r.kill_switch)
+                    steps[r.scan_number] = StepFlags(
+                        trade=r.trade, acb=(float(r.acb[0]), float(r.acb[1])) if r.acb else None, posture=posture,
+                        kill_switch=r.kill_switch, mc=(float(r.mc[0]), float(r.mc[1])) if r.mc else None,
+                        manual_exit=r.manual_exit)
                 elif isinstance(r, Commit):
                     last_commit = r.scan_number if last_commit is None else max(last_commit, r.scan_number)
         except JournalCorrupt as exc:
             raise DataError(str(exc)) from None
         if not steps or last_commit is None:
             raise DataError(f"{journal.path}: no committed live step to replay")
-        return cls(first_scan=min(steps), last_scan=last_commit, steps=steps)
+        return cls(first_scan=min(steps), last_scan=last_commit, steps=steps, venue=venue, fills=fills,
+                   ob_steps=ob_steps)

@@ -2,9 +2,9 @@
 
 Precedence: built-in defaults < configs/services.yml < environment (``DOLPHIN_HZ_PORT``,
 ``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
-``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_MHS_RECOVERY``,
-``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_OBF_CADENCE``, ``DOLPHIN_OBF_SNAPSHOT_S``, ``DOLPHIN_OBF_WARMUP_S``)
-< command-line flags. Secrets never live here: API keys come from the environment only.
+``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_TRADER_STALE_AFTER``, ``DOLPHIN_MHS_RECOVERY``,
+``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PROGRAMS``, ``DOLPHIN_OBF_CADENCE``, ``DOLPHIN_OBF_SNAPSHOT_S``,
+``DOLPHIN_OBF_WARMUP_S``) < command-line flags. Secrets never live here: API keys come from the environment only.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ class ScannerSection:
 class TraderSection:
     autostart: bool = spec(True, doc="start the trader with the family (paper by default)")
     strategy: str = spec("blue")
-    venue: str = spec("paper", choices=("paper", "sim"))
+    venue: str = spec("auto", choices=("auto", "paper", "sim"),
+                      doc="sim: orders on the simulator, its fills are the books; paper: no venue (replays, tests); "
+                          "auto: sim on a simulated market, paper otherwise (real venues are `dolphin live`'s)")
     stale_after_s: float = spec(10.0, 0.1, 3_600.0, doc="a scan older than this (market seconds) is not traded")
     kill_switch: str = spec("KILL", doc="kill-switch file, relative to the runtime root unless absolute")
 
@@ -91,6 +93,8 @@ class SupervisorSection:
     log_max_mb: int = spec(20, 1, 10_000)
     log_backups: int = spec(5, 0, 1_000)
     up_timeout_s: float = spec(120.0, 1.0, 3_600.0)
+    programs: str = spec("", doc="comma-separated programs this host runs when the family is split across "
+                                 "hosts (DOLPHIN_PROGRAMS, `dolphin up --only`); empty = every program")
 
 
 SERVICE_SECTIONS: dict[str, type] = {
@@ -122,6 +126,13 @@ class ServicesConfig:
         return bool(os.environ.get("DOLPHIN_HZ_MEMBERS", "").strip())
 
     @property
+    def trader_venue(self) -> str:
+        """The trader's venue after resolving ``auto``: ``sim`` or ``paper``."""
+        if self.trader.venue == "auto":
+            return "sim" if self.market.source == "sim" else "paper"
+        return self.trader.venue
+
+    @property
     def sim_rest_url(self) -> str:
         return f"http://{self.market.sim_host}:{self.market.sim_port}"
 
@@ -141,6 +152,7 @@ _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_TRADER_STALE_AFTER_S", "trader", "stale_after_s", float),
     ("DOLPHIN_MHS_RECOVERY", "mhs", "recovery", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
     ("DOLPHIN_MHS_INTERVAL", "mhs", "check_interval_s", float),
+    ("DOLPHIN_PROGRAMS", "supervisor", "programs", str),
     ("DOLPHIN_OBF_CADENCE", "obf", "cadence", str),
     ("DOLPHIN_OBF_SNAPSHOT_S", "obf", "snapshot_interval_s", float),
     ("DOLPHIN_OBF_WARMUP_S", "obf", "warmup_s", float),

@@ -56,7 +56,7 @@ from dolphin.engine.layout import (
     VD_RING,
     param_vector,
 )
-from dolphin.engine.mc_gate import MC_OK, Forewarner, MCVerdict, mc_verdict, verdict_from_status
+from dolphin.engine.mc_gate import MC_OK, Forewarner, MCReport, MCVerdict, mc_verdict, verdict_from_status
 from dolphin.engine.ob import OBProvider, empty_block
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import BarResult, ClosedTrade, DayResult, OpenPosition
@@ -90,6 +90,7 @@ class EngineState(msgspec.Struct, frozen=True):
     day_bars: int
     mc_status: str
     direction_default: int
+    mc_report: tuple[float, float] | None = None   # the standing MC report (catastrophic_prob, envelope_score)
 
 
 class NDAlphaEngine:
@@ -140,6 +141,7 @@ class NDAlphaEngine:
         self.day_trades = 0
         self.day_bars = 0
         self.mc: MCVerdict = MC_OK
+        self.mc_report: MCReport | None = None   # the standing MC-Forewarner report (a trader's, from the bus)
         self.acb_day: AcbDay | None = None
         self.trades: list[ClosedTrade] = []
 
@@ -237,13 +239,27 @@ class NDAlphaEngine:
             self.acb_day = self.acb.day(date, self.w750_history(), ob_regime_signal)
             s["day_base_boost"] = self.acb_day.boost
             s["day_beta"] = self.acb_day.beta
-        self.mc = MC_OK
         if self.forewarner is not None:
             mc_cfg = {**self.mc_base_cfg, "max_leverage": self.cfg.champion.max_leverage * self.day_base_boost}
             self.mc = mc_verdict(self.forewarner.assess_config_dict(mc_cfg))
+        else:
+            self.mc = mc_verdict(self.mc_report)   # the standing report carries over the day boundary
         s["day_mc_scale"] = self.mc.scale
         s["halt_day"] = self.mc.halt
         return self.acb_day
+
+    def update_mc(self, report: MCReport | None) -> MCVerdict:
+        """A new MC-Forewarner report (§12), applied from the next bar: ORANGE halves size, RED halts entries.
+
+        It stands until the next report — across day boundaries too — so a trader's gate
+        follows the forewarner daemon exactly as a replay of its journal does.
+        """
+        self.mc_report = report
+        self.mc = mc_verdict(report)
+        s = self._st[0]
+        s["day_mc_scale"] = self.mc.scale
+        s["halt_day"] = self.mc.halt
+        return self.mc
 
     def end_day(self) -> DayResult:
         """Close the day's books; an open position carries over to the next day."""
@@ -256,6 +272,15 @@ class NDAlphaEngine:
     def set_posture(self, posture: str) -> None:
         """Apply a posture change mid-day: TURTLE/HIBERNATE halt entries, HIBERNATE force-exits next bar."""
         self._st[0]["posture"] = posture_code(posture)
+
+    def request_exit(self, asset: str | None = None) -> bool:
+        """An operator's force exit: the open position (in `asset`, or any when None) exits at the next
+        traded bar through the engine's own exit path, reason MANUAL. False when there is nothing to close."""
+        s = self._st[0]
+        if not s["pos_active"] or (asset is not None and self.assets[int(s["pos_asset"])] != asset):
+            return False
+        s["manual_exit_pending"] = True
+        return True
 
     def update_acb_boost(self, boost: float, beta: float) -> bool:
         """A sub-day ACB update (§7.3, §10.5). Returns True when it schedules the normalisation exit.
@@ -377,6 +402,63 @@ class NDAlphaEngine:
             self.day_trades += 1
         return entries, exits
 
+    # ------------------------------------------------------------------ venue fills (bible §8.3)
+    def apply_entry_fill(self, trade_id: int, price: float, quantity: float, fee: float) -> OpenPosition:
+        """The venue filled the entry of the open position: its price, notional and fee become the fill's.
+
+        From the next bar on, take-profit, stop and every exit rule act on what actually
+        happened; the fee is settled with the trade at its exit (as the engine's own are).
+        """
+        s = self._st[0]
+        if not s["pos_active"] or int(s["pos_trade_id"]) != trade_id:
+            raise ValueError(f"no open position with trade id {trade_id} to apply an entry fill to")
+        if not (price > 0 and quantity > 0 and fee >= 0):
+            raise ValueError(f"entry fill of trade {trade_id}: price {price}, quantity {quantity}, fee {fee}")
+        s["pos_entry_price"] = price
+        s["pos_notional"] = price * quantity
+        s["pos_entry_fee"] = fee
+        position = self.open_position
+        assert position is not None
+        return position
+
+    def apply_exit_fill(self, trade: ClosedTrade, price: float, fee: float) -> ClosedTrade:
+        """The venue filled the exit of the trade that just closed: its exit price, fees and PnL become the fill's.
+
+        Capital moves by the difference between the venue's and the engine's PnL; the peak
+        is recomputed from the peak the position opened with; and a trade whose sign flips
+        (a win by the engine's price, a loss at the venue's) moves its bucket and streak
+        outcome too, so sizing acts on what actually happened.
+        """
+        s = self._st[0]
+        if not self.trades or self.trades[-1].trade_id != trade.trade_id or s["pos_active"]:
+            raise ValueError(f"trade {trade.trade_id} is not the engine's last closed trade")
+        if not (price > 0 and fee >= 0):
+            raise ValueError(f"exit fill of trade {trade.trade_id}: price {price}, fee {fee}")
+        sign = PositionSide(trade.side).sign
+        pnl_pct = sign * (price - trade.entry_price) / trade.entry_price
+        pnl = pnl_pct * trade.notional - trade.entry_fee - fee
+        capital = float(s["capital"]) + (pnl - trade.pnl)
+        s["capital"] = capital
+        s["peak_capital"] = max(float(s["pos_peak_capital"]), capital)
+        was_win, is_win = trade.pnl > 0.0, pnl > 0.0
+        if was_win != is_win and 0 <= trade.bucket < N_BUCKETS:
+            self._bucket_w[trade.bucket] += 1 if is_win else -1
+            self._recent[(int(s["n_closed"]) - 1) % RECENT_RING] = int(is_win)
+        amended = msgspec.structs.replace(trade, exit_price=price, exit_fee=fee, pnl=pnl, pnl_pct=pnl_pct,
+                                          capital_after=capital)
+        self.trades[-1] = amended
+        return amended
+
+    def apply_cash(self, amount: float) -> None:
+        """A cash flow the venue booked outside a trade (funding): capital, and the peak when it rises."""
+        if not math.isfinite(amount):
+            raise ValueError(f"cash flow {amount} is not finite")
+        s = self._st[0]
+        s["capital"] = float(s["capital"]) + amount
+        s["peak_capital"] = max(float(s["peak_capital"]), float(s["capital"]))
+        if s["pos_active"]:
+            s["pos_peak_capital"] = max(float(s["pos_peak_capital"]), float(s["capital"]))
+
     # ------------------------------------------------------------------ state
     def get_state(self) -> EngineState:
         """A complete, exact snapshot (capital, histories, open position, RNG position, day books)."""
@@ -388,7 +470,9 @@ class NDAlphaEngine:
             w750_ring=self._w750_ring.tobytes(), recent=self._recent.tobytes(), bucket_n=self._bucket_n.tobytes(),
             bucket_w=self._bucket_w.tobytes(), current_date=self.current_date,
             day_start_capital=self.day_start_capital, day_trades=self.day_trades, day_bars=self.day_bars,
-            mc_status=self.mc.status, direction_default=self._direction_default)
+            mc_status=self.mc.status, direction_default=self._direction_default,
+            mc_report=None if self.mc_report is None else (self.mc_report.catastrophic_probability,
+                                                           self.mc_report.envelope_score))
 
     def restore_state(self, state: EngineState) -> None:
         """Resume from `get_state`; the engine must have been built with the same assets and config."""
@@ -426,6 +510,7 @@ class NDAlphaEngine:
         self.day_trades = state.day_trades
         self.day_bars = state.day_bars
         self.mc = verdict_from_status(state.mc_status)
+        self.mc_report = None if state.mc_report is None else MCReport(*state.mc_report)
 
 
 def encode_state(state: EngineState) -> bytes:

@@ -53,6 +53,8 @@ SCALAR_DTYPE = np.dtype([
     ("pos_confidence", "f8"),
     ("pos_trade_id", "i8"),
     ("pos_vd_adverse", "i8"),
+    ("pos_peak_capital", "f8"),   # the peak when the position opened (a venue fill's correction needs it)
+    ("manual_exit_pending", "b1"),  # an operator asked to close the position: exit at the next traded bar
 ])
 
 # Parameter vector slots.
@@ -139,7 +141,7 @@ def param_vector(cfg: StrategyConfig, direction: int) -> np.ndarray:
     p[P_MIN_ALIGN] = c.min_irp_alignment
     p[P_MAKER_ENTRY] = c.sp_maker_entry_rate
     p[P_MAKER_EXIT] = c.sp_maker_exit_rate
-    p[P_OB_EDGE] = c.ob_edge_bps
+    p[P_OB_EDGE] = c.ob_edge_bps if f.ob_edge else 0.0
     p[P_OB_CONFIRM] = c.ob_confirm_rate
     p[P_LOOKBACK] = c.lookback
     p[P_VD_ENABLED] = 1.0 if x.vd_enabled else 0.0

@@ -8,7 +8,7 @@ and any difference from the frozen champion is drift.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 
@@ -105,6 +105,7 @@ class FrictionParams:
 
     use_sp_fees: bool = spec(True, doc="SmartPlacer maker/taker fee blend")
     use_sp_slippage: bool = spec(True, doc="engine exit slippage with the SP maker refund")
+    ob_edge: bool = spec(True, doc="§8.3 OB fill-edge term (real OB or the Monte-Carlo fallback)")
     maker_fee: float = spec(0.0002, 0.0, 0.01)
     taker_fee: float = spec(0.0005, 0.0, 0.01)
 
@@ -178,3 +179,13 @@ class StrategyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def with_venue_friction(self) -> StrategyConfig:
+        """The config a venue-filled book runs (bible §8.1–§8.3): the venue's fills are the friction.
+
+        SmartPlacer fees, engine slippage and the OB fill-edge term are off — the matching
+        engine gives the price, the commission and whatever edge there was. The champion's
+        frozen parameters are untouched (its hash is unchanged).
+        """
+        friction = replace(self.friction, use_sp_fees=False, use_sp_slippage=False, ob_edge=False)
+        return replace(self, friction=friction)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from typing import Any
 
 from dolphin.execution.orders import Fill, OrderIntent
 from dolphin.market.errors import UnknownOrderError
@@ -60,24 +61,37 @@ class VenueExecutor:
             qty = round(qty, decimals)
         return max(qty, min_qty)
 
-    def _fill(self, intent: OrderIntent, order) -> Fill:
+    async def _fill(self, intent: OrderIntent, order: Any) -> Fill:
+        """The venue's fill: its average price, quantity and the commission it charged (its own trades)."""
         price = order.avg_price or intent.reference_price
         qty = order.executed_qty or order.orig_qty
-        return Fill(client_order_id=intent.client_order_id, price=price, quantity=qty, fee=price * qty * TAKER_FEE,
+        fee = await self._commission(intent.symbol, int(order.order_id))
+        if fee is None:
+            fee = price * qty * TAKER_FEE
+            log.warning("%s: the venue reported no trades for order %s yet; fee estimated at the taker rate",
+                        intent.client_order_id, order.order_id)
+        return Fill(client_order_id=intent.client_order_id, price=price, quantity=qty, fee=fee,
                     venue=self.name, venue_order_id=str(order.order_id))
+
+    async def _commission(self, symbol: str, order_id: int) -> float | None:
+        """Σ commission (in the quote asset) of the order's fills; None when the venue lists none."""
+        trades = await self.rest.user_trades(symbol, order_id=order_id)
+        if not trades:
+            return None
+        return math.fsum(t.commission for t in trades)
 
     async def submit(self, intent: OrderIntent) -> Fill:
         order = await self.rest.new_order(intent.symbol, intent.side, "MARKET", await self.quantity(intent),
                                           reduce_only=intent.reduce_only,
                                           new_client_order_id=intent.client_order_id)
-        return self._fill(intent, order)
+        return await self._fill(intent, order)
 
     async def lookup(self, intent: OrderIntent) -> Fill | None:
         try:
             order = await self.rest.query_order(intent.symbol, orig_client_order_id=intent.client_order_id)
         except UnknownOrderError:      # -2013: the venue never received it
             return None
-        return self._fill(intent, order)
+        return await self._fill(intent, order)
 
     async def position(self, symbol: str) -> float:
         """Signed position amount on the venue (negative = short), for reconciliation."""

@@ -275,6 +275,38 @@ class TakerRatio(Struct, rename="camel", frozen=True):
 # --------------------------------------------------------------------------- REST: trading
 
 
+class UserTrade(Struct, rename="camel", frozen=True):
+    """One fill of an account's order (``/fapi/v1/userTrades``): what the venue charged and booked."""
+
+    id: int
+    order_id: int
+    symbol: str
+    side: str
+    price: float
+    qty: float
+    quote_qty: float
+    commission: float
+    commission_asset: str
+    realized_pnl: float
+    maker: bool
+    time: int
+    buyer: bool = False
+    position_side: str = "BOTH"
+
+
+class Income(Struct, rename="camel", frozen=True):
+    """One line of the account's income history (``/fapi/v1/income``): funding, commission, realised PnL…"""
+
+    symbol: str
+    income_type: str
+    income: float
+    asset: str
+    time: int
+    tran_id: int
+    info: str = ""
+    trade_id: str = ""
+
+
 class Order(Struct, rename="camel", frozen=True):
     """An order as ``/fapi/v1/order`` (new, query, cancel) and ``openOrders`` return it."""
 

@@ -405,6 +405,20 @@ class BinanceRest:
         return await self._get(list[P.Order], "/fapi/v1/openOrders", {"symbol": symbol},
                                weight=1 if symbol else 40, signed=True)
 
+    async def user_trades(self, symbol: str, order_id: int | None = None, start_ms: int | None = None,
+                          limit: int = 500) -> list[P.UserTrade]:
+        """The account's fills in a symbol (of one order when `order_id` is given), oldest first."""
+        return await self._get(list[P.UserTrade], "/fapi/v1/userTrades",
+                               {"symbol": symbol, "orderId": order_id, "startTime": start_ms, "limit": limit},
+                               weight=5, signed=True)
+
+    async def income(self, income_type: str | None = None, start_ms: int | None = None, end_ms: int | None = None,
+                     symbol: str | None = None, limit: int = 1000) -> list[P.Income]:
+        """The account's income history (funding fees, commissions, realised PnL…), oldest first."""
+        return await self._get(list[P.Income], "/fapi/v1/income",
+                               {"incomeType": income_type, "startTime": start_ms, "endTime": end_ms,
+                                "symbol": symbol, "limit": limit}, weight=30, signed=True)
+
     async def account(self) -> P.Account:
         return await self._get(P.Account, "/fapi/v2/account", weight=5, signed=True)
 

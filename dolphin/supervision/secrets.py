@@ -72,7 +72,7 @@ def _pair(environ: Mapping[str, str], key_var: str, secret_var: str) -> tuple[st
 
 def program_secrets(cfg: ServicesConfig, environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """Program name → the secret variables it alone receives (see the module docstring)."""
-    trader_signs = cfg.trader.venue == "sim"
+    trader_signs = cfg.trader_venue == "sim"
     out: dict[str, dict[str, str]] = {}
     if cfg.market.source == "sim":
         pair = _pair(environ, SIM_KEY_ENV, SIM_SECRET_ENV)

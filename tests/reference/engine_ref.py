@@ -243,12 +243,13 @@ class ReferenceEngine:
                              c.sp_maker_exit_rate)
         exit_price = price * (1.0 - pos.direction * slip)
         pnl_pct_raw = pos.direction * (exit_price - pos.entry_price) / pos.entry_price
+        edge_bps = c.ob_edge_bps if f.ob_edge else 0.0     # off when the venue fills (§8.3)
         ob = self._ob_asset(ob_bar, pos.asset)
         if ob is not None:
             if ob["dq"] > 0.5:
-                pnl_pct_raw += ob["fp"] * c.ob_edge_bps * 1e-4
+                pnl_pct_raw += ob["fp"] * edge_bps * 1e-4
         elif self.rng.random_sample() < c.ob_confirm_rate:
-            pnl_pct_raw += c.ob_edge_bps * 1e-4
+            pnl_pct_raw += edge_bps * 1e-4
         exit_fee = blended_fee_rate(c.sp_maker_exit_rate, f.maker_fee, f.taker_fee) * pos.notional \
             if f.use_sp_fees else 0.0
         net = pnl_pct_raw * pos.notional - pos.entry_fee - exit_fee

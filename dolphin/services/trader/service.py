@@ -29,6 +29,7 @@ from dolphin.bus import (
 )
 from dolphin.bus.codec import default_codec
 from dolphin.bus.listeners import BusEvent
+from dolphin.bus.ob_feed import ObFeed, ObView
 from dolphin.bus.posture import AsyncPostureStore
 from dolphin.bus.scan_codec import bar_from_record, bars_from_table, record_from_payload
 from dolphin.config import load_config
@@ -36,8 +37,10 @@ from dolphin.config.champion import champion_hash
 from dolphin.config.services import ServicesConfig, load_services_config
 from dolphin.engine.engine import encode_state
 from dolphin.enums import Posture, ScanRejection
+from dolphin.execution.controls import journal_path
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
+from dolphin.execution.manual import ExitRequests
 from dolphin.execution.reconcile import RECENT_TRADES, reconcile_positions
 from dolphin.execution.scan_gate import ScanGate
 from dolphin.execution.trader import PendingUpdate, StepResult, TraderCore
@@ -71,6 +74,19 @@ class _AcbSink:
         self.inbox.offer(update)
 
 
+class _McSink:
+    """Listener sink for `mc_forewarner_latest`: the report's numbers, applied at the next step (§12)."""
+
+    def __init__(self, inbox: PendingUpdate) -> None:
+        self.inbox = inbox
+
+    def deliver(self, event: BusEvent) -> None:
+        payload = event.payload
+        if payload is None:
+            return
+        self.inbox.offer((float(payload.catastrophic_prob), float(payload.envelope_score)))
+
+
 class _PostureSink:
     def __init__(self, initial: Posture) -> None:
         self.posture = initial
@@ -102,7 +118,7 @@ def archive_bars(home: Path, after: int, before: int | None = None) -> list[Scan
 
 
 def make_executor(scfg: ServicesConfig) -> Executor:
-    if scfg.trader.venue == "sim":
+    if scfg.trader_venue == "sim":
         from dolphin.execution.venue import VenueExecutor
 
         return VenueExecutor.from_environment()
@@ -126,6 +142,7 @@ class TraderService:
         self.needs_warmup = False
         self._last_snapshot_published = -1
         self.index = ScanIndex(ctx.home)
+        self.ob_feed = ObFeed()
         self.market_clock = MarketClock(BinanceRest(market_rest_url(scfg)))
         self.gate = ScanGate(self.assets, scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
                              archived=self._archived)
@@ -133,6 +150,10 @@ class TraderService:
         self.halted: str | None = None          # why the books cannot be written (the trader waits, then resumes)
         self.halts = 0
         self.dropped_while_halted = 0
+
+    def _ob_view(self, close_ms: int) -> tuple[ObView, bool]:
+        """The bus's OB for a bar close (the flag: whether it came from OBF's fallback file instead)."""
+        return self.ob_feed.at(close_ms), False
 
     def rejected_scans(self) -> dict[str, int]:
         """Bus scans refused so far, by reason: the codec's (not a scan at all) and the gate's."""
@@ -164,6 +185,10 @@ class TraderService:
         if not await self.market_clock.sync():
             log.warning("the market's clock is not reachable yet: scans are fed, not traded, until it is")
         ctx.spawn(self.market_clock.run(ctx.stop), "market-clock")
+        try:
+            await self.ob_feed.start(client, ctx.bus)
+        except Exception as exc:  # OB is an input among others: no OBF yet must not stop the trader
+            log.warning("OB features not readable yet (%s): steps use neutral OB until OBF publishes", exc)
         core = self._new_core(make_executor(self.scfg), PendingUpdate())
         self.core = core
         recovered = await core.start()
@@ -171,27 +196,44 @@ class TraderService:
                               kinds=frozenset({"ADDED", "UPDATED"}))
         await subscribe_async(client, schema.FEATURES, _AcbSink(core.acb_inbox), key=schema.ACB_BOOST,
                               kinds=frozenset({"ADDED", "UPDATED"}))
+        await subscribe_async(client, schema.FEATURES, _McSink(core.mc_inbox), key=schema.MC_FOREWARNER_LATEST,
+                              kinds=frozenset({"ADDED", "UPDATED"}))
         await subscribe_async(client, schema.SAFETY, self.posture, key=schema.LATEST,
                               kinds=frozenset({"ADDED", "UPDATED"}))
         self.needs_warmup = not recovered
+        await self._offer_standing_risk(core)
         await reconcile_positions(core)
         self.session = SessionLog(ctx.home / "paper_trading", {
             "strategy": self.cfg.to_dict(), "champion_hash": champion_hash(self.cfg.frozen_params()),
-            "services": msgspec.to_builtins(self.scfg), "venue": self.scfg.trader.venue, "book_id": core.book_id,
+            "services": msgspec.to_builtins(self.scfg), "venue": self.scfg.trader_venue, "book_id": core.book_id,
             "journal": str(core.journal.path), "recovered": recovered, "started_at": time.time()})
-        log.info("trader %s on %s: capital %.2f, last scan %d (%s)", self.cfg.name, self.scfg.trader.venue,
+        log.info("trader %s on %s: capital %.2f, last scan %d (%s)", self.cfg.name, self.scfg.trader_venue,
                  core.engine.capital, core.last_scan, "recovered" if recovered else "fresh book")
         await self.publish(core, None)
         return core
 
-    def _new_core(self, executor: Executor, acb_inbox: PendingUpdate) -> TraderCore:
-        core = TraderCore(self.cfg, self.assets, Journal(self.ctx.home / "journal" / f"{self.cfg.name}.jsonl"),
+    def _new_core(self, executor: Executor, acb_inbox: PendingUpdate,
+                  mc_inbox: PendingUpdate | None = None) -> TraderCore:
+        core = TraderCore(self.cfg, self.assets, Journal(journal_path(self.ctx.home, self.cfg.name)),
                           executor, kill_switch=KillSwitch.under(self.ctx.home, self.scfg.trader.kill_switch),
-                          stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader.venue,
+                          stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader_venue,
                           bar_ms=self.scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
-                          posture_now=lambda: self.posture.posture)
+                          ob_view=self._ob_view, posture_now=lambda: self.posture.posture,
+                          exit_requests=ExitRequests.under(self.ctx.home))
         core.acb_inbox = acb_inbox   # the listener keeps delivering into the same inbox across a rebuild
+        if mc_inbox is not None:
+            core.mc_inbox = mc_inbox
         return core
+
+    async def _offer_standing_risk(self, core: TraderCore) -> None:
+        """The ACB boost and MC report on the bus now: the listeners only see later changes (applied next step)."""
+        bus = self.ctx.bus
+        acb = await bus.get(schema.FEATURES, schema.ACB_BOOST)
+        if acb is not None:
+            core.acb_inbox.offer((float(acb.boost), float(acb.beta)))
+        mc = await bus.get(schema.FEATURES, schema.MC_FOREWARNER_LATEST)
+        if mc is not None:
+            core.mc_inbox.offer((float(mc.catastrophic_prob), float(mc.envelope_score)))
 
     async def _halt(self, core: TraderCore, exc: OSError) -> None:
         """The books cannot be written: stop stepping, say so everywhere, retry until the disk takes writes.
@@ -231,7 +273,7 @@ class TraderService:
         assert old is not None
         try:
             await asyncio.to_thread(_probe_writable, old.journal.path.parent)
-            core = self._new_core(old.executor, old.acb_inbox)
+            core = self._new_core(old.executor, old.acb_inbox, old.mc_inbox)
             recovered = await core.start()
         except OSError as exc:
             log.info("journal still not writable (%s); next try in %.0f s", exc.strerror or exc, HALT_RETRY_S)
@@ -307,6 +349,7 @@ class TraderService:
         day = eng.end_day() if eng.current_date is not None else None
         pos = eng.open_position
         attach_state = core.journal.seq != self._last_snapshot_published and core.scans_since_snapshot == 0
+        kill = core.kill_state   # what the trader applied at its last step
         state = StrategyState(
             strategy=self.cfg.name, capital=eng.capital, date=date, pnl=day.pnl if day else 0.0,
             trades=len(core.trades), peak_capital=eng.peak_capital, drawdown=min(1.0, eng.drawdown), updated_at=now,
@@ -321,7 +364,8 @@ class TraderService:
                            for t in core.trades[-RECENT_TRADES:]],
             venue=core.venue, stale_scans=core.stats.stale, stale_state_events=core.stats.stale_state_events,
             rejected_scans=self.rejected_scans(), errors=self.errors, halted=self.halted,
-            duplicates=core.stats.duplicates)
+            duplicates=core.stats.duplicates, ob_source=str(core.ob_source), kill_level=str(kill.level),
+            kill_reason=kill.reason, kill_by=kill.by, kill_at=kill.at or None)
         if attach_state:
             self._last_snapshot_published = core.journal.seq
         await bus.put(schema.STATE_BLUE, schema.LATEST, state)

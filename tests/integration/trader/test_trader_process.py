@@ -134,46 +134,57 @@ def _venue_orders(sim: SimExchange) -> tuple[int, set[str]]:
 
 def test_kill_9_mid_position_resumes_the_same_books_without_duplicate_orders(records, member,
                                                                                tmp_path: Path) -> None:
+    """kill -9 while a venue position is open: the restart resumes the same books, sends no order twice,
+    agrees with the venue, and the journal (fills included) replays to the same books bit for bit."""
+    from dolphin.backtest.runner import run_backtest
+    from dolphin.backtest.session import SessionInputs
+    from dolphin.config.loader import load_config
+    from dolphin.engine.trades import ClosedTrade
+    from dolphin.store.scan_archive import load_arrow_scans
+
     client = connect(cluster_connect_timeout=10.0, cluster_members=[f"127.0.0.1:{member.port}"])
     bus = Bus(client)
     try:
-        results = {}
-        for run in ("whole", "killed"):
-            bus.delete(schema.STATE_BLUE, schema.LATEST)
-            home = tmp_path / run
-            home.mkdir()
-            _archive(home, records)
-            with SimExchange(_sim_config(records)) as sim:
-                trader = Trader(home, member, sim)
-                trader.start(bus)
-                try:
-                    if run == "whole":
-                        _feed(bus, trader, records)
-                    else:
-                        def holding() -> bool:
-                            state = bus.get(schema.STATE_BLUE, schema.LATEST)
-                            return state is not None and state.open_position is not None
+        bus.delete(schema.STATE_BLUE, schema.LATEST)
+        home = tmp_path / "killed"
+        home.mkdir()
+        _archive(home, records)
+        with SimExchange(_sim_config(records)) as sim:
+            trader = Trader(home, member, sim)
+            trader.start(bus)
+            try:
+                def holding() -> bool:
+                    state = bus.get(schema.STATE_BLUE, schema.LATEST)
+                    return state is not None and state.open_position is not None
 
-                        resume_at = _feed(bus, trader, records, stop_when=holding)
-                        held = bus.get(schema.STATE_BLUE, schema.LATEST)
-                        trader.kill9()
-                        trader.start(bus)
-                        wait_until(lambda home=home: "reconciled with the venue: positions agree"
-                                   in (home / "trader.log").read_text(), 60, what="the restarted trader to reconcile")
-                        after = bus.get(schema.STATE_BLUE, schema.LATEST)
-                        assert after.open_position == held.open_position and after.capital == held.capital
-                        _feed(bus, trader, [r for r in records if r.scan_number >= resume_at or
-                                            r.scan_number < WARM_UNTIL])
-                    trades = trader.trades()
-                    final = bus.get(schema.STATE_BLUE, schema.LATEST)
-                    n_orders, client_ids = _venue_orders(sim)
-                finally:
-                    trader.stop()
-            legs = {r["client_order_id"] for r in trader.journal() if r["type"] == "fill"}
-            assert n_orders == len(legs) and client_ids == legs, "an order reached the venue twice"
-            results[run] = (trades, final.capital, final.open_position)
-        assert len(results["whole"][0]) >= 1          # the kill happened inside this trade
-        assert results["killed"] == results["whole"]
+                resume_at = _feed(bus, trader, records, stop_when=holding)
+                held = bus.get(schema.STATE_BLUE, schema.LATEST)
+                assert held.open_position is not None
+                trader.kill9()
+                trader.start(bus)
+                wait_until(lambda: "reconciled with the venue: positions agree" in (home / "trader.log").read_text(),
+                           60, what="the restarted trader to reconcile")
+                after = bus.get(schema.STATE_BLUE, schema.LATEST)
+                assert after.open_position == held.open_position and after.capital == held.capital
+                _feed(bus, trader, [r for r in records if r.scan_number >= resume_at or r.scan_number < WARM_UNTIL])
+                trades = trader.trades()
+                final = bus.get(schema.STATE_BLUE, schema.LATEST)
+                n_orders, client_ids = _venue_orders(sim)
+            finally:
+                trader.stop()
+        fills = [r for r in trader.journal() if r["type"] == "fill"]
+        legs = {r["client_order_id"] for r in fills}
+        assert n_orders == len(legs) == len(fills) and client_ids == legs, "an order reached the venue twice"
+        assert len(trades) >= 1 and trades[0]["trade_id"] == held.open_position.trade_id
+        assert all(f["fee"] > 0 for f in fills)                   # the venue's commission, not the engine's model
+        replay_home = tmp_path / "replay"
+        for rec in records:
+            write_scan(replay_home, rec)
+        session = SessionInputs.from_journal(home / "journal" / "blue.jsonl")
+        assert session.venue == "sim" and session.venue_truth
+        replayed = run_backtest(load_arrow_scans(replay_home), load_config("blue"), session=session)
+        assert replayed.trades == [msgspec.convert(t, ClosedTrade) for t in trades]
+        assert replayed.metrics.final_capital == final.capital
     finally:
         client.shutdown()
 
