@@ -5,7 +5,8 @@ priority symbols, one UTC day of 5 s bars (17,280), through the OBF daemon's own
 code (`dolphin.market.sim.ob_regimes.bar_macros`: `book_problem`, `snapshot_of`,
 `AssetTracker`, `macro_of`) — what `obf` publishes as ``ob_macro_latest`` on a
 ``depth5@100ms`` subscription of the simulator. Side by side in the same run: the same day
-with the panic withdrawals off (only the random withdrawal episodes and the cascades), and
+with the books as they were before makers pulled around panics (`panic_withdrawals=False`:
+only the random withdrawal episodes, and cascades that thin only the side being hit), and
 where the STRESS bars fall relative to the day's scheduled instability episodes
 (precursor start … panic end + 5 minutes).
 

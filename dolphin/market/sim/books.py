@@ -140,7 +140,9 @@ class BookModel:
     def __init__(self, seed: int, source: MarketSource, *, panic_withdrawals: bool = True) -> None:
         self.seed = int(seed)
         self.source = source
-        self.panic_withdrawals = panic_withdrawals  # off: only the random episodes (benchmarks' baseline)
+        # off: the books before makers pulled around panics — no pull ahead of a panic, a cascade
+        # thins only the side being hit (the baseline of benchmarks/ob_regimes.py)
+        self.panic_withdrawals = panic_withdrawals
         ins = source.instruments
         self.keys = np.array([i.key for i in ins], dtype=np.int64)
         self.scale = np.array([float(10**i.price_decimals) for i in ins])
@@ -280,7 +282,8 @@ class BookModel:
         lean = (slow - 0.5) * 0.4 + np.clip(0.15 * (ahead - mid) / mid * 1e4 / self.vol30_bps[cols] * np.sqrt(6.0),
                                             -0.35, 0.35)
         side_usd = self.depth_usd[cols] * withdraw
-        hit, other = 1.0 - _HIT_SIDE_THIN * cascade, 1.0 - _OTHER_SIDE_THIN * cascade
+        hit = 1.0 - _HIT_SIDE_THIN * cascade
+        other = 1.0 - _OTHER_SIDE_THIN * cascade if self.panic_withdrawals else 1.0
         bid_usd = side_usd * (1.0 + lean) * np.where(falling, hit, other)
         ask_usd = side_usd * (1.0 - lean) * np.where(falling, other, hit)
         share = _LEVEL_SHARE if S <= 5 else np.concatenate([_LEVEL_SHARE, 0.28 * 1.1 ** np.arange(1, S - 4)])
