@@ -11,10 +11,12 @@ Crash safety: the writer keeps rows in memory and flushes them every snapshot in
 as new part files, each written to a hidden temp name, fsynced and renamed into place
 (then the folder is fsynced). A kill -9 loses at most the rows since the last flush and
 never leaves a visible file that pyarrow or DuckDB cannot read; leftover temp files are
-removed at the next start. Part names carry the bar range they hold
+removed at the next start. A closed day (bars only grow: once a bar of a later day is on
+disk, no row of an earlier day can come) is compacted into one part per table
+(`compact_day`): crash-safe and duplicate-free, see there. Part names carry the bar range they hold
 (``part-<first bar_ms>-<last bar_ms>.parquet``), so a restarted writer knows the last
 bar on disk and never writes a bar twice: no duplicate rows. Nothing here deletes or
-rewrites a part (no compaction, no pruning).
+rewrites a part except the compaction of closed days, and nothing is ever pruned.
 
 Readers: `load_ob_history` (the backtester's `RecordedOBProvider`, vectorised through
 DuckDB and numpy) and `ObHistory.connect` (DuckDB views ``universe``, ``features``,
@@ -152,25 +154,29 @@ class ObHistoryWriter:
         self.parts_written = 0
         self.rows_written = 0
         self.temp_removed = 0
+        self.covered_removed = 0
+        self.days_compacted = 0
+        self._compacted_before: date | None = None
 
     # ---------------------------------------------------------------- start-up
     def recover(self) -> dict[str, int | None]:
-        """Remove leftover temp files of a killed writer; learn the last bar each table holds."""
+        """Remove leftover temp files and compacted small parts of a killed run; learn each table's last bar."""
         for name in TABLES:
             folder = self.root / name
             last: int | None = None
-            if folder.is_dir():
-                for day in folder.iterdir():
-                    if not day.is_dir():
+            for _, day in _day_dirs(folder):
+                for f in day.iterdir():
+                    if f.name.startswith(".") and f.name.endswith(".tmp"):
+                        f.unlink(missing_ok=True)
+                        self.temp_removed += 1
                         continue
-                    for f in day.iterdir():
-                        if f.name.startswith(".") and f.name.endswith(".tmp"):
-                            f.unlink(missing_ok=True)
-                            self.temp_removed += 1
-                            continue
-                        m = _PART_RE.match(f.name)
-                        if m and (last is None or int(m[2]) > last):
-                            last = int(m[2])
+                    m = _PART_RE.match(f.name)
+                    if m and (last is None or int(m[2]) > last):
+                        last = int(m[2])
+                covered = _day_parts(day)[1]
+                for p in covered:       # a compaction killed after its wide part was in place
+                    p.unlink(missing_ok=True)
+                    self.covered_removed += 1
             self.last_bar_ms[name] = last
         if self.temp_removed:
             log.info("OB history: removed %d unfinished part(s) of a previous run", self.temp_removed)
@@ -219,13 +225,63 @@ class ObHistoryWriter:
     def flush(self) -> list[Path]:
         return self.write_tables(self.take_pending())
 
+    def closed_before(self) -> date | None:
+        """Days before this one are closed: bars only grow, so once a bar of day D is on disk no row of an
+        earlier day can come (None while nothing is on disk)."""
+        lasts = [v for v in self.last_bar_ms.values() if v is not None]
+        if not lasts:
+            return None
+        return datetime.fromtimestamp(min(lasts) / 1000.0, tz=UTC).date()
+
+    def compact(self) -> int:
+        """Compact every closed day of every table into one part (see `compact_day`); the days compacted.
+
+        Cheap when nothing changed: it runs once per new closed day (worker thread; call it after a flush).
+        """
+        before = self.closed_before()
+        if before is None or before == self._compacted_before:
+            return 0
+        done = 0
+        for name in TABLES:
+            for d, day in _day_dirs(self.root / name):
+                if d < before and compact_day(day) is not None:
+                    done += 1
+        self._compacted_before = before
+        self.days_compacted += done
+        if done:
+            log.info("OB history: %d closed day partition(s) compacted into one part each", done)
+        return done
+
 
 # ==================================================================== readers
-def _parts(root: Path, table: str, date_from: date | None, date_to: date | None) -> list[Path]:
-    folder = root / table
+def _day_parts(day: Path) -> tuple[list[Path], list[Path]]:
+    """(the parts to read, the parts a wider part covers) of one day folder.
+
+    A part whose bar range lies inside another's was compacted into it (the compaction
+    was killed before it removed the small ones): reading both would read rows twice.
+    """
+    ranges = []
+    for p in day.iterdir():
+        m = _PART_RE.match(p.name)
+        if m:
+            ranges.append((int(m[1]), int(m[2]), p))
+    ranges.sort(key=lambda r: (r[0], -r[1]))
+    keep: list[Path] = []
+    covered: list[Path] = []
+    reach = -1
+    for _first, last, path in ranges:
+        if last <= reach:
+            covered.append(path)
+        else:
+            keep.append(path)
+            reach = last
+    return keep, covered
+
+
+def _day_dirs(folder: Path, date_from: date | None = None, date_to: date | None = None) -> list[tuple[date, Path]]:
     if not folder.is_dir():
         return []
-    found: list[Path] = []
+    out = []
     for day in sorted(folder.iterdir()):
         m = _DATE_DIR_RE.match(day.name)
         if not m or not day.is_dir():
@@ -233,8 +289,56 @@ def _parts(root: Path, table: str, date_from: date | None, date_to: date | None)
         d = date.fromisoformat(m[1])
         if (date_from is not None and d < date_from) or (date_to is not None and d > date_to):
             continue
-        found.extend(sorted(p for p in day.iterdir() if _PART_RE.match(p.name)))
+        out.append((d, day))
+    return out
+
+
+def _parts(root: Path, table: str, date_from: date | None, date_to: date | None) -> list[Path]:
+    found: list[Path] = []
+    for _, day in _day_dirs(root / table, date_from, date_to):
+        found.extend(_day_parts(day)[0])
     return found
+
+
+def compact_day(day: Path) -> Path | None:
+    """Rewrite a closed day's parts as one part, crash-safely; the new part, or None when there was nothing to do.
+
+    The day's parts are streamed in bar order into ``part-<first>-<last>.parquet`` (written
+    like any part: temp name, fsync, rename); only then are the small parts removed. Killed
+    in between, the day holds the wide part and some small ones inside its range: readers
+    skip those (`_day_parts`) and the next `recover` removes them. So a day is never read
+    twice and never missing, and the rows are the same rows.
+    """
+    keep, covered = _day_parts(day)
+    for p in covered:
+        p.unlink(missing_ok=True)
+    if len(keep) <= 1:
+        if covered:
+            _fsync_dir(day)
+        return None
+    first = min(int(_PART_RE.match(p.name)[1]) for p in keep)  # type: ignore[index]
+    last = max(int(_PART_RE.match(p.name)[2]) for p in keep)  # type: ignore[index]
+    target = day / f"part-{first:013d}-{last:013d}.parquet"
+    tmp = day / f".{target.name}.{os.getpid()}.tmp"
+    schema = pq.read_schema(keep[0])
+    try:
+        with open(tmp, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+                for p in keep:
+                    writer.write_table(pq.read_table(p).cast(schema))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(day)
+    for p in keep:
+        if p != target:
+            p.unlink(missing_ok=True)
+    _fsync_dir(day)
+    return target
 
 
 def _as_date(value: date | str | None, what: str) -> date | None:
@@ -464,4 +568,4 @@ def _pivot(asset: pa.Table) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 
 __all__ = ["FEATURES", "HISTORY_DIR", "MACRO", "SCHEMAS", "TABLES", "UNIVERSE", "ObHistory", "ObHistoryWriter",
-           "TimeRange", "asset_history", "history_root", "load_ob_history", "query_history", "write_part"]
+           "TimeRange", "compact_day", "asset_history", "history_root", "load_ob_history", "query_history", "write_part"]

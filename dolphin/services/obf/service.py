@@ -351,6 +351,7 @@ class ObfDaemon:
         try:
             await asyncio.to_thread(self.history.write_tables, tables)
             self.stats.flushes += 1
+            await asyncio.to_thread(self.history.compact)    # a day that just closed becomes one part per table
         except OSError as exc:
             self.stats.flush_failures += 1
             self.log.error("obf: OB history flush failed (%s): %d table(s) of rows lost for the archive; the bus and "

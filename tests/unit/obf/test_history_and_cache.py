@@ -122,3 +122,38 @@ def test_the_fallback_file_round_trips_atomically_and_privately(tmp_path: Path) 
     assert read_fallback(tmp_path) is None                        # an invalid file is not read (logged)
     path.write_text('{"version": 99, "written_at": 1.0}')
     assert read_fallback(tmp_path) is None
+
+
+def test_closed_days_compact_into_one_part_and_a_killed_compaction_reads_once(tmp_path: Path) -> None:
+    root = tmp_path / "ob_history"
+    writer = ObHistoryWriter(root)
+    writer.recover()
+    bars = _bars(8)                                    # 2 bars on 2026-01-05, 6 on 2026-01-06
+    for b in bars:                                     # one flush per bar: many small parts
+        _write(writer, [b])
+        writer.flush()
+    day5 = root / FEATURES / "date=2026-01-05"
+    assert len(list(day5.glob("part-*.parquet"))) == 2
+    before = ObHistory(root).connect().execute("SELECT * FROM features ORDER BY bar_ms, symbol").fetchall()
+    assert writer.compact() == 2                       # features and macro of the closed day
+    assert writer.compact() == 0                       # nothing new closed
+    assert [p.name for p in day5.glob("part-*.parquet")] == [f"part-{T0:013d}-{T0 + 5_000:013d}.parquet"]
+    assert len(list((root / FEATURES / "date=2026-01-06").glob("part-*.parquet"))) == 6    # today: untouched
+    after = ObHistory(root).connect().execute("SELECT * FROM features ORDER BY bar_ms, symbol").fetchall()
+    assert after == before                             # the same rows, once
+    # a compaction killed after its wide part was in place: the small parts are still there
+    small = ObHistoryWriter(tmp_path / "again")
+    small.recover()
+    for b in bars[:2]:
+        _write(small, [b])
+        small.flush()
+    d = tmp_path / "again" / FEATURES / "date=2026-01-05"
+    parts = sorted(d.glob("part-*.parquet"))
+    wide = pq.read_table(parts[0]).to_pylist() + pq.read_table(parts[1]).to_pylist()
+    pq.write_table(pq.read_table(parts[0]).from_pylist(wide, schema=pq.read_schema(parts[0])),
+                   d / f"part-{T0:013d}-{T0 + 5_000:013d}.parquet")
+    con = ObHistory(tmp_path / "again").connect()
+    assert con.execute("SELECT count(*) FROM features").fetchone() == (6,)           # not 12
+    restarted = ObHistoryWriter(tmp_path / "again")
+    restarted.recover()
+    assert restarted.covered_removed == 2 and len(list(d.glob("part-*.parquet"))) == 1
