@@ -38,7 +38,7 @@ class ObCacheFile(msgspec.Struct, frozen=True, kw_only=True):
     version: int = CACHE_VERSION
     written_at: float                      # unix seconds (wall clock) of the write
     bar_ms: int | None = None              # market time of the latest bar close in it
-    circuit: str = ""                      # the breaker's state when written (open / half_open / closed)
+    circuit: str = ""                      # the breaker's state when written: open, half_open, closed
     features: dict[str, ObFeatures] = {}   # symbol → its latest bar features (the shard documents)
     macro: ObMacro | None = None           # the latest DOLPHIN_FEATURES["ob_macro_latest"]
     universe: ObfUniverse | None = None    # the latest DOLPHIN_FEATURES["obf_universe_latest"]

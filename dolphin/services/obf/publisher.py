@@ -162,6 +162,9 @@ class ObfPublisher:
                     self.log.info("obf: bus writes work again (circuit %s → closed after %d failed pushes, %d "
                                   "opening(s))", before, self.breaker.failures, self.breaker.opens)
                 self._failing = False
+                if before is not CircuitState.CLOSED:      # the file says the bus is back (its values stop here)
+                    self._fallback_dirty = True
+                    await self._write_fallback(force=True)
                 continue
             self._restore(batch)
             was_closed = self.breaker.is_closed

@@ -19,7 +19,7 @@ from dolphin.enums import CircuitState
 from dolphin.market.sim import SimConfig, SimExchange
 from dolphin.services.obf import ObfOptions
 from dolphin.services.obf.service import STATUS_FILE
-from dolphin.store.ob_cache import CACHE_DIR, cache_path, read_fallback
+from dolphin.store.ob_cache import CACHE_DIR, cache_path, read_cache, read_fallback
 
 from ._support import BusReader, ObfThread, wait_until
 
@@ -61,6 +61,9 @@ def test_a_bus_outage_opens_the_circuit_feeds_the_fallback_file_and_heals_by_its
             assert _status_file(runtime_root).circuit in ("open", "half_open")
             with EmbeddedMember(port=port) as again:
                 wait_until(lambda: pub.state is CircuitState.CLOSED, 60, what="the circuit to close")
+                closed = wait_until(lambda: (c := read_cache(runtime_root)) and c.circuit == "closed" and c, 30,
+                                    what="the fallback file to say the bus is back")
+                assert closed.written_at >= later.written_at
                 reader = BusReader(again.address)
                 try:
                     macro = wait_until(lambda: (m := reader.get(schema.OB_MACRO_LATEST)) and
