@@ -163,6 +163,15 @@ class ObRegime(StrEnum):
 
 
 @unique
+class CircuitState(StrEnum):
+    """A bus writer's circuit breaker (bible §15.6, §20.1): closed pushes, open falls back to a file."""
+
+    CLOSED = "closed"          # pushing to the bus
+    OPEN = "open"              # too many failed pushes: file-only until the back-off has passed
+    HALF_OPEN = "half_open"    # one probe push decides: closed again, or open with a longer back-off
+
+
+@unique
 class ObSource(StrEnum):
     """Where the OB features an engine step acted on came from (shown by the trader and the TUI)."""
 

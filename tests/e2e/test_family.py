@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 @pytest.fixture(scope="module")
 def family(tmp_path_factory: pytest.TempPathFactory):
     # MHS recovery off here: these tests stop services on purpose and check they stay stopped
-    fam = start_family(tmp_path_factory.mktemp("family"), speed=30.0, extra_env={"DOLPHIN_MHS_RECOVERY": "0"})
+    fam = start_family(tmp_path_factory.mktemp("family"), speed=30.0,
+                       extra_env={"DOLPHIN_MHS_RECOVERY": "0", "DOLPHIN_OBF_WARMUP_S": "1", "DOLPHIN_OBF_SNAPSHOT_S": "2"})
     try:
         yield fam
     finally:
@@ -27,7 +28,7 @@ def family(tmp_path_factory: pytest.TempPathFactory):
 
 def test_up_brings_every_autostart_program_to_running(family: Family) -> None:
     procs = family.status()
-    for name in ("hz", "sim", "scanner", "mhs", "trader"):
+    for name in ("hz", "sim", "scanner", "obf", "mhs", "trader"):
         assert procs[name]["state"] == "RUNNING", procs[name]
     assert "bridge" not in procs          # no external scanner configured: the family has no bridge
     conf = (family.home / "supervisor" / "dolphin-supervisord.conf").read_text()
@@ -66,6 +67,31 @@ def test_restart_scanner_gives_a_new_pid(family: Family) -> None:
     assert res.returncode == 0, res.stderr
     after = family.status()["scanner"]
     assert after["state"] == "RUNNING" and after["pid"] != before and not pid_alive(before)
+
+
+def test_obf_publishes_the_universe_and_restarts_through_svc(family: Family) -> None:
+    from dolphin.bus import Bus, schema
+
+    client = family.bus_client()
+    try:
+        universe = wait_for(lambda: (u := Bus(client).get(schema.FEATURES, schema.OBF_UNIVERSE_LATEST)) and
+                            u.n_assets == 50 and u, 120, "the OBF universe of the simulator's 50 perpetuals")
+        assert "BTCUSDT" in universe.assets and Bus(client).get(schema.FEATURES, schema.OB_MACRO_LATEST) is not None
+    finally:
+        client.shutdown()
+    status = wait_for(lambda: (r := family.cli("obf", "status", "--json")).returncode == 0 and
+                      (out := json.loads(r.stdout))["status"]["phase"] == "live" and out, 60, "obf status")
+    assert status["status"]["covered"] == 50 and status["status"]["circuit"] == "closed" and not status["stale"]
+    before = family.pid("obf")
+    res = family.cli("svc", "restart", "obf")
+    assert res.returncode == 0, res.stderr
+    after = family.status()["obf"]
+    assert after["state"] == "RUNNING" and after["pid"] != before and not pid_alive(before)
+    wait_for(lambda: json.loads(family.cli("obf", "status", "--json").stdout)["status"]["pid"] == after["pid"], 60,
+             "the restarted daemon's status")
+    rows = wait_for(lambda: (r := family.cli("obf", "query", "--asset", "BTCUSDT", "--json")).returncode == 0
+                    and json.loads(r.stdout)["rows"], 60, "BTCUSDT in the OB history")
+    assert {"bar_ms", "imbalance_ma5", "depth_quality"} <= set(rows[0])
 
 
 def test_stop_and_start(family: Family) -> None:

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 SIM_KEY, SIM_SECRET = "sim-key-4b1d7e", "sim-secret-9c2f0a"
 REAL_KEY, REAL_SECRET = "real-binance-key-77aa21", "real-binance-secret-5e6f33"
 STRAY = "stray-cloud-secret-0d9e8c"
-FAMILY_PROGRAMS = ("hz", "sim", "scanner", "mhs", "trader")
+FAMILY_PROGRAMS = ("hz", "sim", "scanner", "obf", "mhs", "trader")
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,9 @@ from dolphin.bus import (
     McForewarner,
     MetaHealth,
     ObfAssetHealth,
+    ObfStatus,
     ObfUniverse,
+    ObMacro,
     SafetyState,
     StrategyState,
     WindowStats,
@@ -46,6 +48,7 @@ from tests.support import PROJECT_ROOT, free_port, pid_alive, wait_until
 TYPED_TRADER_STATE = "open_position" in StrategyState.__struct_fields__
 T0 = 1775390400.0  # 2026-04-05 12:00:00 UTC: the frozen "now" of the snapshot tests
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT")
+PRICES = {"BTCUSDT": 63_980.4, "ETHUSDT": 3_121.55, "SOLUSDT": 151.84, "BNBUSDT": 584.3, "XRPUSDT": 0.5231}
 
 
 # ------------------------------------------------------------------------ payloads
@@ -56,7 +59,7 @@ def scan(number: int, now: float, vel_div: float = -0.0312, *, market_ahead_s: f
     market = now + market_ahead_s
     return EigenScan(scan_number=number, timestamp_ns=int(market * 1e9), vel_div=vel_div, w50_velocity=v50,
                      w750_velocity=v750, w150_velocity=0.0042, w300_velocity=-0.0017, instability_50=0.031,
-                     instability_150=0.024, asset_prices={s: 100.0 * (i + 1) for i, s in enumerate(SYMBOLS)},
+                     instability_150=0.024, asset_prices=dict(PRICES),
                      timestamp=iso_utc(market), bridge_ts=now, multi_window_results=mwr)
 
 
@@ -87,7 +90,7 @@ def strategy_state(now: float, capital: float = 25_431.55, position: bool = True
                    last_scan: int | None = 107) -> StrategyState:
     """The trader's state. Uses the typed position/trades fields when the payload has them, else engine_state."""
     pos = {"trade_id": 43, "asset": "BTCUSDT", "side": "SHORT", "entry_price": 64123.5, "leverage": 2.5,
-           "notional": 12_000.0, "entry_ts": int(now * 1000), "entry_scan": 101}
+           "notional": 12_000.0, "entry_ts": int(now * 1000), "entry_scan": (last_scan or 107) - 6}
     trades = [{"trade_id": 41, "asset": "ETHUSDT", "side": "SHORT", "entry_price": 3150.0, "exit_price": 3120.0,
                "pnl": 84.12, "exit_reason": "FIXED_TP", "exit_ts": int(now * 1000) - 60_000},
               {"trade_id": 42, "asset": "SOLUSDT", "side": "SHORT", "entry_price": 150.0, "exit_price": 151.2,
@@ -118,10 +121,21 @@ def exf(now: float) -> ExfLatest:
 
 def obf(now: float) -> ObfUniverse:
     assets = {s: ObfAssetHealth(spread_bps=1.0 + i, depth_1pct_usd=2_000_000.0 / (i + 1), depth_quality=1.2,
-                                fill_probability=0.8, imbalance=0.05 * (i - 2), best_bid=100.0 * (i + 1),
-                                best_ask=100.0 * (i + 1) + 0.1, n_bid_levels=20, n_ask_levels=20)
+                                fill_probability=0.8, imbalance=0.05 * (i - 2), best_bid=PRICES[s],
+                                best_ask=PRICES[s] * (1 + (1.0 + i) / 1e4), n_bid_levels=20, n_ask_levels=20)
               for i, s in enumerate(SYMBOLS)}
     return ObfUniverse(snapshot_utc=now, n_assets=len(assets), assets=assets)
+
+
+def ob_macro(now: float, regime: float = 1.0, cascades: int = 3) -> ObMacro:
+    return ObMacro(bar_ms=int(now * 1000) // 5000 * 5000, cascade_count=cascades, regime_signal=regime,
+                   market_imbalance=-0.042, assets=50, pushed_at=now)
+
+
+def obf_status(now: float, circuit: str = "closed") -> ObfStatus:
+    return ObfStatus(timestamp=now, pid=4242, phase="live", started_at=now - 3600, symbols=5, covered=5, dark=0,
+                     messages=1_000_000, message_rate=50.0, last_bar_ms=int(now * 1000) // 5000 * 5000,
+                     last_snapshot_at=now, circuit=circuit)
 
 
 def mc(now: float, prob: float = 0.07) -> McForewarner:
@@ -270,6 +284,8 @@ def fill(state: Any, published: float, *, scans: int = 24) -> None:
     put(schema.FEATURES, schema.ACB_BOOST, acb(published))
     put(schema.FEATURES, schema.EXF_LATEST, exf(published))
     put(schema.FEATURES, schema.OBF_UNIVERSE_LATEST, obf(published))
+    put(schema.FEATURES, schema.OB_MACRO_LATEST, ob_macro(published))
+    put(schema.FEATURES, schema.OBF_STATUS, obf_status(published))
     for p in (0.05, 0.07, 0.12, 0.07):
         put(schema.FEATURES, schema.MC_FOREWARNER_LATEST, mc(published, prob=p))
     put(schema.SAFETY, schema.LATEST, safety(published))

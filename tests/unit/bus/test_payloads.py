@@ -83,6 +83,12 @@ EXAMPLES: list[tuple[str, str, Any]] = [
     (schema.SHARD_MAPS[7], "BTCUSDT", p.ObFeatures(imbalance=0.2, fill_probability=0.7, depth_quality=1.4,
                                                    regime_signal=-1.0, timestamp=NOW - 1)),
     (schema.SHARD_MAPS[7], "vel_div_BTCUSDT", -0.03),
+    (schema.FEATURES, schema.OB_MACRO_LATEST, p.ObMacro(bar_ms=1_780_000_000_000, cascade_count=2, regime_signal=1.0,
+                                                       market_imbalance=-0.05, assets=50, pushed_at=NOW - 1)),
+    (schema.FEATURES, schema.OBF_STATUS, p.ObfStatus(timestamp=NOW - 1, pid=4242, phase="live", started_at=NOW - 600,
+                                                     symbols=540, covered=538, dark=2, messages=1_000_000,
+                                                     message_rate=1080.0, last_bar_ms=1_780_000_000_000,
+                                                     dropped={"crossed": 3}, circuit="closed")),
 ]
 
 

@@ -101,6 +101,8 @@ def test_report_for_a_stopped_scanner_is_degraded() -> None:
     states = {p.name: "RUNNING" for p in fam.programs}
     states["scanner"] = "STOPPED"
     keys = {k: KeyObservation(present=True, age_s=3.0) for k in fam.watched_keys()}
+    keys[(schema.FEATURES, schema.OBF_UNIVERSE_LATEST)] = KeyObservation(   # full coverage: M5 coherent
+        present=True, age_s=3.0, payload=ObfUniverse(snapshot_utc=NOW, n_assets=fam.obf_universe, assets={}))
     report = build_report(Observation(True, True, states, keys), fam, NOW)
     n_critical = len(fam.critical)
     assert report.m1_data_infra == pytest.approx((n_critical - 1) / n_critical)
