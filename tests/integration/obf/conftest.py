@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from dolphin.bus.member import EmbeddedMember
-from tests.integration.scan_bus import member_for_services
+from tests.integration.support import member_for_services
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 from dolphin.bus import Bus, BusSettings, ShardedFeatureStore, connect, schema
 from dolphin.services.obf import ObfDaemon, ObfOptions, ObfStats, run_obf
 from dolphin.services.runtime import ServiceContext
-from tests.integration.service_thread import ServiceThread
+from tests.integration.support import ServiceThread
 from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]

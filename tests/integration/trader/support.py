@@ -24,7 +24,7 @@ from dolphin.scan.record import ScanRecord
 from dolphin.services.runtime import ServiceContext
 from dolphin.services.trader import service as trader_service
 from dolphin.store.journal import Journal, ScanInput
-from tests.integration.service_thread import ServiceThread
+from tests.integration.support import ServiceThread
 from tests.support import wait_until
 
 ARCHIVED = 400          # scans 1..400 are archived before the trader starts; the rest are fed live
