@@ -1,0 +1,192 @@
+"""The ExF loop: poll each factor when it is due, keep the last good value, publish `exf_latest`.
+
+Each factor has its own state: last good value and when it was fetched (wall clock),
+its consecutive failures and when to try next. A failure backs off exponentially
+(poll interval × 2ⁿ, capped) and is logged once per failure streak with its cause; the
+recovery is logged once too. `exf_latest` is written when a factor's value or
+staleness changes and at least every `publish_s`, so its ``_pushed_at`` tells MHS the
+daemon is alive even when the factors stand still; the payload's `ages`, `stale` and
+`errors` say how old each factor is and which sources are failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from dolphin.bus import ExfLatest, schema
+from dolphin.bus.payloads import EXF_FACTORS
+from dolphin.config.services import ExfSection, ServicesConfig, load_services_config
+from dolphin.market.clock import MarketClock
+from dolphin.market.external import DeribitRest, FearGreedRest, exf_urls
+from dolphin.market.rest import BinanceRest
+from dolphin.services.exf.sources import ExfSources
+from dolphin.services.runtime import ServiceContext
+
+log = logging.getLogger("dolphin.exf")
+
+MIN_SLEEP_S = 0.05
+
+
+@dataclass
+class FactorState:
+    """One factor's last good value and its source's health."""
+
+    name: str
+    poll_s: float
+    value: float | None = None
+    ok_at: float | None = None          # wall time of the last good fetch
+    failures: int = 0                   # consecutive
+    total_failures: int = 0
+    fetches: int = 0
+    next_at: float = 0.0
+    error: str | None = None
+
+    def age(self, now: float) -> float | None:
+        return None if self.ok_at is None else max(0.0, now - self.ok_at)
+
+    def stale(self, now: float, stale_polls: float) -> bool:
+        age = self.age(now)
+        return age is None or age > stale_polls * self.poll_s
+
+    def succeeded(self, value: float, now: float) -> bool:
+        """Record a good fetch; True when the value changed."""
+        changed = value != self.value
+        if self.failures:
+            log.info("exf: %s is back after %d failed fetch(es): %.6g", self.name, self.failures, value)
+        self.value, self.ok_at, self.failures, self.error = value, now, 0, None
+        self.fetches += 1
+        self.next_at = now + self.poll_s
+        return changed
+
+    def failed(self, error: str, now: float, max_backoff_s: float) -> None:
+        """Record a failure: back off, and say so once per streak (with the value kept and its age)."""
+        self.failures += 1
+        self.total_failures += 1
+        self.error = error
+        wait = min(max_backoff_s, self.poll_s * 2 ** (self.failures - 1))
+        self.next_at = now + wait
+        if self.failures == 1:
+            kept = ("no value yet" if self.value is None
+                    else f"keeping the last value {self.value:.6g} ({self.age(now) or 0:.0f} s old)")
+            log.warning("exf: %s fetch failed (%s); %s; retrying with backoff (next in %.1f s)", self.name, error,
+                        kept, wait)
+
+
+@dataclass
+class ExfState:
+    """Every factor's state, and the payload they make."""
+
+    settings: ExfSection
+    factors: dict[str, FactorState] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, settings: ExfSection) -> ExfState:
+        polls = {"fng": settings.fng_poll_s}
+        return cls(settings, {name: FactorState(name, polls.get(name, settings.poll_s)) for name in EXF_FACTORS})
+
+    def stale_names(self, now: float) -> list[str]:
+        return [f.name for f in self.factors.values() if f.stale(now, self.settings.stale_polls)]
+
+    def payload(self, now: float) -> ExfLatest:
+        f = self.factors
+        ages = {n: round(a, 3) for n, s in f.items() if (a := s.age(now)) is not None}
+        errors = {n: f"{s.failures} failed fetch(es): {s.error}" for n, s in f.items() if s.failures and s.error}
+        return ExfLatest(pushed_at=now, funding_btc=f["funding_btc"].value, dvol_btc=f["dvol_btc"].value,
+                         fng=f["fng"].value, taker=f["taker"].value, ages=ages, stale=self.stale_names(now),
+                         errors=errors)
+
+
+Fetch = Callable[[], Awaitable[float]]
+
+
+class ExfPoller:
+    """Polls the factors through `fetchers` and publishes through `publish` (the service wires both)."""
+
+    def __init__(self, settings: ExfSection, fetchers: dict[str, Fetch],
+                 publish: Callable[[ExfLatest], Awaitable[None]], clock: Callable[[], float] = time.time) -> None:
+        self.state = ExfState.of(settings)
+        self.fetchers = fetchers
+        self.publish = publish
+        self.clock = clock
+        self.published = 0
+        self.publish_failures = 0
+        self._last_publish = 0.0
+        self._last_stale: list[str] | None = None
+        self._publish_failing = False
+
+    async def _fetch(self, state: FactorState) -> bool:
+        try:
+            value = await self.fetchers[state.name]()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:   # any source failure: counted, logged once per streak, last value kept
+            state.failed(f"{type(exc).__name__}: {exc}", self.clock(), self.state.settings.max_backoff_s)
+            return False
+        return state.succeeded(value, self.clock())
+
+    async def cycle(self) -> float:
+        """Fetch what is due (concurrently), publish if anything changed or the payload is due; seconds to sleep."""
+        now = self.clock()
+        due = [s for s in self.state.factors.values() if s.next_at <= now]
+        changed = any(await asyncio.gather(*(self._fetch(s) for s in due))) if due else False
+        now = self.clock()
+        stale = self.state.stale_names(now)
+        if changed or stale != self._last_stale or now - self._last_publish >= self.state.settings.publish_s:
+            await self._publish(now)
+            self._last_stale = stale
+        next_fetch = min(s.next_at for s in self.state.factors.values())
+        next_publish = self._last_publish + self.state.settings.publish_s
+        return max(MIN_SLEEP_S, min(next_fetch, next_publish) - self.clock())
+
+    async def _publish(self, now: float) -> None:
+        try:
+            await self.publish(self.state.payload(now))
+        except Exception as exc:   # the bus may be down: the next cycle tries again
+            self.publish_failures += 1
+            if not self._publish_failing:
+                log.warning("exf: exf_latest not written (%s); retrying every cycle", exc)
+                self._publish_failing = True
+            return
+        if self._publish_failing:
+            log.info("exf: exf_latest written again")
+            self._publish_failing = False
+        self.published += 1
+        self._last_publish = now
+
+
+def make_sources(scfg: ServicesConfig) -> tuple[ExfSources, MarketClock]:
+    binance_url, deribit_url, fng_url = exf_urls(scfg)
+    binance = BinanceRest(binance_url)
+    clock = MarketClock(binance)
+    return ExfSources(binance, DeribitRest(deribit_url), FearGreedRest(fng_url), clock, scfg.exf.symbol), clock
+
+
+async def run(ctx: ServiceContext) -> None:
+    scfg = load_services_config()
+    ctx.reconnect_bus = True          # a writer without listeners: rebuild the client in place
+    sources, clock = make_sources(scfg)
+    binance_url, deribit_url, fng_url = exf_urls(scfg)
+    ctx.log.info("sources: Binance %s (funding, taker %s), Deribit %s (DVOL), Fear & Greed %s", binance_url,
+                 scfg.exf.symbol, deribit_url, fng_url)
+    try:
+        if await ctx.connect_bus() is None:
+            return
+        await clock.sync()
+        ctx.spawn(clock.run(ctx.stop), "market-clock")
+
+        async def publish(payload: ExfLatest) -> None:
+            if ctx.bus is None:
+                raise ConnectionError("no bus client")
+            await ctx.bus.put(schema.FEATURES, schema.EXF_LATEST, payload)
+
+        poller = ExfPoller(scfg.exf, sources.fetchers(), publish)
+        ctx.phase = "running"
+        while not ctx.stop.is_set():
+            if await ctx.sleep(await poller.cycle()):
+                break
+    finally:
+        await sources.close()
