@@ -3,7 +3,8 @@
 Two groups as in the bible (§16.2–§16.3): `dolphin_data` starts with the family
 (the bus member when no external cluster is configured, the simulator when the market
 is simulated, the scanner and the data services), `dolphin` holds the trading programs
-(trader, bridge). The bridge is in the family only when `bridge.watch` names an external
+(trader, bridge). The risk layer — `exf`, `acb`, `watchdog` — are critical data services:
+MHS restarts them when they stop. The bridge is in the family only when `bridge.watch` names an external
 scanner's folder, and then starts on demand; the trader starts with the family when
 it paper-trades (`trader.autostart`, so `dolphin up` trades on its own) — set it to
 false for the bible's start-by-hand discipline. `critical_data` marks what MHS may restart.
@@ -68,6 +69,12 @@ PROGRAMS: tuple[Program, ...] = (
     Program("scanner", DATA_GROUP, "dolphin.services.scanner", "eigen scanner: 5 s bars → scans (NG8)",
             autostart=True, critical_data=True, priority=30,
             publishes=("DOLPHIN_FEATURES[latest_eigen_scan]",)),
+    Program("exf", DATA_GROUP, "dolphin.services.exf", "external factors: funding, DVOL, fear & greed, taker",
+            autostart=True, critical_data=True, priority=40, publishes=("DOLPHIN_FEATURES[exf_latest]",)),
+    Program("acb", DATA_GROUP, "dolphin.services.acb", "ACB v6: daily boost + dynamic beta (CP writer lock)",
+            autostart=True, critical_data=True, priority=42, publishes=("DOLPHIN_FEATURES[acb_boost]",)),
+    Program("watchdog", DATA_GROUP, "dolphin.services.watchdog", "survival stack: five sensors → Rm → posture",
+            autostart=True, critical_data=True, priority=45, publishes=("DOLPHIN_SAFETY[latest]",)),
     Program("mhs", DATA_GROUP, "dolphin.services.mhs", "meta health: sensors M1–M5, rm_meta, auto-restart",
             autostart=True, critical_data=False, priority=50, publishes=("DOLPHIN_META_HEALTH[latest]",)),
     Program("trader", TRADING_GROUP, "dolphin.services.trader", "trader: scans → engine → executor (paper)",
