@@ -13,11 +13,12 @@ other venues, so the simulator serves them on the same port in those venues' sha
 Both are functions of the simulated prices, so they are deterministic per seed and
 consistent with the market they describe:
 
-* **DVOL** at a bar close = the day's level × (1 + 0.15 × max(0, RV₁ₕ / RV₂₄ₕ − 1)), where
+* **DVOL** at a bar close = the day's level × (1 + 0.2 × max(0, RV₁ₕ / RV₂₄ₕ − 1)), where
   RV is the annualised realised volatility of the reference perpetual (BTCUSDT, else the
   first symbol) over the last hour and the last day of bars. It rises with realised
-  volatility and jumps in a panic (an hour of panic bars at 2× the day's volatility adds
-  15 %). The day's level is the synthetic market's daily ``dvol_btc`` (the same factor the
+  volatility and jumps in a panic (an hour at 2× the day's volatility adds 20 %: a few
+  points in the synthetic market's panics, under the watchdog's 10-point spike; a scripted
+  shock makes the big spikes). The day's level is the synthetic market's daily ``dvol_btc`` (the same factor the
   synthetic backtest's ACB reads), interpolated between day midpoints so it never steps at
   midnight; a replay of real klines has no such level and uses RV₂₄ₕ itself.
 * **Fear & Greed**, published on the hour (the real index publishes daily; hourly lets it
@@ -46,7 +47,7 @@ from dolphin.market.sim.source import MarketSource, SyntheticSource
 from dolphin.market.sim.wire import Params
 
 HOUR_MS = 3_600_000
-DVOL_RV_WEIGHT = 0.15              # share of the short-term volatility excess that reaches DVOL
+DVOL_RV_WEIGHT = 0.2               # share of the short-term volatility excess that reaches DVOL
 FNG_DRAWDOWN_POINTS = 400.0        # F&G points per unit of drawdown from the trailing 24 h high
 FNG_REPLAY_LEVEL = 50.0
 DVOL_BOUNDS = (5.0, 300.0)

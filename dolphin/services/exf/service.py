@@ -1,12 +1,15 @@
 """The ExF loop: poll each factor when it is due, keep the last good value, publish `exf_latest`.
 
-Each factor has its own state: last good value and when it was fetched (wall clock),
-its consecutive failures and when to try next. A failure backs off exponentially
-(poll interval × 2ⁿ, capped) and is logged once per failure streak with its cause; the
-recovery is logged once too. `exf_latest` is written when a factor's value or
-staleness changes and at least every `publish_s`, so its ``_pushed_at`` tells MHS the
-daemon is alive even when the factors stand still; the payload's `ages`, `stale` and
-`errors` say how old each factor is and which sources are failing.
+Each factor is polled by its own task and keeps its own state: the last good value and
+when it was fetched (wall clock), its consecutive failures and when to try next. A failed
+fetch is retried with exponential backoff (2, 4, 8 … s, never later than its next regular
+poll: a source down at start-up is not waited on for a whole poll interval) and is logged
+once per failure streak with its cause; the recovery is logged once too.
+
+`exf_latest` is written when a factor's value or staleness changes and at least every
+`publish_s`, so its ``_pushed_at`` tells MHS the daemon is alive even when the factors
+stand still; the payload's `ages`, `stale` and `errors` say how old each factor is and
+which sources are failing.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dolphin.services.runtime import ServiceContext
 log = logging.getLogger("dolphin.exf")
 
 MIN_SLEEP_S = 0.05
+RETRY_BASE_S = 2.0      # a failed fetch is retried after 2, 4, 8 … s, never later than its next regular poll
 
 
 @dataclass
@@ -67,7 +71,7 @@ class FactorState:
         self.failures += 1
         self.total_failures += 1
         self.error = error
-        wait = min(max_backoff_s, self.poll_s * 2 ** (self.failures - 1))
+        wait = min(max_backoff_s, self.poll_s, RETRY_BASE_S * 2 ** (self.failures - 1))
         self.next_at = now + wait
         if self.failures == 1:
             kept = ("no value yet" if self.value is None
@@ -104,7 +108,11 @@ Fetch = Callable[[], Awaitable[float]]
 
 
 class ExfPoller:
-    """Polls the factors through `fetchers` and publishes through `publish` (the service wires both)."""
+    """Polls each factor on its own task (a slow or failing source never delays another) and publishes.
+
+    `fetchers` and `publish` are the service's wiring; `sleep(seconds)` returns True when the
+    service stops.
+    """
 
     def __init__(self, settings: ExfSection, fetchers: dict[str, Fetch],
                  publish: Callable[[ExfLatest], Awaitable[None]], clock: Callable[[], float] = time.time) -> None:
@@ -114,42 +122,63 @@ class ExfPoller:
         self.clock = clock
         self.published = 0
         self.publish_failures = 0
+        self._changed = asyncio.Event()
         self._last_publish = 0.0
         self._last_stale: list[str] | None = None
         self._publish_failing = False
 
-    async def _fetch(self, state: FactorState) -> bool:
+    async def _fetch(self, state: FactorState) -> None:
         try:
             value = await self.fetchers[state.name]()
         except asyncio.CancelledError:
             raise
         except Exception as exc:   # any source failure: counted, logged once per streak, last value kept
             state.failed(f"{type(exc).__name__}: {exc}", self.clock(), self.state.settings.max_backoff_s)
-            return False
-        return state.succeeded(value, self.clock())
+            return
+        if state.succeeded(value, self.clock()) or state.fetches == 1:
+            self._changed.set()
 
-    async def cycle(self) -> float:
-        """Fetch what is due (concurrently), publish if anything changed or the payload is due; seconds to sleep."""
-        now = self.clock()
-        due = [s for s in self.state.factors.values() if s.next_at <= now]
-        changed = any(await asyncio.gather(*(self._fetch(s) for s in due))) if due else False
-        now = self.clock()
-        stale = self.state.stale_names(now)
-        if changed or stale != self._last_stale or now - self._last_publish >= self.state.settings.publish_s:
-            await self._publish(now)
-            self._last_stale = stale
-        next_fetch = min(s.next_at for s in self.state.factors.values())
-        next_publish = self._last_publish + self.state.settings.publish_s
-        return max(MIN_SLEEP_S, min(next_fetch, next_publish) - self.clock())
+    async def factor_loop(self, state: FactorState, sleep: Callable[[float], Awaitable[bool]]) -> None:
+        """Fetch one factor whenever it is due, until stopped."""
+        while True:
+            wait = state.next_at - self.clock()
+            if wait > 0 and await sleep(wait):
+                return
+            await self._fetch(state)
+
+    def _next_wake(self, now: float) -> float:
+        """Seconds until the payload is due or a factor turns stale (whichever is first)."""
+        limit = self.state.settings.stale_polls
+        due = [self._last_publish + self.state.settings.publish_s]
+        for f in self.state.factors.values():
+            if f.ok_at is not None and not f.stale(now, limit):
+                due.append(f.ok_at + limit * f.poll_s + 1e-3)
+        return max(MIN_SLEEP_S, min(due) - now)
+
+    async def publish_loop(self, stopped: Callable[[], bool]) -> None:
+        """Write `exf_latest` when a value or the stale list changes, and every `publish_s` regardless."""
+        while not stopped():
+            now = self.clock()
+            stale = self.state.stale_names(now)
+            changed = self._changed.is_set()
+            if changed or stale != self._last_stale or now - self._last_publish >= self.state.settings.publish_s:
+                self._changed.clear()
+                await self._publish(now)
+                self._last_stale = stale
+            try:
+                await asyncio.wait_for(self._changed.wait(), self._next_wake(self.clock()))
+            except TimeoutError:
+                pass
 
     async def _publish(self, now: float) -> None:
         try:
             await self.publish(self.state.payload(now))
-        except Exception as exc:   # the bus may be down: the next cycle tries again
+        except Exception as exc:   # the bus may be down: the next wake tries again
             self.publish_failures += 1
             if not self._publish_failing:
-                log.warning("exf: exf_latest not written (%s); retrying every cycle", exc)
+                log.warning("exf: exf_latest not written (%s); retrying", exc)
                 self._publish_failing = True
+            self._last_publish = now - self.state.settings.publish_s + 1.0   # retry within a second
             return
         if self._publish_failing:
             log.info("exf: exf_latest written again")
@@ -184,9 +213,17 @@ async def run(ctx: ServiceContext) -> None:
             await ctx.bus.put(schema.FEATURES, schema.EXF_LATEST, payload)
 
         poller = ExfPoller(scfg.exf, sources.fetchers(), publish)
+        for state in poller.state.factors.values():
+            ctx.spawn(poller.factor_loop(state, ctx.sleep), f"poll {state.name}")
         ctx.phase = "running"
-        while not ctx.stop.is_set():
-            if await ctx.sleep(await poller.cycle()):
-                break
+        publisher = asyncio.ensure_future(poller.publish_loop(ctx.stop.is_set))
+        try:
+            await ctx.stop.wait()
+        finally:
+            publisher.cancel()
+            try:
+                await publisher
+            except asyncio.CancelledError:
+                pass
     finally:
         await sources.close()
