@@ -50,8 +50,10 @@ class Program:
 
 def _hz_args(cfg: ServicesConfig, home: Path) -> list[str]:
     # the family's member checks the credentials `dolphin up` keeps in <home>/secrets/bus.json
+    # CP sessions expire 30 s after their client died (Hazelcast's default is 300 s): a restarted ACB takes its
+    # writer lock back from a kill -9'd predecessor within half a minute, not five
     return ["--host", cfg.bus.host, "--port", str(cfg.bus.port), "--cluster-name", cfg.bus.cluster_name,
-            "--data-dir", str(home / "hz"), "--require-credentials"]
+            "--data-dir", str(home / "hz"), "--require-credentials", "--session-ttl", "30"]
 
 
 def _sim_args(cfg: ServicesConfig, home: Path) -> list[str]:

@@ -218,6 +218,8 @@ class Watchdog:
         try:
             if store is None or self.ctx.bus is None:
                 raise ConnectionError("no bus client")
+            if state.inputs.get("hz_nodes", 1.0) < 1:   # this evaluation found no member: do not wait on one
+                raise ConnectionError("no bus member reachable")
             await asyncio.wait_for(store.write(state), 10.0)
         except Exception as exc:
             self.publish_failures += 1
