@@ -41,7 +41,7 @@ class ExtFPanel(Panel):
                          style="red" if name in stale else "")
             age = exf.age_of(name, now)
             if age is not None or exf.ages:
-                value.append(f" {fmt.age(age)}" if age is not None else " never", style="red" if name in stale
+                value.append(f" {fmt.age(age)} ago" if age is not None else " never", style="red" if name in stale
                              else "dim")
             if name in stale:
                 value.append("  STALE", style="bold red")

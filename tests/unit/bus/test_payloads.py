@@ -34,9 +34,13 @@ def _scan() -> p.EigenScan:
 EXAMPLES: list[tuple[str, str, Any]] = [
     (schema.FEATURES, schema.LATEST_EIGEN_SCAN, _scan()),
     (schema.FEATURES, schema.ACB_BOOST, p.AcbBoost(boost=1.347, beta=0.8, pushed_at=NOW - 5, date="2026-04-05",
-                                                   signals=1.0)),
+                                                   signals=1.0, factors={"funding_btc": -0.0002, "dvol_btc": 61.0},
+                                                   stale_factors=["fng", "taker"], computed_at=NOW - 60,
+                                                   trigger="exf", w750_now=0.0031, w750_threshold=0.0012,
+                                                   ob_stress=False, fence=7, writer="host:4242")),
     (schema.FEATURES, schema.EXF_LATEST, p.ExfLatest(pushed_at=NOW - 3, funding_btc=-0.0002, dvol_btc=61.0, fng=22.0,
-                                                     taker=0.85)),
+                                                     taker=0.85, ages={"funding_btc": 1.5, "fng": 400.0},
+                                                     stale=["fng"], errors={"fng": "3 failed fetch(es): HTTP 500"})),
     (schema.FEATURES, schema.OBF_UNIVERSE_LATEST, p.ObfUniverse(snapshot_utc=NOW - 10, n_assets=1, assets={
         "BTCUSDT": p.ObfAssetHealth(spread_bps=0.42, depth_1pct_usd=2.5e7, depth_quality=0.91, fill_probability=0.88,
                                     imbalance=-0.1, best_bid=71281.0, best_ask=71281.1, n_bid_levels=5,
@@ -45,7 +49,9 @@ EXAMPLES: list[tuple[str, str, Any]] = [
                                                                   envelope_score=0.8, source="FALLBACK_NO_DATA",
                                                                   timestamp=p.iso_utc(NOW - 60))),
     (schema.SAFETY, schema.LATEST, p.SafetyState(posture="STALKER", rm=0.81, sensors={"cat1": 1.0, "cat5": 0.9},
-                                                 timestamp=NOW - 1, reason="dd 8%")),
+                                                 timestamp=NOW - 1, reason="dd 8%", r_target=0.8,
+                                                 inputs={"drawdown": 0.08, "dvol": 61.0}, mc_status="OK", seq=12,
+                                                 market_ms=1_780_000_000_000)),
     (schema.STATE_BLUE, schema.LATEST, p.StrategyState(strategy="blue", capital=25120.5, date="2026-04-05", pnl=120.5,
                                                        trades=4, peak_capital=25300.0, drawdown=0.007,
                                                        updated_at=p.iso_utc(NOW - 100),
@@ -77,6 +83,8 @@ EXAMPLES: list[tuple[str, str, Any]] = [
     (schema.SHARD_MAPS[7], "BTCUSDT", p.ObFeatures(imbalance=0.2, fill_probability=0.7, depth_quality=1.4,
                                                    regime_signal=-1.0, timestamp=NOW - 1)),
     (schema.SHARD_MAPS[7], "vel_div_BTCUSDT", -0.03),
+    (schema.FEATURES, schema.OB_MACRO_LATEST, p.ObMacro(bar_ms=1_780_000_000_000, cascade_count=2, regime_signal=1.0,
+                                                        market_imbalance=-0.3, assets=50, pushed_at=NOW - 2)),
 ]
 
 

@@ -93,7 +93,9 @@ def test_report_for_a_stopped_scanner_is_degraded() -> None:
     fam = _family()
     states = {p.name: "RUNNING" for p in fam.programs}
     states["scanner"] = "STOPPED"
-    keys = {k: KeyObservation(present=True, age_s=3.0) for k in fam.watched_keys()}
+    acb = AcbBoost(boost=1.347, beta=0.2, pushed_at=NOW - 3)   # a coherent ACB verdict (M5)
+    keys = {k: KeyObservation(present=True, age_s=3.0, payload=acb if k[1] == schema.ACB_BOOST else None)
+            for k in fam.watched_keys()}
     report = build_report(Observation(True, True, states, keys), fam, NOW)
     n_critical = len(fam.critical)
     assert report.m1_data_infra == pytest.approx((n_critical - 1) / n_critical)
