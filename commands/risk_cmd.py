@@ -61,7 +61,10 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="Print the view
             raise DataError(f"{exc}; and no watchdog state on disk ({safety_file(home)})") from None
         view, source = found, f"file {safety_file(home)} (bus unreachable)"
     if json_out:
-        print_json({"source": source, **msgspec.to_builtins(view)})
+        data = msgspec.json.decode(msgspec.json.encode(view))   # msgspec.json encodes the trader's raw engine state
+        if data.get("trader"):
+            data["trader"].pop("engine_state", None)              # the engine's own document: not a status
+        print_json({"source": source, **data})
         return
     s = view.safety
     head = f"[{POSTURE_STYLE.get(str(view.posture), 'bold')}] {view.posture} [/]"
