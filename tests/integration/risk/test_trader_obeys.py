@@ -216,9 +216,10 @@ def test_boost_change_sizes_the_next_entry_and_a_dead_bus_hibernates_the_positio
                 s.start_trader()
                 for rec in records[LIVE_FROM - 1:ENTRY - 3]:
                     s.step(rec)
-                # mid-day: two bearish factors → signals 2 → boost 1.549 (§10.2)
+                # mid-day: two bearish factors → signals 2 → boost 1.549 (§10.2); funding and taker, not DVOL:
+                # a DVOL jump of 35 points is also the watchdog's spike (Cat4), which would hibernate the trader
                 s.bus.put(schema.FEATURES, schema.EXF_LATEST, ExfLatest(pushed_at=time.time(), funding_btc=-0.0002,
-                                                                          dvol_btc=85.0, fng=60.0, taker=1.05))
+                                                                          dvol_btc=50.0, fng=60.0, taker=0.7))
                 raised = boosts.wait_for(lambda x: x.boost > 1.5, 60, "the raised ACB verdict")
                 assert raised.signals == 2.0 and raised.trigger == "exf"
                 n = len(boosts.items)
