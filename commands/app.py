@@ -25,6 +25,7 @@ from commands import (
     kill_cmd,
     obf_cmd,
     paper_cmd,
+    risk_cmd,
     scan_cmd,
     sim_cmd,
     svc_cmd,
@@ -58,6 +59,7 @@ app.add_typer(svc_cmd.app, name="svc")
 app.command("health")(health_cmd.health)
 app.add_typer(obf_cmd.app, name="obf")
 app.command("paper")(paper_cmd.paper)
+app.add_typer(risk_cmd.app, name="risk")
 app.add_typer(kill_cmd.app, name="kill")
 app.add_typer(trade_cmd.app, name="trade")
 app.command("trades")(books_cmd.trades)

@@ -98,13 +98,13 @@ class Source:
 # publish periods of its writer (bible cadences; MHS calls data stale after 30 s).
 STALE_AFTER_S: dict[str, float] = {
     SCAN: 30.0,        # scanner: one scan per 5 s bar
-    ACB: 3 * 3600.0,   # ACB: daily boost plus sub-day updates
-    EXF: 300.0,        # external factors: about a minute
+    ACB: 60.0,         # ACB: rewrites its standing verdict every 10 s
+    EXF: 60.0,         # external factors: exf_latest at least every 10 s (each factor's own age is in the panel)
     OBF: 180.0,        # OBF universe: 60 s push cadence (§26.2)
     OB_MACRO: 30.0,    # OB macro: one per 5 s bar of market time
     OBF_STATUS: 30.0,  # the OBF daemon's status: every 5 s
     MC: 5 * 3600.0,    # MC-Forewarner: every 4 h (§28.6)
-    SAFETY: 60.0,      # watchdog posture
+    SAFETY: 60.0,      # watchdog posture: every market bar, at least every 10 s
     STRATEGY: 120.0,   # trader state
     PNL: 600.0,        # daily result, rewritten as the day trades
     META: 30.0,        # MHS: every 10 s (§26.3.1)

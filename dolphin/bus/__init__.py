@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from dolphin.bus.settings import BusSettings
     from dolphin.bus.shards import ShardedFeatureStore, shard_index, shard_map_name, symbols_in_keys
     from dolphin.bus.status import BusStatus, collect_status
-    from dolphin.bus.writer_lock import LockToken, WriterLock
+    from dolphin.bus.writer_lock import AsyncWriterLock, LockToken, WriterLock
 
 #: exported name → the module that defines it
 _EXPORTS: dict[str, str] = {
@@ -141,6 +141,7 @@ _EXPORTS: dict[str, str] = {
     "TradeView": "dolphin.bus.payloads",
     "WindowStats": "dolphin.bus.payloads",
     "WriterLock": "dolphin.bus.writer_lock",
+    "AsyncWriterLock": "dolphin.bus.writer_lock",
 }
 
 
@@ -212,6 +213,7 @@ __all__ = [
     "TradeView",
     "WindowStats",
     "WriterLock",
+    "AsyncWriterLock",
     "client_options",
     "collect_status",
     "connect",

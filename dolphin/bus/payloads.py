@@ -148,25 +148,46 @@ class EigenScanNG7(Payload, frozen=True, kw_only=True):
 
 # ---------------------------------------------------------------- DOLPHIN_FEATURES["acb_boost"]
 class AcbBoost(Payload, frozen=True, kw_only=True):
-    """ACB v6 output (§10, §15.1). `_pushed_at`, `date`, `signals` are DOLPHIN additions."""
+    """ACB v6 output (§10, §15.1); everything but `boost` and `beta` is a DOLPHIN addition.
+
+    `factors` are the ExF values the verdict used (a stale factor is left out and named in
+    `stale_factors`); `computed_at` is when the verdict was last evaluated, `_pushed_at` when
+    it was last written (the ACB rewrites a standing verdict so its freshness shows);
+    `fence` and `writer` identify the holder of the CP writer lock that wrote it (§15.5).
+    """
 
     boost: float
     beta: float
     pushed_at: float | None = msgspec.field(default=None, name="_pushed_at")
     date: str | None = None
     signals: float | None = None
+    factors: dict[str, float] = {}
+    stale_factors: list[str] = []
+    computed_at: float | None = None
+    trigger: str | None = None          # why the verdict was last evaluated (dolphin.services.acb)
+    w750_now: float | None = None
+    w750_threshold: float | None = None
+    ob_stress: bool | None = None       # OB-4: macro withdrawal stress lifted beta
+    fence: int | None = None
+    writer: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.boost <= 0:
             raise ValueError(f"boost={self.boost} must be > 0")
         _in_range(self.beta, 0.0, 1.0, "beta")
+        if self.computed_at is not None:
+            parse_time(self.computed_at)
 
     def timestamp_s(self) -> float | None:
         return self.pushed_at
 
 
 # ---------------------------------------------------------------- DOLPHIN_FEATURES["exf_latest"]
+EXF_FACTORS: tuple[str, ...] = ("funding_btc", "dvol_btc", "fng", "taker")
+"""The four external factors of §10.2, by their wire names."""
+
+
 class ExfLatest(Payload, frozen=True, kw_only=True):
     """External factors (§10.2, §16.7); `_pushed_at` is the canonical freshness field."""
 
@@ -175,6 +196,9 @@ class ExfLatest(Payload, frozen=True, kw_only=True):
     dvol_btc: float | None = None
     fng: float | None = None
     taker: float | None = None
+    ages: dict[str, float] = {}         # DOLPHIN: seconds since each factor's last good fetch, at _pushed_at
+    stale: list[str] = []               # DOLPHIN: factors past their freshness limit (or never fetched)
+    errors: dict[str, str] = {}         # DOLPHIN: the last failure of each factor whose source is failing
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -183,9 +207,21 @@ class ExfLatest(Payload, frozen=True, kw_only=True):
             raise ValueError(f"dvol_btc={self.dvol_btc} is negative")
         if self.taker is not None and self.taker < 0:
             raise ValueError(f"taker={self.taker} is negative")
+        for name, age in self.ages.items():
+            if age < 0:
+                raise ValueError(f"ages.{name}={age} is negative")
 
     def timestamp_s(self) -> float:
         return self.pushed_at
+
+    def value(self, name: str) -> float | None:
+        """One factor by its §10.2 name (``funding_btc``, ``dvol_btc``, ``fng``, ``taker``)."""
+        return getattr(self, name) if name in EXF_FACTORS else None
+
+    def age_of(self, name: str, now: float) -> float | None:
+        """Seconds since `name` was last fetched, at `now`; None if it never was (or the writer keeps no ages)."""
+        age = self.ages.get(name)
+        return None if age is None else age + max(0.0, now - self.pushed_at)
 
 
 # ---------------------------------------------------------------- DOLPHIN_FEATURES["obf_universe_latest"]
@@ -378,10 +414,16 @@ class SafetyState(Payload, frozen=True, kw_only=True):
     sensors: dict[str, float] = {}
     timestamp: float | None = None
     reason: str | None = None
+    r_target: float | None = None       # DOLPHIN: the combined sensors before bounded recovery (§11.3)
+    inputs: dict[str, float] = {}       # DOLPHIN: what each sensor read (heartbeat age, DVOL, drawdown, …)
+    mc_status: str | None = None        # DOLPHIN: the MC status Cat2 scored
+    seq: int | None = None              # DOLPHIN: the watchdog's evaluation number (one per market bar)
+    market_ms: int | None = None        # DOLPHIN: market time of the evaluation
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _in_range(self.rm, 0.0, 1.0, "Rm")
+        _in_range(self.r_target, 0.0, 1.0, "r_target")
 
     def timestamp_s(self) -> float | None:
         return self.timestamp

@@ -4,7 +4,8 @@ Precedence: built-in defaults < configs/services.yml < environment (``DOLPHIN_HZ
 ``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_HOST``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
 ``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_TRADER_STALE_AFTER_S``, ``DOLPHIN_MHS_RECOVERY``,
 ``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PROGRAMS``, ``DOLPHIN_OBF_CADENCE``, ``DOLPHIN_OBF_SNAPSHOT_S``,
-``DOLPHIN_OBF_WARMUP_S``) < command-line flags. Secrets never live here: API keys come from the environment only.
+``DOLPHIN_OBF_WARMUP_S``, the ``DOLPHIN_EXF_*``, ``DOLPHIN_ACB_*`` and ``DOLPHIN_WATCHDOG_*`` of `_ENV`)
+< command-line flags. Secrets never live here: API keys come from the environment only.
 """
 
 from __future__ import annotations
@@ -86,6 +87,49 @@ class MhsSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ExfSection:
+    """The external-factor daemon (bible §10.2, §16.7): where each factor comes from and how often."""
+
+    binance_url: str = spec("", doc="Binance USD-M REST base (funding, taker ratio); empty: the market's own")
+    deribit_url: str = spec("", doc="Deribit API base (DVOL); empty: the simulator on a simulated market, "
+                                    "https://www.deribit.com otherwise")
+    fng_url: str = spec("", doc="Fear & Greed API base; empty: the simulator on a simulated market, "
+                                "https://api.alternative.me otherwise")
+    symbol: str = spec("BTCUSDT", doc="the perpetual whose funding and taker ratio are read")
+    poll_s: float = spec(60.0, 0.1, 86_400.0, doc="funding, taker ratio and DVOL are fetched this often")
+    fng_poll_s: float = spec(300.0, 0.1, 86_400.0, doc="Fear & Greed is fetched this often (it moves slowly)")
+    stale_polls: float = spec(3.0, 1.0, 1_000.0, doc="a factor is stale after this many poll intervals "
+                                                     "without a good fetch")
+    max_backoff_s: float = spec(300.0, 0.1, 86_400.0, doc="longest wait between retries of a failing source")
+    publish_s: float = spec(10.0, 0.1, 3_600.0, doc="exf_latest is rewritten at least this often (freshness)")
+
+
+@dataclass(frozen=True, slots=True)
+class AcbSection:
+    """The ACB v6 processor (bible §10, §15.5, §16.4)."""
+
+    check_s: float = spec(1.0, 0.05, 60.0, doc="how often the processor looks at its inputs")
+    republish_s: float = spec(10.0, 0.1, 3_600.0, doc="a standing verdict is rewritten this often (freshness)")
+    lock_wait_s: float = spec(5.0, 0.1, 600.0, doc="each wait for the writer lock held by another instance")
+    ob_macro_stale_s: float = spec(180.0, 1.0, 86_400.0, doc="an OB macro older than this is no stress signal")
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogSection:
+    """The survival watchdog (bible §11, §14.6)."""
+
+    interval_bars: float = spec(1.0, 0.05, 1_000.0, doc="evaluate once per this many market bars "
+                                                        "(hysteresis counts evaluations)")
+    dvol_spike_points: float = spec(10.0, 0.1, 1_000.0, doc="Cat4: DVOL this far above its trailing low is a spike")
+    dvol_window_min: float = spec(60.0, 1.0, 10_080.0, doc="Cat4: the trailing window of that low (market minutes)")
+    ob_sensor: str = spec("auto", choices=("auto", "on", "off"),
+                          doc="Cat3 from OBF: auto = when the family runs OBF (else neutral)")
+    ob_stale_s: float = spec(180.0, 1.0, 86_400.0, doc="Cat3: an OB universe older than this is stale")
+    trader_grace_s: float = spec(60.0, 0.0, 3_600.0, doc="Cat1: a trader heartbeat from before the watchdog "
+                                                           "started gets this long to be renewed")
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorSection:
     startsecs: int = spec(2, 0, 300)
     startretries: int = spec(5, 0, 100)
@@ -105,6 +149,9 @@ SERVICE_SECTIONS: dict[str, type] = {
     "bridge": BridgeSection,
     "obf": ObfSection,
     "mhs": MhsSection,
+    "exf": ExfSection,
+    "acb": AcbSection,
+    "watchdog": WatchdogSection,
     "supervisor": SupervisorSection,
 }
 
@@ -118,6 +165,9 @@ class ServicesConfig:
     bridge: BridgeSection = field(default_factory=BridgeSection)
     obf: ObfSection = field(default_factory=ObfSection)
     mhs: MhsSection = field(default_factory=MhsSection)
+    exf: ExfSection = field(default_factory=ExfSection)
+    acb: AcbSection = field(default_factory=AcbSection)
+    watchdog: WatchdogSection = field(default_factory=WatchdogSection)
     supervisor: SupervisorSection = field(default_factory=SupervisorSection)
 
     @property
@@ -153,6 +203,15 @@ _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_TRADER_STALE_AFTER_S", "trader", "stale_after_s", float),
     ("DOLPHIN_MHS_RECOVERY", "mhs", "recovery", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
     ("DOLPHIN_MHS_INTERVAL", "mhs", "check_interval_s", float),
+    ("DOLPHIN_EXF_BINANCE_URL", "exf", "binance_url", str),
+    ("DOLPHIN_EXF_DERIBIT_URL", "exf", "deribit_url", str),
+    ("DOLPHIN_EXF_FNG_URL", "exf", "fng_url", str),
+    ("DOLPHIN_EXF_POLL_S", "exf", "poll_s", float),
+    ("DOLPHIN_EXF_FNG_POLL_S", "exf", "fng_poll_s", float),
+    ("DOLPHIN_EXF_PUBLISH_S", "exf", "publish_s", float),
+    ("DOLPHIN_ACB_REPUBLISH_S", "acb", "republish_s", float),
+    ("DOLPHIN_WATCHDOG_OB_SENSOR", "watchdog", "ob_sensor", str),
+    ("DOLPHIN_WATCHDOG_SPIKE_POINTS", "watchdog", "dvol_spike_points", float),
     ("DOLPHIN_PROGRAMS", "supervisor", "programs", str),
     ("DOLPHIN_OBF_CADENCE", "obf", "cadence", str),
     ("DOLPHIN_OBF_SNAPSHOT_S", "obf", "snapshot_interval_s", float),

@@ -167,7 +167,26 @@ class ServiceContext:
                     self.log.warning("heartbeat not written: %s", exc)
             await self.sleep(interval_s)
 
-    async def close(self) -> None:
+    async def final_heartbeat(self, phase: str) -> None:
+        """A last beat saying how the service ended (``stopped`` or ``crashed``), if the bus is there.
+
+        The survival watchdog reads a trader's beat: a trader that *stopped* is not a failed
+        one (its beat simply ages), while a silent one is (bible §11.2 Cat1).
+        """
+        from dolphin.bus import Heartbeat, iso_utc, schema
+
+        if self.bus is None:
+            return
+        now = time.time()
+        try:
+            await asyncio.wait_for(self.bus.put(schema.HEARTBEAT, schema.heartbeat_key(self.name),
+                                                Heartbeat(ts=now, iso=iso_utc(now), service=self.name,
+                                                          pid=os.getpid(), phase=phase)), 2.0)
+        except Exception as exc:  # the bus may be what stopped us
+            self.log.debug("final heartbeat not written: %s", exc)
+
+    async def close(self, final_phase: str | None = None) -> None:
+        """Cancel the service's tasks, write the last heartbeat (`final_phase`), shut the client down."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -175,6 +194,8 @@ class ServiceContext:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        if final_phase is not None:
+            await self.final_heartbeat(final_phase)
         if self.client is not None:
             try:
                 await self.client.shutdown()
@@ -225,12 +246,14 @@ def run_service(name: str, main: ServiceMain, *, heartbeat: bool = True, log_fil
             return EXIT_BUS_LOST if ctx.bus_lost else 0
         except Exception:
             log.exception("service crashed")
+            ctx.phase = "crashed"
             if raise_crash:
                 raise
             return 1
         finally:
             stopper.cancel()
-            await ctx.close()
+            final = None if (not heartbeat or ctx.bus_lost) else "crashed" if ctx.phase == "crashed" else "stopped"
+            await ctx.close(final_phase=final)
             log.info("stopped")
 
     return asyncio.run(runner())

@@ -3,9 +3,10 @@
 Two groups as in the bible (§16.2–§16.3): `dolphin_data` starts with the family
 (the bus member when no external cluster is configured, the simulator when the market
 is simulated, the scanner and the data services), `dolphin` holds the trading programs
-(trader, bridge). The OBF daemon runs in `dolphin_data` with the scanner: one process for the universe
-snapshot and the per-bar OB features (docs/obf.md says why). The bridge is in the family only when `bridge.watch` names an external
-scanner's folder, and then starts on demand; the trader starts with the family when
+(trader, bridge). The OBF daemon runs in `dolphin_data` with the scanner: one process for the
+universe snapshot and the per-bar OB features (docs/obf.md says why). The risk layer (`exf`,
+`acb`, `watchdog`) are critical data services: MHS restarts them when they stop. The bridge is
+in the family only when `bridge.watch` names an external scanner's folder, and then starts on demand; the trader starts with the family when
 it paper-trades (`trader.autostart`, so `dolphin up` trades on its own) — set it to
 false for the bible's start-by-hand discipline. `critical_data` marks what MHS may restart.
 """
@@ -50,8 +51,10 @@ class Program:
 
 def _hz_args(cfg: ServicesConfig, home: Path) -> list[str]:
     # the family's member checks the credentials `dolphin up` keeps in <home>/secrets/bus.json
+    # CP sessions expire 30 s after their client died (Hazelcast's default is 300 s): a restarted ACB takes its
+    # writer lock back from a kill -9'd predecessor within half a minute, not five
     return ["--host", cfg.bus.host, "--port", str(cfg.bus.port), "--cluster-name", cfg.bus.cluster_name,
-            "--data-dir", str(home / "hz"), "--require-credentials"]
+            "--data-dir", str(home / "hz"), "--require-credentials", "--session-ttl", "30"]
 
 
 def _sim_args(cfg: ServicesConfig, home: Path) -> list[str]:
@@ -74,6 +77,12 @@ PROGRAMS: tuple[Program, ...] = (
             autostart=True, critical_data=True, priority=40,
             publishes=("DOLPHIN_FEATURES[obf_universe_latest]", "DOLPHIN_FEATURES[ob_macro_latest]",
                        "DOLPHIN_FEATURES_SHARD_NN[<symbol>]", "DOLPHIN_FEATURES[obf_status]")),
+    Program("exf", DATA_GROUP, "dolphin.services.exf", "external factors: funding, DVOL, fear & greed, taker",
+            autostart=True, critical_data=True, priority=41, publishes=("DOLPHIN_FEATURES[exf_latest]",)),
+    Program("acb", DATA_GROUP, "dolphin.services.acb", "ACB v6: daily boost + dynamic beta (CP writer lock)",
+            autostart=True, critical_data=True, priority=42, publishes=("DOLPHIN_FEATURES[acb_boost]",)),
+    Program("watchdog", DATA_GROUP, "dolphin.services.watchdog", "survival stack: five sensors → Rm → posture",
+            autostart=True, critical_data=True, priority=45, publishes=("DOLPHIN_SAFETY[latest]",)),
     Program("mhs", DATA_GROUP, "dolphin.services.mhs", "meta health: sensors M1–M5, rm_meta, auto-restart",
             autostart=True, critical_data=False, priority=50, publishes=("DOLPHIN_META_HEALTH[latest]",)),
     Program("trader", TRADING_GROUP, "dolphin.services.trader", "trader: scans → engine → executor (paper)",

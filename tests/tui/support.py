@@ -83,7 +83,15 @@ def meta_health(now: float, status: str = "GREEN", rm: float = 0.975) -> MetaHea
 
 
 def safety(now: float, posture: str = "APEX", rm: float = 0.97) -> SafetyState:
-    return SafetyState(posture=posture, rm=rm, sensors={"Rm1": 1.0, "Rm2": 0.98, "Rm5": 0.97}, timestamp=now)
+    """The watchdog's posture: the five categories by the engine's names, Rm and why."""
+    healthy = posture == "APEX"
+    sensors = {"cat1_invariant": 1.0, "cat2_structural": 1.0, "cat3_microstructure": 1.0,
+               "cat4_environmental": 1.0 if healthy else 0.62, "cat5_capital": 0.97}
+    reason = (f"{posture}: Rm {rm:.3f} — every sensor healthy" if healthy else
+              f"{posture}: Rm {rm:.3f} — recovering towards {rm + 0.02:.3f} (≤ 5 %/min); Cat4 environmental 0.62 "
+              "(DVOL spike 14 min ago (DVOL 81.2))")
+    return SafetyState(posture=posture, rm=rm, sensors=sensors, timestamp=now, reason=reason, r_target=rm,
+                       mc_status="OK", seq=4223)
 
 
 def strategy_state(now: float, capital: float = 25_431.55, position: bool = True,
@@ -112,11 +120,15 @@ def daily_result(now: float, pnl: float = 431.55, day: str = "2026-04-05") -> Da
 
 
 def acb(now: float) -> AcbBoost:
-    return AcbBoost(boost=1.347, beta=0.5, pushed_at=now, date="2026-04-05", signals=1.0)
+    return AcbBoost(boost=1.347, beta=0.5, pushed_at=now, date="2026-04-05", signals=1.0,
+                    factors={"funding_btc": 0.000125, "dvol_btc": 52.3, "fng": 21.0, "taker": 0.78},
+                    computed_at=now - 120, trigger="exf", w750_now=0.0031, w750_threshold=0.0012, ob_stress=False,
+                    fence=3, writer="vm:4242")
 
 
 def exf(now: float) -> ExfLatest:
-    return ExfLatest(pushed_at=now, funding_btc=0.000125, dvol_btc=52.3, fng=41.0, taker=0.97)
+    return ExfLatest(pushed_at=now, funding_btc=0.000125, dvol_btc=52.3, fng=41.0, taker=0.97,
+                     ages={"funding_btc": 12.0, "dvol_btc": 8.0, "fng": 41.0, "taker": 12.0})
 
 
 def obf(now: float) -> ObfUniverse:

@@ -90,7 +90,9 @@ def test_frozen_scanner_and_malformed_test_results(snap_compare, tmp_path: Path)
     state.set_bus(LINK_CONNECTED, address="127.0.0.1:5701")
     S.fill(state, published=S.T0 - 95)
     for key, payload in ((("DOLPHIN_META_HEALTH", "latest"), S.meta_health(S.T0 - 2, status="DEGRADED", rm=0.71)),
-                         (("DOLPHIN_SAFETY", "latest"), S.safety(S.T0 - 2, posture="STALKER", rm=0.62))):
+                         (("DOLPHIN_SAFETY", "latest"), S.safety(S.T0 - 2, posture="STALKER", rm=0.62)),
+                         (("DOLPHIN_FEATURES", "acb_boost"), S.acb(S.T0 - 2)),     # ACB and ExF rewrite every 10 s
+                         (("DOLPHIN_FEATURES", "exf_latest"), S.exf(S.T0 - 2))):
         from dolphin.bus import BusEvent
 
         state.deliver(BusEvent(key[0], key[1], "ADDED", payload, S.T0 - 2))

@@ -36,14 +36,33 @@ class CapitalPanel(Panel):
         else:
             posture = fmt.text(safety.posture, 10)
             p = Text(f" {posture} ", style=STATUS_STYLE.get(posture, "bold"))
-            rm = Text(fmt.bar(safety.rm, 10), style="cyan")
-            rm.append(f" {fmt.num(safety.rm, 3)}")
-            rows += [("posture", p), ("Rm", rm)]
+            p.append("  Rm ", style="dim")
+            p.append(fmt.bar(safety.rm, 10), style="cyan")
+            p.append(f" {fmt.num(safety.rm, 3)}")
+            rows.append(("posture", p))
             sensors = safety.sensors or {}
             if sensors:
-                rows.append(("sensors", Text("  ".join(f"{k} {fmt.num(v, 2)}" for k, v in list(sensors.items())[:5]),
-                                             style="dim")))
-            if safety.reason:
-                rows.append(("reason", Text(fmt.text(safety.reason, 48), style="yellow")))
+                rows.append(("sensors", _sensors(sensors)))
         parts: list[RenderableType] = [kv_table(rows, key_width=9)] if rows else []
+        if safety is not None and safety.reason:
+            parts.append(Text(fmt.text(safety.reason, 150), style="yellow", overflow="fold"))
         return Group(*parts, *missing)
+
+
+#: the survival stack's categories (§11.2) by the engine's names, shortened for one line
+SENSOR_SHORT = (("cat1_invariant", "C1"), ("cat2_structural", "C2"), ("cat3_microstructure", "C3"),
+                ("cat4_environmental", "C4"), ("cat5_capital", "C5"))
+
+
+def _sensors(sensors: dict[str, float]) -> Text:
+    """The five categories on one line, a degraded one (< 0.8, §11.3) in red; other names as sent."""
+    out = Text()
+    known = [(short, sensors[name]) for name, short in SENSOR_SHORT if name in sensors]
+    if not known:
+        known = [(k, v) for k, v in list(sensors.items())[:5]]
+    for i, (label, value) in enumerate(known):
+        if i:
+            out.append(" ")
+        out.append(f"{label} ", style="dim")
+        out.append(fmt.num(value, 2), style="red" if value < 0.8 else "")
+    return out

@@ -104,6 +104,10 @@ class Exchange:
         self.order_count = 0
         self.liquidations: deque[tuple[Instrument, str, float, float, int]] = deque(maxlen=1000)
         """Forced closes of our account (instrument, side, qty, price, time) for the forceOrder streams."""
+        from dolphin.market.sim.external import ExternalModel
+
+        self.external = ExternalModel(source, clock.now_ms)
+        """Deribit DVOL and Fear & Greed of this market (`dolphin.market.sim.external`)."""
         self.userdata = UserData(self)
         self.trading = Trading(self)
         self.views = Views(self)

@@ -18,6 +18,9 @@ times, ``-1`` = until cleared):
   the admin endpoint, or every ``every_ms`` of wall time from the command line.
 * ``listenkey`` — listen keys live ``ttl_ms`` of wall time instead of 60 minutes (expire
   early); the admin endpoint can also expire every key at once.
+* ``malformed`` — answer a matching request HTTP 200 with a body that is not what the
+  endpoint returns: ``mode=truncated`` (the real answer cut in half: not JSON) or
+  ``mode=shape`` (valid JSON of the wrong shape). For the consumers' edge checks (ExF).
 
 Nothing here touches the market itself: prices, books and trades stay deterministic.
 """
@@ -31,7 +34,8 @@ import msgspec
 
 from dolphin.market.errors import SimConfigError
 
-KINDS = ("error", "ack", "partial", "ws_drop", "listenkey")
+KINDS = ("error", "ack", "partial", "ws_drop", "listenkey", "malformed")
+MALFORMED_MODES = ("truncated", "shape")
 ACK_MODES = ("delay", "drop", "unknown")
 WS_TARGETS = ("all", "market", "user")
 ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/algoOrder", "/fapi/v1/batchOrders")
@@ -68,12 +72,16 @@ class FaultRule(msgspec.Struct, kw_only=True):
 
     def validate(self) -> FaultRule:
         problems = []
+        if self.kind == "malformed" and self.mode == "delay":   # the field's default is ack's
+            self.mode = "truncated"
         if self.kind not in KINDS:
             problems.append(f"kind must be one of {', '.join(KINDS)}")
         if self.kind == "error" and not (400 <= self.status <= 599):
             problems.append("status must be an HTTP error status (400-599)")
         if self.kind == "ack" and self.mode not in ACK_MODES:
             problems.append(f"mode must be one of {', '.join(ACK_MODES)}")
+        if self.kind == "malformed" and self.mode not in MALFORMED_MODES:
+            problems.append(f"mode must be one of {', '.join(MALFORMED_MODES)}")
         if self.kind == "partial" and not 0.0 < self.ratio < 1.0:
             problems.append("ratio must be in (0, 1)")
         if self.kind == "ws_drop" and self.target not in WS_TARGETS:
@@ -99,6 +107,12 @@ class FaultRule(msgspec.Struct, kw_only=True):
             return method.upper() in ("POST", "PUT") and path in ORDER_PATHS
         return True
 
+    def corrupt(self, body: bytes) -> bytes:
+        """What a ``malformed`` rule answers instead of ``body``."""
+        if self.mode == "shape":
+            return b'{"unexpected": "shape", "data": [["not", "a", "value"]]}'
+        return body[: max(1, len(body) // 2)]
+
 
 _INT_FIELDS = {"count", "status", "code", "delay_ms", "every_ms", "ttl_ms"}
 
@@ -117,7 +131,7 @@ def parse_spec(text: str) -> FaultRule:
             raise SimConfigError(f"bad --fault {text!r}: unknown setting {key!r}")
         try:
             if key in _INT_FIELDS:
-                fields[key] = _duration(value) if key.endswith("_ms") else int(value)
+                fields[key] = parse_duration(value) if key.endswith("_ms") else int(value)
             elif key == "ratio":
                 fields[key] = float(value)
             else:
@@ -127,7 +141,8 @@ def parse_spec(text: str) -> FaultRule:
     return FaultRule(**fields).validate()
 
 
-def _duration(value: str) -> int:
+def parse_duration(value: str) -> int:
+    """Milliseconds of ``"30s"``, ``"5m"``, ``"250ms"`` or a bare number of milliseconds."""
     v = value.strip().lower()
     for suffix, scale in (("ms", 1), ("s", 1000), ("m", 60_000)):
         if v.endswith(suffix):

@@ -176,8 +176,15 @@ class RestApi:
             web.post("/fapi/v1/listenKey", r(ud.create, 1, auth=KEY_ONLY)),
             web.put("/fapi/v1/listenKey", r(ud.keepalive, 1, auth=KEY_ONLY)),
             web.delete("/fapi/v1/listenKey", r(ud.close, 1, auth=KEY_ONLY)),
+            # other venues' external factors, for the ExF daemon (dolphin.market.sim.external)
+            web.get("/api/v2/public/get_volatility_index_data", self._foreign(ex.external.volatility_index)),
+            web.get("/fng/", self._foreign(ex.external.fear_and_greed)),
+            web.get("/fng", self._foreign(ex.external.fear_and_greed)),
             # simulator extensions
             web.get("/sim/v1/status", self._status),
+            web.get("/sim/v1/shocks", self._admin(lambda p: ex.external.describe_shocks())),
+            web.post("/sim/v1/shocks", self._admin(ex.external.add_shock)),
+            web.delete("/sim/v1/shocks", self._admin(lambda p: {"cleared": ex.external.shocks.clear()})),
             web.get("/sim/v1/faults", self._admin(lambda p: ex.faults.describe())),
             web.post("/sim/v1/faults", self._admin_add),
             web.delete("/sim/v1/faults", self._admin(lambda p: {"cleared": ex.faults.clear()})),
@@ -219,10 +226,43 @@ class RestApi:
                 ack = faults.take("ack", request.method, request.path) if n_orders else None
                 if ack is not None:
                     return await self._ack_fault(ack, request, body, headers)
+                garbled = faults.take("malformed", request.method, request.path)
+                if garbled is not None:
+                    return web.Response(body=garbled.corrupt(msgspec.json.encode(body)),
+                                        content_type="application/json", headers=headers)
                 return _json(body, headers=headers)
             except BinanceAPIError as exc:
                 self.rejected += 1
                 return _json(exc.payload(), exc.status, headers)
+        return handle
+
+    def _foreign(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """Another venue's public endpoint (Deribit, alternative.me): no Binance weight or key, its own
+        error shapes; the same ``error`` and ``malformed`` faults apply."""
+        from dolphin.market.sim.external import ForeignApiError, foreign_error_body
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            self.requests += 1
+            faults = self.exchange.faults
+            rule = faults.take("error", request.method, request.path)
+            if rule is not None:
+                body = foreign_error_body(request.path, rule.status, rule.msg)
+                headers = {"Retry-After": "1"} if rule.status == 429 else None
+                if rule.code == 0:
+                    return web.Response(text=f"<html><body><h1>{rule.status}</h1></body></html>", status=rule.status,
+                                        content_type="text/html")
+                return _json(body, rule.status, headers)
+            params: Params = dict(request.rel_url.query)
+            try:
+                result = await asyncio.get_running_loop().run_in_executor(self._pool, handler, params)
+            except ForeignApiError as exc:
+                self.rejected += 1
+                return _json(exc.body, exc.status)
+            garbled = faults.take("malformed", request.method, request.path)
+            if garbled is not None:
+                return web.Response(body=garbled.corrupt(msgspec.json.encode(result)),
+                                    content_type="application/json")
+            return _json(result)
         return handle
 
     @staticmethod
@@ -327,7 +367,7 @@ class RestApi:
                 return _json({"code": -2015, "msg": "The simulator's admin endpoint answers loopback only."}, 403)
             try:
                 return _json(action(dict(request.rel_url.query)))
-            except (BinanceAPIError, SimConfigError) as exc:
+            except (BinanceAPIError, SimConfigError, ValueError) as exc:
                 return _json({"code": -1130, "msg": str(exc)}, 400)
         return handle
 

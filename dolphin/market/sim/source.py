@@ -180,6 +180,23 @@ class MarketSource(ABC):
         return BarBlock(start, *(np.concatenate([getattr(p, f) for p in parts])
                                  for f in ("ts", "open", "high", "low", "close", "volume")))
 
+    def closes(self, start_bar: int, n: int, column: int) -> np.ndarray:
+        """Closes of one symbol over bars ``[start_bar, start_bar + n)`` (clipped to the data), without
+        copying the other symbols' bars (the external indices read a day of one symbol at a time)."""
+        start = max(0, int(start_bar))
+        stop = int(start_bar) + int(n)
+        if self.n_bars is not None:
+            stop = min(stop, self.n_bars)
+        parts: list[np.ndarray] = []
+        bar = start
+        while bar < stop:
+            block = self._block(bar // self.block_bars)
+            lo = bar - block.start_bar
+            hi = min(block.n, stop - block.start_bar)
+            parts.append(block.close[lo:hi, column])
+            bar = block.start_bar + hi
+        return np.concatenate(parts) if parts else np.empty(0)
+
     def _block(self, index: int) -> BarBlock:
         with self._lock:
             block = self._blocks.get(index)

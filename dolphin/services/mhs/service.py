@@ -40,7 +40,13 @@ FRESHNESS_KEYS: tuple[tuple[str, str], ...] = (
     (schema.FEATURES, schema.ACB_BOOST),
     (schema.FEATURES, schema.LATEST_EIGEN_SCAN),
     (schema.FEATURES, schema.OBF_UNIVERSE_LATEST),
+    (schema.SAFETY, schema.LATEST),
 )
+
+
+def key_label(map_name: str, key: str) -> str:
+    """A watched key's name in the report: bare for DOLPHIN_FEATURES (§24.5.5), else ``MAP[key]``."""
+    return key if map_name == schema.FEATURES else f"{map_name}[{key}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +141,7 @@ def build_report(obs: Observation, family: FamilyView, now: float) -> MetaHealth
             score = 1.0  # §24.5.5: acb_boost is checked for presence only when it carries no timestamp
         scores.append(score)
         label = "invalid" if ko.invalid else S.freshness_label(score, ko.present)
-        key_status[key] = HzKeyStatus(score=score, age_s=None if ko.age_s is None else round(max(0.0, ko.age_s), 3),
+        key_status[key_label(map_name, key)] = HzKeyStatus(score=score, age_s=None if ko.age_s is None else round(max(0.0, ko.age_s), 3),
                                       status=label)
     checks = []
     acb = obs.keys.get((schema.FEATURES, schema.ACB_BOOST))

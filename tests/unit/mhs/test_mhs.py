@@ -100,7 +100,9 @@ def test_report_for_a_stopped_scanner_is_degraded() -> None:
     fam = _family()
     states = {p.name: "RUNNING" for p in fam.programs}
     states["scanner"] = "STOPPED"
-    keys = {k: KeyObservation(present=True, age_s=3.0) for k in fam.watched_keys()}
+    acb = AcbBoost(boost=1.347, beta=0.2, pushed_at=NOW - 3)   # a coherent ACB verdict (M5)
+    keys = {k: KeyObservation(present=True, age_s=3.0, payload=acb if k[1] == schema.ACB_BOOST else None)
+            for k in fam.watched_keys()}
     keys[(schema.FEATURES, schema.OBF_UNIVERSE_LATEST)] = KeyObservation(   # full coverage: M5 coherent
         present=True, age_s=3.0, payload=ObfUniverse(snapshot_utc=NOW, n_assets=fam.obf_universe, assets={}))
     report = build_report(Observation(True, True, states, keys), fam, NOW)

@@ -23,12 +23,17 @@ def test_short_and_group_names_resolve() -> None:
 
 @pytest.mark.parametrize(("name", "reason"), [
     ("nosuch", "unknown service 'nosuch'; valid:"),
-    ("exf", "a data service this family does not have yet"),
-    ("watchdog", "a data service this family does not have yet"),
+    ("mc", "a data service this family does not have yet"),
 ])
 def test_unknown_names_say_why(name: str, reason: str) -> None:
     with pytest.raises(UnknownService, match=reason):
         resolve(name, ServicesConfig())
+
+
+def test_the_risk_layer_is_critical_data_of_the_family() -> None:
+    for name in ("exf", "acb", "watchdog"):
+        program = resolve(name, ServicesConfig())
+        assert program.fullname == f"dolphin_data:{name}" and program.critical_data and program.autostart
 
 
 def test_a_program_configured_off_is_named_as_such() -> None:
