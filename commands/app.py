@@ -21,6 +21,7 @@ from commands import (
     family_cmd,
     health_cmd,
     hz_cmd,
+    mc_cmd,
     paper_cmd,
     scan_cmd,
     sim_cmd,
@@ -53,6 +54,7 @@ app.command("down")(family_cmd.down)
 app.add_typer(svc_cmd.app, name="svc")
 app.command("health")(health_cmd.health)
 app.command("paper")(paper_cmd.paper)
+app.add_typer(mc_cmd.app, name="mc")
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)

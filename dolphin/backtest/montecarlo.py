@@ -58,6 +58,7 @@ archive and the bus and publishes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 import numba as nb
@@ -87,6 +88,10 @@ MAX_JITTER = 0.5
 
 class InsufficientHistory(ValueError):
     """The history cannot support an assessment (too short, no asset, no usable block)."""
+
+
+class McCancelled(Exception):
+    """The caller asked the assessment to stop (a service shutting down) between batches of paths."""
 
 
 # ---------------------------------------------------------------- settings
@@ -128,6 +133,7 @@ class McSettings:
     seed: int = 12
     warmup_bars: int = 1000
     chunk_bars: int = 4096
+    batch_paths: int = 100      # paths per parallel kernel call: the granularity of progress and cancellation
     jitter: Jitter = field(default_factory=Jitter)
 
     def __post_init__(self) -> None:
@@ -141,10 +147,23 @@ class McSettings:
             (0 <= self.seed < 2**63, "seed must be in [0, 2^63)"),
             (self.warmup_bars >= 0, "warmup_bars must be >= 0"),
             (self.chunk_bars >= 1, "chunk_bars must be >= 1"),
+            (self.batch_paths >= 1, "batch_paths must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+
+
+def set_threads(threads: int) -> int:
+    """Use ``threads`` numba threads for the paths in the calling thread (0 = every core); returns the count.
+
+    numba's thread count is per calling thread, so a service sets it on the worker
+    thread that runs the assessment.
+    """
+    available = int(nb.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    count = available if threads <= 0 else min(threads, available)
+    nb.set_num_threads(count)
+    return count
 
 
 # ---------------------------------------------------------------- history
@@ -519,12 +538,18 @@ def fallback(source: McSource, reason: str, settings: McSettings, **context: obj
                         **context)  # type: ignore[arg-type]
 
 
+Progress = Callable[[int, int], None]
+
+
 def run_forewarner(table: ScanTable | None, cfg: StrategyConfig, settings: McSettings, *, boost: float = 1.0,
-                   beta: float = 0.0, no_data_reason: str = "no scan history") -> McAssessment:
+                   beta: float = 0.0, no_data_reason: str = "no scan history", progress: Progress | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> McAssessment:
     """One whole assessment of ``cfg`` at the day's ACB ``boost``/``beta`` over ``table``'s recent history.
 
     Too little history (or none: ``table`` None, with ``no_data_reason``) gives the
-    FALLBACK_NO_DATA report; anything else raises to the caller.
+    FALLBACK_NO_DATA report; anything else raises to the caller. Paths run in batches of
+    `batch_paths`: ``progress(done, total)`` after each, and ``should_stop()`` before each
+    (True raises McCancelled). Batching changes nothing in the result.
     """
     if not (math.isfinite(boost) and boost > 0 and math.isfinite(beta) and beta >= 0):
         raise ValueError(f"invalid ACB state boost={boost!r} beta={beta!r}")
@@ -557,12 +582,23 @@ def run_forewarner(table: ScanTable | None, cfg: StrategyConfig, settings: McSet
     params = np.stack([param_vector(jitter_config(cfg, settings.jitter, plan.jitter_u[i]), direction)
                        for i in range(settings.paths)])
     template, bar0 = engine_template(history, cfg, boost, beta, settings.warmup_bars)
-    outcomes = simulate_paths(history, template, params, plan, block_bars, horizon_bars, bar0=bar0,
-                              chunk_bars=settings.chunk_bars)
+    parts: list[PathOutcomes] = []
+    for lo in range(0, settings.paths, settings.batch_paths):
+        if should_stop is not None and should_stop():
+            raise McCancelled(f"stopped after {lo} of {settings.paths} paths")
+        hi = min(settings.paths, lo + settings.batch_paths)
+        batch = PathPlan(plan.starts[lo:hi], plan.jitter_u[lo:hi], plan.rng_seeds[lo:hi])
+        parts.append(simulate_paths(history, template, params[lo:hi], batch, block_bars, horizon_bars, bar0=bar0,
+                                    chunk_bars=settings.chunk_bars))
+        if progress is not None:
+            progress(hi, settings.paths)
+    outcomes = PathOutcomes(np.concatenate([p.max_drawdown for p in parts]),
+                            np.concatenate([p.final_return for p in parts]), np.concatenate([p.trades for p in parts]))
     return assess_outcomes(outcomes, settings, **context)
 
 
-__all__ = ["FALLBACK_ENVELOPE", "FALLBACK_PROB", "InsufficientHistory", "Jitter", "McAssessment", "McHistory",
+__all__ = ["FALLBACK_ENVELOPE", "FALLBACK_PROB", "InsufficientHistory", "Jitter", "McAssessment", "McCancelled",
+           "McHistory",
            "McSettings", "PathOutcomes", "PathPlan", "assess_outcomes", "catastrophic_probability", "draw_plan",
            "engine_template", "envelope_score", "fallback", "jitter_config", "prepare_history", "run_forewarner",
-           "simulate_paths"]
+           "set_threads", "simulate_paths"]

@@ -237,8 +237,8 @@ class McForewarner(Payload, frozen=True, kw_only=True):
     The five bible fields come first; the rest are DOLPHIN's own (docs/risk.md), optional
     so a peer's report without them decodes: how the Monte-Carlo ran (paths, horizon,
     drawdown limit, history used, seed, ACB state, compute time), what it found beyond
-    the two numbers (median and 95th-percentile drawdown, median return) and, for a
-    fallback, why.
+    the two numbers (median and 95th-percentile drawdown, median return), for a
+    fallback why, and the writer's recent probabilities (the TUI's history).
     """
 
     status: McStatus
@@ -261,6 +261,8 @@ class McForewarner(Payload, frozen=True, kw_only=True):
     median_return: float | None = None
     compute_s: float | None = None
     reason: str | None = None
+    prob_history: list[float] | None = None   # the writer's recent catastrophic_prob values, oldest first
+
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -273,6 +275,8 @@ class McForewarner(Payload, frozen=True, kw_only=True):
         if self.paths is not None and self.paths < 0:
             raise ValueError(f"paths={self.paths} must be >= 0")
         _in_range(self.drawdown_limit, 0.0, 1.0, "drawdown_limit")
+        for k, value in enumerate(self.prob_history or ()):
+            _in_range(value, 0.0, 1.0, f"prob_history[{k}]")
         for name in ("horizon_days", "history_days", "compute_s", "base_boost", "max_leverage", "median_drawdown",
                      "p95_drawdown"):
             value = getattr(self, name)

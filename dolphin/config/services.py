@@ -69,6 +69,23 @@ class MhsSection:
 
 
 @dataclass(frozen=True, slots=True)
+class McfwSection:
+    """The MC-Forewarner daemon (docs/risk.md): how often and how big its Monte-Carlo of the engine is."""
+
+    interval_h: float = spec(4.0, 0.001, 168.0, doc="hours between assessments (bible §28.6: every 4 h)")
+    paths: int = spec(1000, 1, 100_000, doc="resampled paths per assessment")
+    horizon_days: float = spec(7.0, 0.001, 365.0, doc="length of each path")
+    history_days: float = spec(14.0, 0.01, 3_650.0, doc="recent history the paths are resampled from")
+    block_minutes: float = spec(60.0, 0.01, 10_080.0, doc="block length of the bootstrap")
+    drawdown_limit: float = spec(0.12, 0.001, 0.99, doc="a path is catastrophic when its drawdown reaches this")
+    min_history_hours: float = spec(24.0, 0.0, 87_600.0, doc="less usable history → FALLBACK_NO_DATA")
+    seed: int = spec(12, 0, 2**32 - 1)
+    threads: int = spec(0, 0, 256, doc="numba threads for the paths; 0 = every core")
+    klines: str = spec("", doc="klines file (Parquet/CSV) resampled when the runtime root has no scan archive")
+    klines_bar: str = spec("", doc="bar size for the klines (e.g. 1m); empty = the file's own interval")
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorSection:
     startsecs: int = spec(2, 0, 300)
     startretries: int = spec(5, 0, 100)
@@ -85,6 +102,7 @@ SERVICE_SECTIONS: dict[str, type] = {
     "trader": TraderSection,
     "bridge": BridgeSection,
     "mhs": MhsSection,
+    "mcfw": McfwSection,
     "supervisor": SupervisorSection,
 }
 
@@ -97,6 +115,7 @@ class ServicesConfig:
     trader: TraderSection = field(default_factory=TraderSection)
     bridge: BridgeSection = field(default_factory=BridgeSection)
     mhs: MhsSection = field(default_factory=MhsSection)
+    mcfw: McfwSection = field(default_factory=McfwSection)
     supervisor: SupervisorSection = field(default_factory=SupervisorSection)
 
     @property

@@ -94,13 +94,21 @@ def test_same_history_and_seed_same_report_on_any_thread_count(table) -> None:
     cfg = StrategyConfig()
     before = numba.get_num_threads()
     try:
-        numba.set_num_threads(1)
+        assert mc.set_threads(1) == 1
         one = mc.run_forewarner(table, cfg, SMALL, boost=1.3, beta=0.2)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        mc.set_threads(2)
         two = mc.run_forewarner(table, cfg, SMALL, boost=1.3, beta=0.2)
     finally:
         numba.set_num_threads(before)
     assert one == two
+    seen: list[tuple[int, int]] = []
+    batched = mc.run_forewarner(table, cfg, replace(SMALL, batch_paths=5), boost=1.3, beta=0.2,
+                                progress=lambda done, total: seen.append((done, total)))
+    assert batched == one and seen == [(5, 24), (10, 24), (15, 24), (20, 24), (24, 24)]
+    with pytest.raises(mc.McCancelled):
+        mc.run_forewarner(table, cfg, replace(SMALL, batch_paths=5), should_stop=lambda: len(seen) > 5,
+                          progress=lambda done, total: seen.append((done, total)))
+    assert len(seen) == 6      # one batch ran, then the stop was honoured before the next
     assert one.source is McSource.MONTE_CARLO and one.paths == SMALL.paths
     assert one.mean_trades is not None and one.mean_trades > 0      # the engine traded: not a vacuous MC
     assert one.max_leverage == pytest.approx(cfg.champion.max_leverage * 1.3)
