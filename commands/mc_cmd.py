@@ -58,17 +58,37 @@ def _render(p: McForewarner, published: str, history: str) -> None:
     console.print(table)
 
 
+MAX_PATHS = 100_000
+FLAG_OF = {"min_history_hours": "--min-history-hours", "history_days": "--history-days", "horizon_days": "--days"}
+
+
+def _check_flags(*, paths: int | None, seed: int | None, boost: float | None, beta: float | None) -> None:
+    """Flag values the settings do not bound themselves, as one UsageError line each."""
+    import math
+
+    from dolphin.errors import UsageError
+
+    if paths is not None and not 1 <= paths <= MAX_PATHS:
+        raise UsageError(f"--paths {paths}: must be between 1 and {MAX_PATHS:,}")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise UsageError(f"--seed {seed}: must be between 0 and {2**32 - 1}")
+    if boost is not None and not (math.isfinite(boost) and 0 < boost <= 10):
+        raise UsageError(f"--boost {boost}: must be in (0, 10]")
+    if beta is not None and not (math.isfinite(beta) and 0 <= beta <= 10):
+        raise UsageError(f"--beta {beta}: must be in [0, 10]")
+
+
 @app.command("run")
 def run(
-    paths: Annotated[int | None, typer.Option("--paths", min=1, max=100_000,
+    paths: Annotated[int | None, typer.Option("--paths",
                                               help="Resampled paths (default: services config mcfw.paths).")] = None,
-    days: Annotated[float | None, typer.Option("--days", min=0.001, max=365.0,
+    days: Annotated[float | None, typer.Option("--days",
                                                help="Horizon of each path in days (default mcfw.horizon_days).")] = None,
     history_days: Annotated[float | None, typer.Option(
-        "--history-days", min=0.01, max=3650.0, help="Recent history to resample (default mcfw.history_days).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed (default mcfw.seed).")] = None,
+        "--history-days", help="Recent history to resample (default mcfw.history_days).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default mcfw.seed).")] = None,
     min_history_hours: Annotated[float | None, typer.Option(
-        "--min-history-hours", min=0.0, max=87_600.0,
+        "--min-history-hours",
         help="Less usable history than this → FALLBACK_NO_DATA (default mcfw.min_history_hours).")] = None,
     archive: Annotated[Path | None, typer.Option(
         "--archive", help="A scan archive (arrow_scans/ or a root holding one); default the runtime root's.")] = None,
@@ -78,8 +98,8 @@ def run(
     config: Annotated[str | None, typer.Option(
         "--config", help="Strategy to assess: blue, green or a .yml (default: the trader's).")] = None,
     boost: Annotated[float | None, typer.Option(
-        "--boost", min=0.01, max=10.0, help="ACB base boost (default: the bus's acb_boost, else 1.0).")] = None,
-    beta: Annotated[float | None, typer.Option("--beta", min=0.0, max=10.0,
+        "--boost", help="ACB base boost (default: the bus's acb_boost, else 1.0).")] = None,
+    beta: Annotated[float | None, typer.Option("--beta",
                                                help="ACB beta (default: the bus's acb_boost, else 0.0).")] = None,
     publish: Annotated[bool, typer.Option(
         "--publish/--no-publish", help="Put the report on the bus (default) or only print it.")] = True,
@@ -103,9 +123,16 @@ def run(
         require_exists(archive, "scan archive", DataError)
     if klines is not None:
         require_exists(klines, "klines file", DataError)
+    _check_flags(paths=paths, seed=seed, boost=boost, beta=beta)
     scfg = load_services_config()
-    settings = settings_from(scfg.mcfw, paths=paths, horizon_days=days, history_days=history_days, seed=seed,
-                             min_history_hours=min_history_hours)
+    try:
+        settings = settings_from(scfg.mcfw, paths=paths, horizon_days=days, history_days=history_days, seed=seed,
+                                 min_history_hours=min_history_hours)
+    except ValueError as exc:
+        text = str(exc)
+        for setting, flag in FLAG_OF.items():
+            text = text.replace(setting, flag)
+        raise UsageError(f"invalid option: {text}") from None
     cfg = load_config(config or scfg.trader.strategy)
     home = runtime_root()
 

@@ -35,16 +35,17 @@ PROB_HISTORY = 42          # reports kept in a payload's probability history (a 
 
 
 def settings_from(section: McfwSection, **overrides: object) -> McSettings:
-    """The Monte-Carlo settings of the services config's `mcfw:` section, with command-line overrides."""
+    """The Monte-Carlo settings of the services config's `mcfw:` section, with command-line overrides.
+
+    Raises ValueError naming a setting out of range (the config's ranges are checked when
+    it loads; this catches command-line values).
+    """
     values: dict[str, object] = {"paths": section.paths, "horizon_days": section.horizon_days,
                                  "history_days": section.history_days, "block_minutes": section.block_minutes,
                                  "drawdown_limit": section.drawdown_limit,
                                  "min_history_hours": section.min_history_hours, "seed": section.seed}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return McSettings(**values)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise DataError(f"MC-Forewarner settings: {exc}") from None
+    return McSettings(**values)  # type: ignore[arg-type]   # ValueError names the bad setting
 
 
 @dataclass(frozen=True, slots=True)
