@@ -497,6 +497,7 @@ class McAssessment:
     p95_drawdown: float | None = None
     median_return: float | None = None
     mean_trades: float | None = None
+    outcomes: PathOutcomes | None = field(default=None, compare=False, repr=False)   # per path, for inspection
 
     @property
     def history_days(self) -> float | None:
@@ -527,7 +528,7 @@ def assess_outcomes(outcomes: PathOutcomes, settings: McSettings, **context: obj
         paths=int(dd.size), horizon_days=settings.horizon_days, drawdown_limit=settings.drawdown_limit,
         seed=settings.seed, median_drawdown=float(np.median(dd)), p95_drawdown=float(np.percentile(dd, 95)),
         median_return=float(np.median(outcomes.final_return)), mean_trades=float(np.mean(outcomes.trades)),
-        **context)  # type: ignore[arg-type]
+        outcomes=outcomes, **context)  # type: ignore[arg-type]
 
 
 def fallback(source: McSource, reason: str, settings: McSettings, **context: object) -> McAssessment:
