@@ -1,4 +1,4 @@
-"""`dolphin mc run`: an MC-Forewarner assessment now, in the foreground (docs/risk.md).
+"""`dolphin mc run`: an MC-Forewarner assessment now, in the foreground (docs/mcfw.md).
 
 It runs the same assessment as the `mcfw` daemon (`dolphin.services.mcfw.assess`) in
 this process, so an operator sees it happen and gets its result even when the family

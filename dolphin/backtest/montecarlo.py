@@ -35,7 +35,7 @@ Per assessment:
    (booked at each closed trade, from the path's starting capital), its final return
    and its trade count.
 
-Report (definitions, also in docs/risk.md):
+Report (definitions, also in docs/mcfw.md):
 
 * ``catastrophic_prob`` — the share of paths whose max drawdown reaches
   `drawdown_limit` (default 12 %: the Cat5 midpoint, where the survival stack's capital

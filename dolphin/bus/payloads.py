@@ -234,7 +234,7 @@ class ObfUniverse(Payload, frozen=True, kw_only=True):
 class McForewarner(Payload, frozen=True, kw_only=True):
     """MC-Forewarner assessment (§28.6).
 
-    The five bible fields come first; the rest are DOLPHIN's own (docs/risk.md), optional
+    The five bible fields come first; the rest are DOLPHIN's own (docs/mcfw.md), optional
     so a peer's report without them decodes: how the Monte-Carlo ran (paths, horizon,
     drawdown limit, history used, seed, ACB state, compute time), what it found beyond
     the two numbers (median and 95th-percentile drawdown, median return), for a

@@ -70,7 +70,7 @@ class MhsSection:
 
 @dataclass(frozen=True, slots=True)
 class McfwSection:
-    """The MC-Forewarner daemon (docs/risk.md): how often and how big its Monte-Carlo of the engine is."""
+    """The MC-Forewarner daemon (docs/mcfw.md): how often and how big its Monte-Carlo of the engine is."""
 
     interval_h: float = spec(4.0, 0.001, 168.0, doc="hours between assessments (bible §28.6: every 4 h)")
     paths: int = spec(1000, 1, 100_000, doc="resampled paths per assessment")

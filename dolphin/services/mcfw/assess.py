@@ -125,7 +125,7 @@ def next_history(previous: McForewarner | None, prob: float) -> list[float]:
 
 def to_payload(a: McAssessment, *, timestamp_s: float, compute_s: float,
                previous: McForewarner | None = None) -> McForewarner:
-    """The bus value of an assessment (bible §28.6 fields plus DOLPHIN's own, docs/risk.md).
+    """The bus value of an assessment (bible §28.6 fields plus DOLPHIN's own, docs/mcfw.md).
 
     ``previous`` is the report it replaces (on the bus, or the writer's last file): its
     probability history is continued, so the daemon's and `dolphin mc run`'s reports
