@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from dolphin.engine.params import StrategyConfig
 from dolphin.enums import McSource
 from dolphin.errors import DolphinError
 from dolphin.services.mcfw.assess import (
+    ArchiveCache,
     History,
     assess,
     load_history,
@@ -87,6 +88,7 @@ class Forewarner:
     last: McForewarner | None = None
     runs: int = 0
     failures: int = 0
+    archive: ArchiveCache = field(default_factory=ArchiveCache)
 
     @classmethod
     def from_config(cls, home: Path, scfg: ServicesConfig) -> Forewarner:
@@ -100,7 +102,8 @@ class Forewarner:
         set_threads(self.scfg.mcfw.threads)   # numba's thread count is per calling thread
         context = {"base_boost": boost, "beta": beta, "max_leverage": self.cfg.champion.max_leverage * boost}
         try:
-            history: History = load_history(self.home, self.scfg.mcfw, self.settings.history_days)
+            history: History = load_history(self.home, self.scfg.mcfw, self.settings.history_days,
+                                            cache=self.archive)
         except DolphinError as exc:
             log.error("history unreadable: %s", exc)
             return fallback(McSource.FALLBACK_ERROR, str(exc)[:REASON_MAX], self.settings, **context)

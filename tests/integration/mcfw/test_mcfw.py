@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 
 from dolphin.bus import AcbBoost, Bus, EmbeddedMember, schema
@@ -251,3 +252,29 @@ def test_mc_run_errors_are_one_line(args: list[str], code: int, words: str, tmp_
     line = err.strip()
     assert line.startswith("error:") and len(line.splitlines()) == 1 and "Traceback" not in line, line
     assert words in line
+
+
+def test_the_daemons_archive_cache_reads_only_new_files(tmp_path: Path) -> None:
+    """Cycle 1 reads the window, cycle 2 only the files written since; the table equals a full read."""
+    from dolphin.services.mcfw.assess import ArchiveCache
+    from dolphin.store.scan_archive import load_arrow_scans
+
+    records = scan_records()
+    home = tmp_path / "home"
+    write_archive(home, records[:1000])
+    cache = ArchiveCache()
+    first = cache.history(home, 1.0)
+    assert first.table is not None and first.table.rows == 1000 and (cache.full_reads, cache.files_read) == (1, 1000)
+    assert cache.history(home, 1.0).table is first.table and cache.files_read == 1000   # nothing new: nothing read
+    write_archive(home, records[1000:])
+    second = cache.history(home, 1.0)
+    assert second.table is not None and (cache.full_reads, cache.files_read) == (1, 1250)
+    whole = load_arrow_scans(home / "arrow_scans")
+    for name in ("ts", "scan_number", "vel_div", "v750_lambda_max_velocity", "prices"):
+        assert np.array_equal(getattr(second.table, name), getattr(whole, name), equal_nan=True), name
+    assert second.table.assets == whole.assets
+    # the archive replaced by a shorter one (a new run from scan 1): read whole again
+    shutil.rmtree(home / "arrow_scans")
+    write_archive(home, records[:300])
+    third = cache.history(home, 1.0)
+    assert third.table is not None and third.table.rows == 300 and cache.full_reads == 2

@@ -233,3 +233,16 @@ def test_settings_and_jitter_refuse_nonsense() -> None:
         mc.Jitter(threshold=math.nan)
     with pytest.raises(ValueError):
         mc.run_forewarner(None, StrategyConfig(), SMALL, boost=math.inf)
+
+
+def test_appending_scan_tables_unions_the_assets() -> None:
+    a = random_scan_table(rows=50, n_assets=3, seed=1)
+    b = random_scan_table(rows=40, n_assets=4, seed=2)
+    b = replace(b, ts=b.ts + 50 * 5_000, assets=("A2USDT", "NEWUSDT", "BTCUSDT", "A1USDT"))
+    both = a.append(b)
+    assert both.rows == 90 and both.assets == ("BTCUSDT", "A1USDT", "A2USDT", "NEWUSDT")
+    assert np.array_equal(both.prices[:50, :3], a.prices) and np.isnan(both.prices[:50, 3]).all()
+    assert np.array_equal(both.prices[50:, [2, 3, 0, 1]], b.prices)
+    assert np.array_equal(both.vel_div, np.concatenate([a.vel_div, b.vel_div]))
+    with pytest.raises(ValueError, match="not after"):
+        both.append(b)
