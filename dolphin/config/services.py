@@ -2,8 +2,8 @@
 
 Precedence: built-in defaults < configs/services.yml < environment (``DOLPHIN_HZ_PORT``,
 ``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
-``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_MHS_RECOVERY``,
-``DOLPHIN_MHS_INTERVAL``) < command-line flags. Secrets never live here: API keys come from the environment only.
+``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_TRADER_STALE_AFTER``, ``DOLPHIN_MHS_RECOVERY``,
+``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PROGRAMS``) < command-line flags. Secrets never live here: API keys come from the environment only.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ class SupervisorSection:
     log_max_mb: int = spec(20, 1, 10_000)
     log_backups: int = spec(5, 0, 1_000)
     up_timeout_s: float = spec(120.0, 1.0, 3_600.0)
+    programs: str = spec("", doc="comma-separated programs this host runs when the family is split across "
+                                 "hosts (DOLPHIN_PROGRAMS, `dolphin up --only`); empty = every program")
 
 
 SERVICE_SECTIONS: dict[str, type] = {
@@ -150,6 +152,7 @@ _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_TRADER_STALE_AFTER_S", "trader", "stale_after_s", float),
     ("DOLPHIN_MHS_RECOVERY", "mhs", "recovery", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
     ("DOLPHIN_MHS_INTERVAL", "mhs", "check_interval_s", float),
+    ("DOLPHIN_PROGRAMS", "supervisor", "programs", str),
 )
 
 
