@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from dolphin.config.services import McfwSection, ServicesConfig
-from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
-from dolphin.scan import ScanUpdater
 from dolphin.scan.record import ScanRecord
 from dolphin.store.arrow_scans import encode_scan, scan_path
+from tests.integration.trader.support import synthetic_records
 
 N_SYMBOLS = 12
 SCANS = 1_250          # ~1.7 h of 5 s scans: the vol gate calibrates after 770, then ~40 min usable
@@ -34,17 +31,8 @@ def services_yml(**mcfw: object) -> str:
 
 
 def scan_records(n: int = SCANS, seed: int = 7) -> list[ScanRecord]:
-    """Scans of the seeded synthetic market, numbered from the first defined vel_div."""
-    market = SyntheticMarket(SyntheticConfig(seed=seed, n_symbols=N_SYMBOLS))
-    bars = market.generate(0, 751 + n)
-    updater = ScanUpdater(len(market.symbols))
-    out: list[ScanRecord] = []
-    for i in range(bars.n_bars):
-        features = updater.update(bars.close[i])
-        if np.isfinite(features.vel_div):
-            out.append(ScanRecord.from_features(len(out) + 1, int(bars.ts_ms[i]) * 1_000_000, list(market.symbols),
-                                                bars.close[i], features))
-    return out[:n]
+    """Scans of the seeded synthetic market (`N_SYMBOLS` assets), numbered from the first defined vel_div."""
+    return synthetic_records(n, seed, N_SYMBOLS)
 
 
 def write_archive(home: Path, records: list[ScanRecord]) -> Path:

@@ -96,16 +96,22 @@ class McfwThread(ServiceThread):
         await run_mcfw(ctx, self.scfg)
 
 
-def test_the_daemon_publishes_a_report_the_codec_accepts(archive: Path, bus: Bus, tmp_path: Path) -> None:
-    bus.put(schema.FEATURES, schema.ACB_BOOST, AcbBoost(boost=1.3, beta=0.2, pushed_at=time.time()))
+def _first_report(bus: Bus, home: Path) -> McForewarner:
+    """Run the daemon (in this process) until it has published once; its report, as the raw bus value decodes."""
     since = time.time()
-    daemon = McfwThread(_home(tmp_path, archive))
+    daemon = McfwThread(home)
     daemon.start_thread()
     try:
-        wait_until(lambda: _report(bus, since) is not None, 180, what="the first MC-Forewarner report")
+        wait_until(lambda: _report(bus, since) is not None, 180, what="an MC-Forewarner report")
     finally:
         daemon.stop()
-    mc = _raw_decodes(bus)
+    return _raw_decodes(bus)
+
+
+def test_the_daemon_publishes_a_report_the_codec_accepts(archive: Path, bus: Bus, tmp_path: Path) -> None:
+    bus.put(schema.FEATURES, schema.ACB_BOOST, AcbBoost(boost=1.3, beta=0.2, pushed_at=time.time()))
+    home = _home(tmp_path, archive)
+    mc = _first_report(bus, home)
     assert mc == bus.get(schema.FEATURES, schema.MC_FOREWARNER_LATEST)
     assert mc.source == "MONTE_CARLO" and mc.paths == SMALL_MCFW.paths and mc.reason is None
     assert mc.status == status_for_probability(mc.catastrophic_prob)
@@ -114,17 +120,10 @@ def test_the_daemon_publishes_a_report_the_codec_accepts(archive: Path, bus: Bus
     assert mc.assets == N_SYMBOLS and mc.horizon_days == SMALL_MCFW.horizon_days and mc.seed == SMALL_MCFW.seed
     assert mc.history_start is not None and mc.history_end is not None and mc.compute_s is not None
     assert mc.prob_history == [mc.catastrophic_prob]
-    assert read_report(report_path(daemon.home)) == mc     # the file beside the bus value
+    assert read_report(report_path(home)) == mc     # the file beside the bus value
 
     # No archive: FALLBACK_NO_DATA (ORANGE 0.20 / 0.80, §28.6), continuing the history on the bus
-    since = time.time()
-    empty = McfwThread(_home(tmp_path, None, "empty"))
-    empty.start_thread()
-    try:
-        wait_until(lambda: _report(bus, since) is not None, 120, what="the no-data report")
-    finally:
-        empty.stop()
-    none = _raw_decodes(bus)
+    none = _first_report(bus, _home(tmp_path, None, "empty"))
     assert (none.status, none.catastrophic_prob, none.envelope_score, none.source, none.paths) == (
         "ORANGE", 0.20, 0.80, "FALLBACK_NO_DATA", 0)
     assert none.reason is not None and "no scan archive" in none.reason
