@@ -3,7 +3,8 @@
 Each cycle:
 
 1. reads the day's ACB state from the bus (``DOLPHIN_FEATURES["acb_boost"]``: boost and
-   beta; 1.0 / 0.0 when absent — the engine's own defaults without an ACB);
+   beta; 1.0 / 0.0 before any was read — the engine's own defaults without an ACB; a
+   value the codec rejects, an absent key or a bus hiccup later keeps the last good one);
 2. loads the recent history (`assess.load_history`) and runs the Monte-Carlo of the
    engine on a worker thread (numba threads over the paths), so the heartbeat keeps
    beating; a stop request is honoured between batches of paths;
@@ -88,6 +89,7 @@ class Forewarner:
     last: McForewarner | None = None
     runs: int = 0
     failures: int = 0
+    acb: tuple[float, float] | None = None   # the last good (boost, beta) read from the bus
     archive: ArchiveCache = field(default_factory=ArchiveCache)
 
     @classmethod
@@ -133,12 +135,25 @@ class Forewarner:
         save_report(report_path(self.home), payload)
 
 
-async def _read_acb(ctx: ServiceContext) -> tuple[float, float]:
+async def _read_acb(ctx: ServiceContext, fw: Forewarner) -> tuple[float, float]:
+    """The ACB state to assess at: the bus's, else the last good one read, else the engine's defaults.
+
+    The codec has already counted and logged a rejected value (it reads as None), so a
+    NaN boost or a garbled payload costs nothing but a line here: the last good state
+    stays in force, as everywhere a bad bus value arrives.
+    """
     try:
-        return acb_state(await ctx.bus.get(schema.FEATURES, schema.ACB_BOOST))
-    except Exception as exc:   # a bus hiccup: assess at the engine's defaults and say so
-        log.warning("acb_boost not readable (%s): assessing at boost 1.0, beta 0.0", exc)
-        return 1.0, 0.0
+        payload = await ctx.bus.get(schema.FEATURES, schema.ACB_BOOST)
+    except Exception as exc:   # a bus hiccup
+        payload = None
+        log.warning("acb_boost not readable (%s)", exc)
+    if payload is not None:
+        fw.acb = acb_state(payload)
+        return fw.acb
+    if fw.acb is not None:
+        log.info("no valid acb_boost on the bus: assessing at the last good boost %.3f, beta %.3f", *fw.acb)
+        return fw.acb
+    return acb_state(None)
 
 
 async def _publish(ctx: ServiceContext, payload: McForewarner) -> bool:
@@ -155,7 +170,7 @@ async def _publish(ctx: ServiceContext, payload: McForewarner) -> bool:
 
 async def run_cycle(ctx: ServiceContext, fw: Forewarner) -> McForewarner | None:
     """Assess, save and publish once; None when a stop request interrupted it."""
-    boost, beta = await _read_acb(ctx)
+    boost, beta = await _read_acb(ctx, fw)
     t0 = time.monotonic()
 
     def progress(done: int, total: int) -> None:

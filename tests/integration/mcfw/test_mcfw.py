@@ -130,6 +130,44 @@ def test_the_daemon_publishes_a_report_the_codec_accepts(archive: Path, bus: Bus
     assert none.prob_history == [mc.catastrophic_prob, 0.20]
 
 
+def test_bad_bus_values_are_counted_and_dropped_and_the_last_good_acb_state_kept(archive: Path, bus: Bus,
+                                                                                 tmp_path: Path) -> None:
+    """A garbled report and a NaN boost on the bus: rejected by the codec (counted), the daemon goes on with
+    its own history and the last good ACB state."""
+    from dolphin.bus.codec import default_codec   # the daemon's reads, in this process
+
+    acb_label = f"{schema.FEATURES}[{schema.ACB_BOOST}]"
+    mc_label = f"{schema.FEATURES}[{schema.MC_FOREWARNER_LATEST}]"
+    mine = Bus(bus.client, codec=BusCodec())      # the test's own reads do not touch the daemon's counters
+    raw = bus.client.get_map(schema.FEATURES).blocking()
+    acb_before, mc_before = default_codec.rejections.count(acb_label), default_codec.rejections.count(mc_label)
+    raw.put(schema.MC_FOREWARNER_LATEST, '{"status": "PURPLE", "catastrophic_prob": 7}')
+    bus.put(schema.FEATURES, schema.ACB_BOOST, AcbBoost(boost=1.3, beta=0.2, pushed_at=time.time()))
+
+    def report_after(t: float) -> McForewarner | None:
+        got = mine.get(schema.FEATURES, schema.MC_FOREWARNER_LATEST)
+        return got if got is not None and got.timestamp_s() >= t else None
+
+    since = time.time()
+    daemon = McfwThread(_home(tmp_path, archive), interval_h=0.0005)   # a new assessment every ~2 s
+    daemon.start_thread()
+    try:
+        first = wait_until(lambda: report_after(since), 180, what="the first report")
+        assert default_codec.rejections.count(mc_label) > mc_before      # the garbled report: counted, dropped
+        assert first.base_boost == 1.3 and first.prob_history == [first.catastrophic_prob]   # not continued from it
+
+        raw.put(schema.ACB_BOOST, '{"boost": NaN, "beta": 0.2}')
+        wait_until(lambda: default_codec.rejections.count(acb_label) > acb_before, 120,
+                   what="the daemon to reject the NaN boost")
+        rejected_at = time.time()
+        later = wait_until(lambda: report_after(rejected_at), 180, what="a report after the NaN boost")
+        assert later.source == "MONTE_CARLO" and later.base_boost == 1.3 and later.max_leverage == pytest.approx(6.5)
+        assert later.catastrophic_prob == first.catastrophic_prob         # same history, seed and ACB state
+        assert len(later.prob_history or ()) > 1                           # its own history went on
+    finally:
+        daemon.stop()     # raises what the daemon's thread raised
+
+
 # ---------------------------------------------------------------- a process, killed -9
 def _config_dir(tmp_path: Path, **mcfw: object) -> Path:
     cfg = tmp_path / "configs"
