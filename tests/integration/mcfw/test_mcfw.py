@@ -22,7 +22,7 @@ import pytest
 
 from dolphin.bus import AcbBoost, Bus, EmbeddedMember, schema
 from dolphin.bus.client import connect
-from dolphin.bus.codec import BusCodec
+from dolphin.bus.codec import BusCodec, default_codec  # default_codec: the in-process daemon's reads
 from dolphin.bus.payloads import McForewarner
 from dolphin.engine.mc_gate import status_for_probability
 from dolphin.paths import PROJECT_ROOT
@@ -134,8 +134,6 @@ def test_bad_bus_values_are_counted_and_dropped_and_the_last_good_acb_state_kept
                                                                                  tmp_path: Path) -> None:
     """A garbled report and a NaN boost on the bus: rejected by the codec (counted), the daemon goes on with
     its own history and the last good ACB state."""
-    from dolphin.bus.codec import default_codec   # the daemon's reads, in this process
-
     acb_label = f"{schema.FEATURES}[{schema.ACB_BOOST}]"
     mc_label = f"{schema.FEATURES}[{schema.MC_FOREWARNER_LATEST}]"
     mine = Bus(bus.client, codec=BusCodec())      # the test's own reads do not touch the daemon's counters
