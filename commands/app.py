@@ -23,6 +23,7 @@ from commands import (
     health_cmd,
     hz_cmd,
     kill_cmd,
+    mc_cmd,
     obf_cmd,
     paper_cmd,
     risk_cmd,
@@ -64,6 +65,7 @@ app.add_typer(kill_cmd.app, name="kill")
 app.add_typer(trade_cmd.app, name="trade")
 app.command("trades")(books_cmd.trades)
 app.command("pnl")(books_cmd.pnl)
+app.add_typer(mc_cmd.app, name="mc")
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)

@@ -135,6 +135,20 @@ class McStatus(StrEnum):
 
 
 @unique
+class McSource(StrEnum):
+    """Where an MC-Forewarner report came from (bible §28.6 `source`).
+
+    DOLPHIN's forewarner is a Monte-Carlo of its own engine (`MONTE_CARLO`); `REAL_MODEL`
+    is the bible's pretrained model, kept so a peer deployment's reports read the same.
+    """
+
+    MONTE_CARLO = "MONTE_CARLO"
+    REAL_MODEL = "REAL_MODEL"
+    FALLBACK_NO_DATA = "FALLBACK_NO_DATA"
+    FALLBACK_ERROR = "FALLBACK_ERROR"
+
+
+@unique
 class ScanRejection(StrEnum):
     """Why the trader refused a well-formed bus scan (see `dolphin.execution.scan_gate`)."""
 

@@ -334,8 +334,12 @@ class TuiState:
                 else:
                     self._note_scan(payload)
             if topic == MC and payload is not None:
+                history = getattr(payload, "prob_history", None)
                 prob = getattr(payload, "catastrophic_prob", None)
-                if isinstance(prob, float):
+                if history:   # the writer's own history (DOLPHIN's mcfw): it survives a TUI restart
+                    self._mc_prob.clear()
+                    self._mc_prob.extend(history)
+                elif isinstance(prob, float):
                     self._mc_prob.append(prob)
             self._mark(topic)
         self._fire_if_armed()

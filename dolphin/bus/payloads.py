@@ -268,18 +268,56 @@ class ObfUniverse(Payload, frozen=True, kw_only=True):
 
 # ---------------------------------------------------------------- DOLPHIN_FEATURES["mc_forewarner_latest"]
 class McForewarner(Payload, frozen=True, kw_only=True):
-    """MC-Forewarner assessment (§28.6)."""
+    """MC-Forewarner assessment (§28.6).
+
+    The five bible fields come first; the rest are DOLPHIN's own (docs/mcfw.md), optional
+    so a peer's report without them decodes: how the Monte-Carlo ran (paths, horizon,
+    drawdown limit, history used, seed, ACB state, compute time), what it found beyond
+    the two numbers (median and 95th-percentile drawdown, median return), for a
+    fallback why, and the writer's recent probabilities (the TUI's history).
+    """
 
     status: McStatus
     catastrophic_prob: float
     envelope_score: float
-    source: str
+    source: str           # McSource values from DOLPHIN; REAL_MODEL from a bible deployment
     timestamp: str
+    paths: int | None = None
+    horizon_days: float | None = None
+    drawdown_limit: float | None = None
+    history_days: float | None = None
+    history_start: str | None = None
+    history_end: str | None = None
+    assets: int | None = None
+    seed: int | None = None
+    base_boost: float | None = None
+    max_leverage: float | None = None
+    median_drawdown: float | None = None
+    p95_drawdown: float | None = None
+    median_return: float | None = None
+    compute_s: float | None = None
+    reason: str | None = None
+    prob_history: list[float] | None = None   # the writer's recent catastrophic_prob values, oldest first
+
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _in_range(self.catastrophic_prob, 0.0, 1.0, "catastrophic_prob")
         parse_time(self.timestamp)
+        for name in ("history_start", "history_end"):
+            value = getattr(self, name)
+            if value is not None:
+                parse_time(value)
+        if self.paths is not None and self.paths < 0:
+            raise ValueError(f"paths={self.paths} must be >= 0")
+        _in_range(self.drawdown_limit, 0.0, 1.0, "drawdown_limit")
+        for k, value in enumerate(self.prob_history or ()):
+            _in_range(value, 0.0, 1.0, f"prob_history[{k}]")
+        for name in ("horizon_days", "history_days", "compute_s", "base_boost", "max_leverage", "median_drawdown",
+                     "p95_drawdown"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name}={value} must be >= 0")
 
     def timestamp_s(self) -> float:
         return parse_time(self.timestamp)

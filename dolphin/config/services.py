@@ -130,6 +130,23 @@ class WatchdogSection:
 
 
 @dataclass(frozen=True, slots=True)
+class McfwSection:
+    """The MC-Forewarner daemon (docs/mcfw.md): how often and how big its Monte-Carlo of the engine is."""
+
+    interval_h: float = spec(4.0, 0.001, 168.0, doc="hours between assessments (bible §28.6: every 4 h)")
+    paths: int = spec(1000, 1, 100_000, doc="resampled paths per assessment")
+    horizon_days: float = spec(7.0, 0.001, 365.0, doc="length of each path")
+    history_days: float = spec(14.0, 0.01, 3_650.0, doc="recent history the paths are resampled from")
+    block_minutes: float = spec(60.0, 0.01, 10_080.0, doc="block length of the bootstrap")
+    drawdown_limit: float = spec(0.12, 0.001, 0.99, doc="a path is catastrophic when its drawdown reaches this")
+    min_history_hours: float = spec(24.0, 0.0, 87_600.0, doc="less usable history → FALLBACK_NO_DATA")
+    seed: int = spec(12, 0, 2**32 - 1)
+    threads: int = spec(0, 0, 256, doc="numba threads for the paths; 0 = every core")
+    klines: str = spec("", doc="klines file (Parquet/CSV) resampled when the runtime root has no scan archive")
+    klines_bar: str = spec("", doc="bar size for the klines (e.g. 1m); empty = the file's own interval")
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorSection:
     startsecs: int = spec(2, 0, 300)
     startretries: int = spec(5, 0, 100)
@@ -152,6 +169,7 @@ SERVICE_SECTIONS: dict[str, type] = {
     "exf": ExfSection,
     "acb": AcbSection,
     "watchdog": WatchdogSection,
+    "mcfw": McfwSection,
     "supervisor": SupervisorSection,
 }
 
@@ -168,6 +186,7 @@ class ServicesConfig:
     exf: ExfSection = field(default_factory=ExfSection)
     acb: AcbSection = field(default_factory=AcbSection)
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)
+    mcfw: McfwSection = field(default_factory=McfwSection)
     supervisor: SupervisorSection = field(default_factory=SupervisorSection)
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -91,6 +92,20 @@ class EngineState(msgspec.Struct, frozen=True):
     mc_status: str
     direction_default: int
     mc_report: tuple[float, float] | None = None   # the standing MC report (catastrophic_prob, envelope_score)
+
+
+class KernelState(NamedTuple):
+    """The arrays the bar-loop kernel advances, as `run_bars` takes them (copies, not views)."""
+
+    st: np.ndarray          # the scalar record (1,) of SCALAR_DTYPE
+    params: np.ndarray      # the parameter vector of the current direction
+    hist: np.ndarray
+    hist_n: np.ndarray
+    vd_ring: np.ndarray
+    w750_ring: np.ndarray
+    recent: np.ndarray
+    bucket_n: np.ndarray
+    bucket_w: np.ndarray
 
 
 class NDAlphaEngine:
@@ -460,6 +475,17 @@ class NDAlphaEngine:
             s["pos_peak_capital"] = max(float(s["pos_peak_capital"]), float(s["capital"]))
 
     # ------------------------------------------------------------------ state
+    def kernel_state(self) -> KernelState:
+        """Copies of the kernel's arrays: the starting point a Monte-Carlo replicates per path.
+
+        The MC-Forewarner (`dolphin.backtest.montecarlo`) builds one engine, lets it warm
+        and take the day's ACB state through this class's own methods, then advances a
+        copy of these arrays per path with the same `run_bars` — one implementation.
+        """
+        return KernelState(self._st.copy(), self._P.copy(), self._hist.copy(), self._hist_n.copy(),
+                           self._vd_ring.copy(), self._w750_ring.copy(), self._recent.copy(), self._bucket_n.copy(),
+                           self._bucket_w.copy())
+
     def get_state(self) -> EngineState:
         """A complete, exact snapshot (capital, histories, open position, RNG position, day books)."""
         rec = self._st[0]

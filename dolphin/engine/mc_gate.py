@@ -2,17 +2,39 @@
 
 The forewarner itself (a model) is outside the engine; the engine only needs something
 that can assess a config and return a report. No forewarner means OK.
+
+Two sets of thresholds exist in the bible and both live here: §12's gate on
+(catastrophic probability, envelope score), which is what the engine obeys, and §28.6's
+published status label (GREEN < 0.10 ≤ ORANGE < 0.30 ≤ RED on the probability alone),
+which is what the forewarner writes on the bus and the TUI colours by. They disagree
+between 0.25 and 0.30 (the label says ORANGE, the gate halts): the engine follows §12.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from dolphin.enums import McStatus
 
 RED_CATASTROPHIC = 0.25
 RED_ENVELOPE = -1.0
 ORANGE_CATASTROPHIC = 0.10
 ORANGE_SCALE = 0.5
+
+#: §28.6 status label thresholds on the catastrophic probability.
+STATUS_ORANGE_FROM = 0.10
+STATUS_RED_FROM = 0.30
+
+
+def status_for_probability(catastrophic_prob: float) -> McStatus:
+    """§28.6: GREEN below 0.10, ORANGE from 0.10 to below 0.30, RED from 0.30 (NaN is RED)."""
+    if not math.isfinite(catastrophic_prob) or catastrophic_prob >= STATUS_RED_FROM:
+        return McStatus.RED
+    if catastrophic_prob >= STATUS_ORANGE_FROM:
+        return McStatus.ORANGE
+    return McStatus.GREEN
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from dolphin.engine.codes import APEX, HIBERNATE, POSTURE_NAMES, STALKER, TURTLE
 from dolphin.engine.params import SurvivalParams
 
-MC_BASE = {"OK": 1.0, "ORANGE": 0.5, "RED": 0.1}
+#: Cat2 base by MC status: the engine's §12 verdicts (OK/ORANGE/RED) and the §28.6 bus label GREEN (= OK).
+MC_BASE = {"OK": 1.0, "GREEN": 1.0, "ORANGE": 0.5, "RED": 0.1}
 STALENESS_GRACE_H = 6.0
 STALENESS_TAU_H = 3.0
 DVOL_RECOVERY_TAU_MIN = 60.0
@@ -36,7 +37,11 @@ def cat1_invariant(hz_nodes: int, heartbeat_age_s: float) -> float:
 
 
 def cat2_structural(mc_status: str, staleness_hours: float) -> float:
-    """MC-Forewarner level, decaying exponentially once the data is more than 6 h stale."""
+    """MC-Forewarner level, decaying exponentially once the data is more than 6 h stale.
+
+    Accepts the engine's verdicts (OK/ORANGE/RED) and the published §28.6 labels
+    (GREEN/ORANGE/RED); any other string is unknown and scores as RED.
+    """
     base = MC_BASE.get(mc_status.upper(), MC_BASE["RED"])
     stale = staleness_hours if math.isfinite(staleness_hours) else 1e9
     return base * math.exp(-max(0.0, stale - STALENESS_GRACE_H) / STALENESS_TAU_H)

@@ -67,6 +67,22 @@ class ScanTable:
         values = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name not in ("assets",)}
         return ScanTable(assets=self.assets, **values)
 
+    def append(self, later: ScanTable) -> ScanTable:
+        """These rows then `later`'s (which must start after them); assets are the union, in first-seen order.
+
+        An asset one side lacks is NaN (no price) on that side's rows, as in an archive
+        whose universe changed.
+        """
+        if self.rows and later.rows and int(later.ts[0]) <= int(self.ts[-1]):
+            raise ValueError(f"appended rows start at {int(later.ts[0])} ms, not after {int(self.ts[-1])} ms")
+        assets = self.assets + tuple(a for a in later.assets if a not in self.assets)
+        prices = np.full((self.rows + later.rows, len(assets)), np.nan)
+        prices[: self.rows, : len(self.assets)] = self.prices
+        prices[self.rows:, [assets.index(a) for a in later.assets]] = later.prices
+        values = {f.name: np.concatenate([getattr(self, f.name), getattr(later, f.name)])
+                  for f in fields(self) if f.name not in ("assets", "prices")}
+        return ScanTable(assets=assets, prices=prices, **values)
+
 
 def build_scan_table(ts: np.ndarray, assets: tuple[str, ...] | list[str], close: np.ndarray, *,
                      progress: Callable[[int, int], None] | None = None) -> ScanTable:

@@ -208,7 +208,7 @@ def _validate_columns(table: pa.Table, files: Sequence[ScanFile]) -> None:
 
 
 def read_archive(root: str | Path, date_from: str | None = None, date_to: str | None = None, *,
-                 skip_corrupt: bool = False) -> ArchiveRead:
+                 skip_corrupt: bool = False, after_scan: int | None = None) -> ArchiveRead:
     """All scans under `root` (runtime root or arrow_scans directory) as one validated Arrow table.
 
     Duplicate scan numbers keep the first *readable* file in scan order (the NG7 double
@@ -216,10 +216,13 @@ def read_archive(root: str | Path, date_from: str | None = None, date_to: str | 
     good second one) and are listed in `duplicates`. A file that cannot be read, or whose
     content names another scan number than its file name, raises ScanFileError, or with
     `skip_corrupt` is left out and listed in `skipped`. Days are the archive's day
-    directories, inclusive.
+    directories, inclusive. ``after_scan`` reads only the files numbered above it (an
+    incremental reader's new scans; nothing else is opened).
     """
     archive = resolve_archive(root)
     files = list_scan_files(archive, date_from, date_to)
+    if after_scan is not None:
+        files = [f for f in files if f.scan_number > after_scan]
     if not files:
         span = f" between {date_from or 'the start'} and {date_to or 'the end'}" if (date_from or date_to) else ""
         raise DataError(f"{archive}: no scan files (scan_NNNNNN_HHMMSS.arrow in YYYY-MM-DD directories){span}")
@@ -347,9 +350,9 @@ def report_read(read: ArchiveRead) -> None:
 
 
 def load_arrow_scans(root: str | Path, date_from: str | None = None, date_to: str | None = None, *,
-                     skip_corrupt: bool = False) -> ScanTable:
+                     skip_corrupt: bool = False, after_scan: int | None = None) -> ScanTable:
     """Load an Arrow scan archive as the backtester's `ScanTable` (duplicates reported, see `read_archive`)."""
-    read = read_archive(root, date_from, date_to, skip_corrupt=skip_corrupt)
+    read = read_archive(root, date_from, date_to, skip_corrupt=skip_corrupt, after_scan=after_scan)
     report_read(read)
     table = to_scan_table(read)
     if date_from or date_to:  # a file filed under the wrong day must still respect the range

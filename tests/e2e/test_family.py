@@ -28,7 +28,7 @@ def family(tmp_path_factory: pytest.TempPathFactory):
 
 def test_up_brings_every_autostart_program_to_running(family: Family) -> None:
     procs = family.status()
-    for name in ("hz", "sim", "scanner", "obf", "mhs", "trader"):
+    for name in ("hz", "sim", "scanner", "obf", "exf", "acb", "watchdog", "mcfw", "mhs", "trader"):
         assert procs[name]["state"] == "RUNNING", procs[name]
     assert "bridge" not in procs          # no external scanner configured: the family has no bridge
     conf = (family.home / "supervisor" / "dolphin-supervisord.conf").read_text()
@@ -92,6 +92,32 @@ def test_obf_publishes_the_universe_and_restarts_through_svc(family: Family) -> 
     rows = wait_for(lambda: (r := family.cli("obf", "query", "--asset", "BTCUSDT", "--json")).returncode == 0
                     and json.loads(r.stdout)["rows"], 60, "BTCUSDT in the OB history")
     assert {"bar_ms", "imbalance_ma5", "depth_quality"} <= set(rows[0])
+
+
+def test_mcfw_reports_at_start_and_again_after_svc_restart(family: Family) -> None:
+    """A fresh family has minutes of scans: the forewarner says FALLBACK_NO_DATA (§28.6), and says it again
+    when restarted through supervisord."""
+    import time
+
+    from dolphin.bus import Bus, schema
+
+    client = family.bus_client()
+    try:
+        bus = Bus(client)
+        first = wait_for(lambda: bus.get(schema.FEATURES, schema.MC_FOREWARNER_LATEST), 180, "an MC report")
+        assert (first.status, first.catastrophic_prob, first.envelope_score, first.source) == (
+            "ORANGE", 0.20, 0.80, "FALLBACK_NO_DATA")
+        before = family.pid("mcfw")
+        since = time.time()
+        res = family.cli("svc", "restart", "mcfw")
+        assert res.returncode == 0, res.stderr
+        after = family.status()["mcfw"]
+        assert after["state"] == "RUNNING" and after["pid"] != before and not pid_alive(before)
+        again = wait_for(lambda: (m := bus.get(schema.FEATURES, schema.MC_FOREWARNER_LATEST)) is not None
+                         and m.timestamp_s() >= since and m, 180, "an MC report from the restarted mcfw")
+        assert again.source == "FALLBACK_NO_DATA" and len(again.prob_history or ()) >= 2
+    finally:
+        client.shutdown()
 
 
 def test_stop_and_start(family: Family) -> None:

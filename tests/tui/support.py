@@ -152,7 +152,8 @@ def obf_status(now: float, circuit: str = "closed") -> ObfStatus:
 
 def mc(now: float, prob: float = 0.07) -> McForewarner:
     return McForewarner(status="GREEN" if prob < 0.1 else "ORANGE" if prob < 0.3 else "RED", catastrophic_prob=prob,
-                        envelope_score=0.91, source="REAL_MODEL", timestamp=iso_utc(now))
+                        envelope_score=0.91, source="MONTE_CARLO", timestamp=iso_utc(now), paths=1000,
+                        horizon_days=7.0, drawdown_limit=0.12)
 
 
 def heartbeat(service: str, now: float) -> Heartbeat:

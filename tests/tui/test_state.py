@@ -168,3 +168,16 @@ def test_the_alpha_panel_agrees_with_the_engine_at_the_gate() -> None:
     assert signal_state(None, cfg)[0] == "—"
     long_cfg = StrategyConfig(direction="long")
     assert signal_state(long_cfg.signal_threshold + 1e-9, long_cfg) == ("LONG signal", "bold green")
+
+
+def test_mc_history_is_the_writers_own_when_the_report_carries_one() -> None:
+    """mcfw's reports carry their recent probabilities: a TUI started later shows them at once."""
+    import msgspec
+
+    state = TuiState(clock=lambda: S.T0)
+    state.deliver(_event(schema.FEATURES, schema.MC_FOREWARNER_LATEST, S.mc(S.T0, prob=0.05)))
+    state.deliver(_event(schema.FEATURES, schema.MC_FOREWARNER_LATEST, S.mc(S.T0, prob=0.12)))
+    assert state.mc_history() == [0.05, 0.12]      # a peer's reports (no history): accumulated here
+    carried = msgspec.structs.replace(S.mc(S.T0, prob=0.31), prob_history=[0.02, 0.04, 0.31])
+    state.deliver(_event(schema.FEATURES, schema.MC_FOREWARNER_LATEST, carried))
+    assert state.mc_history() == [0.02, 0.04, 0.31]

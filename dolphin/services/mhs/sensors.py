@@ -53,16 +53,22 @@ def m1_process_integrity(states: Mapping[str, str], critical: Iterable[str]) -> 
     return sum(1 for n in names if states.get(n) == "RUNNING") / len(names)
 
 
-def freshness_score(age_s: float | None) -> float:
-    """1 fresh, 0.5 stale (> 30 s), 0 dead (> 120 s) or absent/invalid."""
+def freshness_score(age_s: float | None, stale_s: float = DATA_STALE_S, dead_s: float = DATA_DEAD_S) -> float:
+    """1 fresh, 0.5 stale (> 30 s), 0 dead (> 120 s) or absent/invalid; a slow key passes its own limits."""
     if age_s is None or not isinstance(age_s, (int, float)) or math.isnan(age_s):
         return 0.0
     age = max(0.0, float(age_s))
-    if age > DATA_DEAD_S:
+    if age > dead_s:
         return 0.0
-    if age > DATA_STALE_S:
+    if age > stale_s:
         return 0.5
     return 1.0
+
+
+def cadence_limits(interval_s: float) -> tuple[float, float]:
+    """(stale, dead) ages of a key written every `interval_s`: stale once a run is half an interval late,
+    dead after three intervals (two runs missed) — e.g. 6 h and 12 h for the MC-Forewarner's 4 h."""
+    return 1.5 * interval_s, 3.0 * interval_s
 
 
 def freshness_label(score: float, present: bool) -> str:

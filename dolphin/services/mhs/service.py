@@ -41,6 +41,7 @@ FRESHNESS_KEYS: tuple[tuple[str, str], ...] = (
     (schema.FEATURES, schema.LATEST_EIGEN_SCAN),
     (schema.FEATURES, schema.OBF_UNIVERSE_LATEST),
     (schema.SAFETY, schema.LATEST),
+    (schema.FEATURES, schema.MC_FOREWARNER_LATEST),
 )
 
 
@@ -64,6 +65,11 @@ class FamilyView:
     programs: tuple[Program, ...]
     obf_universe: int = 50
     check_interval_s: float = S.CHECK_INTERVAL_S
+    #: (stale, dead) ages of keys written more slowly than the 30/120 s default (the MC-Forewarner's 4 h)
+    freshness_limits: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+
+    def limits(self, key: tuple[str, str]) -> tuple[float, float]:
+        return self.freshness_limits.get(key, (S.DATA_STALE_S, S.DATA_DEAD_S))
 
     @property
     def critical(self) -> list[str]:
@@ -136,7 +142,7 @@ def build_report(obs: Observation, family: FamilyView, now: float) -> MetaHealth
     key_status: dict[str, HzKeyStatus] = {}
     scores = []
     for (map_name, key), ko in obs.keys.items():
-        score = 0.0 if ko.invalid else S.freshness_score(ko.age_s)
+        score = 0.0 if ko.invalid else S.freshness_score(ko.age_s, *family.limits((map_name, key)))
         if (map_name, key) == (schema.FEATURES, schema.ACB_BOOST) and ko.present and not ko.invalid and ko.age_s is None:
             score = 1.0  # §24.5.5: acb_boost is checked for presence only when it carries no timestamp
         scores.append(score)
@@ -292,7 +298,9 @@ class HealthMonitor:
 
 def family_view(cfg: ServicesConfig) -> FamilyView:
     return FamilyView(programs=tuple(enabled_programs(cfg)), obf_universe=cfg.market.symbols,
-                      check_interval_s=cfg.mhs.check_interval_s)
+                      check_interval_s=cfg.mhs.check_interval_s,
+                      freshness_limits={(schema.FEATURES, schema.MC_FOREWARNER_LATEST):
+                                        S.cadence_limits(cfg.mcfw.interval_h * 3600.0)})
 
 
 def supervisor_socket(home: Path) -> str:

@@ -31,9 +31,10 @@ ARCHIVED = 400          # scans 1..400 are archived before the trader starts; th
 TOTAL = 520
 
 
-def synthetic_records() -> list[ScanRecord]:
-    market = SyntheticMarket(SyntheticConfig(seed=11))
-    bars = market.generate(0, 751 + TOTAL)
+def synthetic_records(total: int = TOTAL, seed: int = 11, n_symbols: int = 50) -> list[ScanRecord]:
+    """Scans of the seeded synthetic market, numbered from the first defined vel_div (1..total)."""
+    market = SyntheticMarket(SyntheticConfig(seed=seed, n_symbols=n_symbols))
+    bars = market.generate(0, 751 + total)
     updater = ScanUpdater(len(market.symbols))
     out: list[ScanRecord] = []
     for i in range(bars.n_bars):
@@ -41,7 +42,7 @@ def synthetic_records() -> list[ScanRecord]:
         if np.isfinite(features.vel_div):
             out.append(ScanRecord.from_features(len(out) + 1, int(bars.ts_ms[i]) * 1_000_000, list(market.symbols),
                                                 bars.close[i], features))
-    return out[:TOTAL]
+    return out[:total]
 
 
 class TraderThread(ServiceThread):

@@ -95,6 +95,11 @@ EXAMPLES: list[tuple[str, str, Any]] = [
                                                      symbols=540, covered=538, dark=2, messages=1_000_000,
                                                      message_rate=1080.0, last_bar_ms=1_780_000_000_000,
                                                      dropped={"crossed": 3}, circuit="closed")),
+    (schema.FEATURES, schema.MC_FOREWARNER_LATEST, p.McForewarner(
+        status="GREEN", catastrophic_prob=0.03, envelope_score=0.91, source="MONTE_CARLO", timestamp=p.iso_utc(NOW - 9),
+        paths=1000, horizon_days=7.0, drawdown_limit=0.12, history_days=13.9, history_start=p.iso_utc(NOW - 86400 * 14),
+        history_end=p.iso_utc(NOW - 20), assets=50, seed=12, base_boost=1.347, max_leverage=6.735,
+        median_drawdown=0.011, p95_drawdown=0.06, median_return=0.004, compute_s=21.5)),
 ]
 
 
@@ -188,6 +193,12 @@ SAFE = {"posture": "APEX", "Rm": 0.95, "timestamp": NOW - 1}
     (schema.FEATURES, schema.MC_FOREWARNER_LATEST, json.dumps({
         "status": "PURPLE", "catastrophic_prob": 0.1, "envelope_score": 1.0, "source": "x",
         "timestamp": "2026-01-01T00:00:00+00:00"}), SCHEMA),
+    (schema.FEATURES, schema.MC_FOREWARNER_LATEST, json.dumps({
+        "status": "GREEN", "catastrophic_prob": 0.1, "envelope_score": 1.0, "source": "MONTE_CARLO",
+        "timestamp": "2026-01-01T00:00:00+00:00", "paths": -3}), SCHEMA),
+    (schema.FEATURES, schema.MC_FOREWARNER_LATEST, json.dumps({
+        "status": "GREEN", "catastrophic_prob": 0.1, "envelope_score": 1.0, "source": "MONTE_CARLO",
+        "timestamp": "2026-01-01T00:00:00+00:00", "drawdown_limit": 1.5}), SCHEMA),
     (schema.PNL_BLUE, "2026-13-45", json.dumps({"date": "2026-13-45", "pnl": 0, "capital": 1, "trades": 0,
                                                  "boost": 1, "beta": 0, "mc_status": "GREEN"}), SCHEMA),
     (schema.META_HEALTH, schema.LATEST, json.dumps({"rm_meta": 2.0, "status": "GREEN"}), SCHEMA),

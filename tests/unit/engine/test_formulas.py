@@ -56,7 +56,7 @@ from dolphin.engine.survival import (
     combine,
     posture_for,
 )
-from dolphin.enums import SignalState
+from dolphin.enums import McStatus, SignalState
 
 pytestmark = [pytest.mark.engine, pytest.mark.signal_fill]
 
@@ -283,6 +283,18 @@ def test_sensor_categories() -> None:
     assert cat3_microstructure(0.5, 0.8, True) == 0.5
     assert cat4_environmental(True, 0.0) == 0.3
     assert cat4_environmental(False, 60.0) == pytest.approx(0.3 + 0.7 * (1 - math.exp(-1)))
+
+
+def test_cat2_reads_the_published_mc_labels() -> None:
+    """§28.6 publishes GREEN where §12 says OK: GREEN must score as OK, not fall through to RED."""
+    for status in McStatus:   # every label the forewarner can publish is known to Cat2
+        assert cat2_structural(status, 0.0) == cat2_structural(
+            {"GREEN": "OK", "ORANGE": "ORANGE", "RED": "RED"}[status], 0.0)
+    assert cat2_structural("GREEN", 0.0) == 1.0 == cat2_structural("green", 0.0)
+    assert cat2_structural("GREEN", 9.0) == pytest.approx(math.exp(-1.0))
+    assert cat2_structural("RED", 0.0) == 0.1
+    for unknown in ("", "YELLOW", "GREENISH", "OK "):
+        assert cat2_structural(unknown, 0.0) == 0.1   # truly unknown strings stay RED
 
 
 def test_hierarchical_combination_and_collapse_penalty() -> None:

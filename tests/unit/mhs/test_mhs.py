@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -280,3 +281,18 @@ def test_the_event_list_is_bounded_and_the_counts_are_not() -> None:
         clock[0] += 2.0
         assert rm.maybe_recover("sim", "EXITED", True)
     assert rm.counts() == {"sim": RECENT_EVENTS + 5} and len(rm.recent()) == RECENT_EVENTS
+
+
+def test_the_mc_forewarner_key_is_judged_by_its_4_hour_cadence() -> None:
+    """mc_forewarner_latest is written every 4 h: fresh for 6 h, stale to 12 h, then dead — not dead at 120 s."""
+    fam = _family()
+    key = (schema.FEATURES, schema.MC_FOREWARNER_LATEST)
+    assert key in fam.watched_keys() and fam.limits(key) == (6 * 3600.0, 12 * 3600.0)
+    assert fam.limits((schema.FEATURES, schema.LATEST_EIGEN_SCAN)) == (S.DATA_STALE_S, S.DATA_DEAD_S)
+    for age, label in ((3 * 3600.0, "fresh"), (7 * 3600.0, "stale"), (13 * 3600.0, "dead")):
+        keys = {k: KeyObservation(present=True, age_s=age if k == key else 1.0) for k in fam.watched_keys()}
+        report = build_report(_healthy(fam, keys=keys), fam, NOW)
+        assert report.hz_key_status[schema.MC_FOREWARNER_LATEST].status == label
+        assert (report.status == "GREEN") is (label == "fresh")
+    hourly = family_view(replace(ServicesConfig(), mcfw=replace(ServicesConfig().mcfw, interval_h=1.0)))
+    assert hourly.limits(key) == (5400.0, 10800.0)

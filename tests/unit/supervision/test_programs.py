@@ -23,7 +23,6 @@ def test_short_and_group_names_resolve() -> None:
 
 @pytest.mark.parametrize(("name", "reason"), [
     ("nosuch", "unknown service 'nosuch'; valid:"),
-    ("mc", "a data service this family does not have yet"),
 ])
 def test_unknown_names_say_why(name: str, reason: str) -> None:
     with pytest.raises(UnknownService, match=reason):
