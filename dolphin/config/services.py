@@ -3,7 +3,7 @@
 Precedence: built-in defaults < configs/services.yml < environment (``DOLPHIN_HZ_PORT``,
 ``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
 ``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_MHS_RECOVERY``,
-``DOLPHIN_MHS_INTERVAL``) < command-line flags. Secrets never live here: API keys come from the environment only.
+``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PARITY_INTERVAL``) < command-line flags. Secrets never live here: API keys come from the environment only.
 """
 
 from __future__ import annotations
@@ -69,6 +69,15 @@ class MhsSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ParitySection:
+    interval_s: float = spec(60.0, 1.0, 86_400.0, doc="how often the parity monitor replays and publishes")
+    max_price_drift_bps: float = spec(10.0, 0.0, 10_000.0,
+                                      doc="adverse fill-price drift per leg (venue vs model) before it is a difference")
+    max_fee_drift_bps: float = spec(1.0, 0.0, 10_000.0,
+                                    doc="fee drift per round trip, bps of notional, before it is a difference")
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorSection:
     startsecs: int = spec(2, 0, 300)
     startretries: int = spec(5, 0, 100)
@@ -85,6 +94,7 @@ SERVICE_SECTIONS: dict[str, type] = {
     "trader": TraderSection,
     "bridge": BridgeSection,
     "mhs": MhsSection,
+    "parity": ParitySection,
     "supervisor": SupervisorSection,
 }
 
@@ -97,6 +107,7 @@ class ServicesConfig:
     trader: TraderSection = field(default_factory=TraderSection)
     bridge: BridgeSection = field(default_factory=BridgeSection)
     mhs: MhsSection = field(default_factory=MhsSection)
+    parity: ParitySection = field(default_factory=ParitySection)
     supervisor: SupervisorSection = field(default_factory=SupervisorSection)
 
     @property
@@ -131,6 +142,7 @@ _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_TRADER_STALE_AFTER_S", "trader", "stale_after_s", float),
     ("DOLPHIN_MHS_RECOVERY", "mhs", "recovery", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
     ("DOLPHIN_MHS_INTERVAL", "mhs", "check_interval_s", float),
+    ("DOLPHIN_PARITY_INTERVAL", "parity", "interval_s", float),
 )
 
 
