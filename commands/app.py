@@ -24,6 +24,7 @@ from commands import (
     hz_cmd,
     kill_cmd,
     paper_cmd,
+    parity_cmd,
     scan_cmd,
     sim_cmd,
     svc_cmd,
@@ -54,12 +55,13 @@ app.command("sim")(sim_cmd.sim)
 app.command("up")(family_cmd.up)
 app.command("down")(family_cmd.down)
 app.add_typer(svc_cmd.app, name="svc")
-app.command("health")(health_cmd.health)
+app.add_typer(health_cmd.app, name="health")
 app.command("paper")(paper_cmd.paper)
 app.add_typer(kill_cmd.app, name="kill")
 app.add_typer(trade_cmd.app, name="trade")
 app.command("trades")(books_cmd.trades)
 app.command("pnl")(books_cmd.pnl)
+app.command("parity")(parity_cmd.parity)
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)

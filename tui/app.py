@@ -86,6 +86,7 @@ class DolphinTui(App[None]):
         Binding("t", "toggle_tests", "Tests"),
         Binding("s", "focus_services", "Services"),
         Binding("question_mark", "help", "Help"),
+        Binding("p", "parity", "Parity", show=False),
         Binding("space", "replay_pause", "Pause", show=False),
         Binding("plus,equals_sign", "replay_speed(2.0)", "Faster", show=False),
         Binding("minus", "replay_speed(0.5)", "Slower", show=False),
@@ -213,6 +214,12 @@ class DolphinTui(App[None]):
     def action_focus_services(self) -> None:
         self.services_panel.table.focus()
 
+    def action_parity(self) -> None:
+        from tui.parity_screen import ParityScreen
+
+        if not isinstance(self.screen, ParityScreen):
+            self.push_screen(ParityScreen(self.state))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -305,6 +312,8 @@ class DolphinTui(App[None]):
         for action in ServiceAction:
             yield SystemCommand(f"{action.capitalize()} service", f"{action.capitalize()} the selected service "
                                 "(asks for confirmation)", _bind(self.offer_actions, None, action))
+        yield SystemCommand("Parity and strategy health", "Live vs replay (coverage, missed/extra trades by cause) "
+                            "and the strategy's decay gauges", self.action_parity)
         yield SystemCommand("Help", "Keys and what the colours mean", self.action_help)
 
 

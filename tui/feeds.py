@@ -38,7 +38,7 @@ RETRY_S = (0.5, 1.0, 2.0, 5.0)
 
 #: (map, key or None for the whole map) — what the TUI listens to.
 SUBSCRIPTIONS: tuple[tuple[str, str | None], ...] = (
-    (schema.FEATURES, None),           # the five feature keys; the map holds nothing else
+    (schema.FEATURES, None),           # the feature keys, parity and strategy health
     (schema.SAFETY, schema.LATEST),
     (schema.STATE_BLUE, schema.LATEST),  # not the per-run snapshots (large engine states)
     (schema.PNL_BLUE, None),
@@ -46,7 +46,7 @@ SUBSCRIPTIONS: tuple[tuple[str, str | None], ...] = (
     (schema.META_HEALTH, schema.LATEST),
 )
 FEATURE_KEYS = (schema.LATEST_EIGEN_SCAN, schema.ACB_BOOST, schema.EXF_LATEST, schema.OBF_UNIVERSE_LATEST,
-                schema.MC_FOREWARNER_LATEST)
+                schema.MC_FOREWARNER_LATEST, schema.PARITY_LATEST, schema.STRATEGY_HEALTH_LATEST)
 
 
 class Feed(Protocol):

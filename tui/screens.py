@@ -23,6 +23,7 @@ HELP = """\
   [b]l[/b]        log panel: tail of the selected service's log (through supervisord)
   [b]t[/b]        toggle the test footer (re-reads run_logs/test_results_latest.json)
   [b]s[/b]        focus the services table; [b]enter[/b] on a row: start / stop / restart (confirmed)
+  [b]p[/b]        parity (live vs replay) and strategy health
   [b]?[/b]        this help
   [b]ctrl+p[/b]   command palette (every action above)
   replay:  [b]space[/b] pause · [b]+[/b]/[b]-[/b] speed

@@ -48,6 +48,8 @@ BUS = "bus"
 SERVICES = "services"
 TESTS = "tests"
 JOURNAL = "journal"
+PARITY = "parity"
+HEALTH = "strategy_health"
 
 _FEATURE_TOPICS = {
     schema.LATEST_EIGEN_SCAN: SCAN,
@@ -55,6 +57,8 @@ _FEATURE_TOPICS = {
     schema.EXF_LATEST: EXF,
     schema.OBF_UNIVERSE_LATEST: OBF,
     schema.MC_FOREWARNER_LATEST: MC,
+    schema.PARITY_LATEST: PARITY,
+    schema.STRATEGY_HEALTH_LATEST: HEALTH,
 }
 
 
@@ -103,6 +107,8 @@ STALE_AFTER_S: dict[str, float] = {
     META: 30.0,        # MHS: every 10 s (§26.3.1)
     HEARTBEAT: 15.0,   # services beat every 5 s
     SERVICES: 10.0,    # our own supervisord poll (every 3 s)
+    PARITY: 300.0,     # parity monitor: every 60 s by default (parity.interval_s)
+    HEALTH: 300.0,     # strategy health: the same cycle
 }
 
 SOURCES: dict[str, Source] = {
@@ -115,6 +121,8 @@ SOURCES: dict[str, Source] = {
     STRATEGY: Source(schema.STATE_BLUE, schema.LATEST, "state", STALE_AFTER_S[STRATEGY]),
     PNL: Source(schema.PNL_BLUE, "<date>", "pnl", STALE_AFTER_S[PNL]),
     META: Source(schema.META_HEALTH, schema.LATEST, "health", STALE_AFTER_S[META]),
+    PARITY: Source(schema.FEATURES, schema.PARITY_LATEST, "parity", STALE_AFTER_S[PARITY]),
+    HEALTH: Source(schema.FEATURES, schema.STRATEGY_HEALTH_LATEST, "strategy", STALE_AFTER_S[HEALTH]),
 }
 
 
@@ -283,7 +291,7 @@ class TuiState:
                     self._scan = None
                 if event.map_name == schema.HEARTBEAT:
                     self._heartbeats.clear()
-                self._mark({SCAN, ACB, EXF, OBF, MC, SAFETY, STRATEGY, PNL, HEARTBEAT, META})
+                self._mark({SCAN, ACB, EXF, OBF, MC, SAFETY, STRATEGY, PNL, HEARTBEAT, META, PARITY, HEALTH})
             self._fire_if_armed()
             return
         if topic is None:
