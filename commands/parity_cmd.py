@@ -58,8 +58,8 @@ def render(report: ParityReport) -> None:
     summary.add_row("signal coverage", f"{_pct(report.signal_coverage)} seen, {_pct(report.acted_share)} acted on  "
                                        f"({report.seen_entries} seen and {report.acted_entries} taken of "
                                        f"{report.replay_entries} backtest entries)")
-    summary.add_row("trades", f"{report.live_trades} live, {report.backtest_trades} backtest: {report.matched} "
-                              f"matched, {report.missed} missed, {report.extra} extra")
+    summary.add_row("trades", f"{report.live_trades} closed live, {report.backtest_trades} in the backtest; entries "
+                              f"{report.matched} matched, {report.missed} missed, {report.extra} extra")
     summary.add_row("exact replay", "matches the journal" if report.exact_match else "[bold red]DIFFERS[/] (a bug)")
     summary.add_row("pnl", f"live {report.pnl_live:+,.2f}, backtest {report.pnl_backtest:+,.2f}: diff "
                            f"{report.pnl_diff:+,.2f} (execution {report.pnl_execution:+,.2f}, inputs "

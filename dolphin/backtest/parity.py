@@ -371,7 +371,7 @@ def compare_execution(live: Sequence[Row], model: Sequence[Row], span: Span,
                 legs.append(_leg_drift(a.side, a.exit_price, b.exit_price, False))
             drift.price_bps += legs
             fee = None
-            if a.exit_scan is not None and a.exit_scan == b.exit_scan and a.notional > 0 and b.notional > 0:
+            if a.exit_scan is not None and b.exit_scan is not None and a.notional > 0 and b.notional > 0:
                 fee = (a.fees / a.notional - b.fees / b.notional) * BPS
                 drift.fee_bps.append(fee)
             worst = max(legs, key=abs)

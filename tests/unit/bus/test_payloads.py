@@ -77,6 +77,20 @@ EXAMPLES: list[tuple[str, str, Any]] = [
     (schema.SHARD_MAPS[7], "BTCUSDT", p.ObFeatures(imbalance=0.2, fill_probability=0.7, depth_quality=1.4,
                                                    regime_signal=-1.0, timestamp=NOW - 1)),
     (schema.SHARD_MAPS[7], "vel_div_BTCUSDT", -0.03),
+    (schema.FEATURES, schema.OB_MACRO_LATEST, p.ObMacro(bar_ms=int(NOW * 1000) - 5_000, cascade_count=1,
+                                                        regime_signal=1.0, market_imbalance=-0.2, assets=50,
+                                                        pushed_at=NOW - 2)),
+    (schema.FEATURES, schema.PARITY_LATEST, p.ParityReport(
+        strategy="blue", status="divergent", timestamp=NOW - 30, venue="sim", first_scan=705, last_scan=860,
+        scans=156, traded_scans=116, untraded_scans=40, scan_coverage=116 / 156, replay_entries=1, missed=1,
+        signal_coverage=0.0, acted_share=0.0, causes={"coverage_gap": 1}, pnl_diff=-3.38, interval_s=60.0,
+        gaps=[p.ParityGap(kind="untraded", first_scan=761, last_scan=800, scans=40, first_ts=1, last_ts=2)],
+        diffs=[p.ParityDiff(stage="inputs", cause="coverage_gap", kind="missed", at_scan=785, asset="THETAUSDT",
+                            side="SHORT", entry_scan=785, replay_exit_scan=879, pnl_delta=-3.38, detail="stale")])),
+    (schema.FEATURES, schema.STRATEGY_HEALTH_LATEST, p.StrategyHealthReport(
+        strategy="blue", state="watch", evaluated="watch", timestamp=NOW - 30, trades=31, expectancy_ratio=0.65,
+        reasons=["expectancy ratio 0.65 < 0.7"], baseline_registered=True, baseline_source="arrow_scans",
+        gauges=[p.HealthGauge(metric="expectancy", live=0.00065, baseline=0.001, ratio=0.65, level="warn")])),
 ]
 
 

@@ -103,3 +103,21 @@ def test_kill_levels_name_the_level() -> None:
     span = _span(paused=range(140, 141))
     assert span.entry_block(140) == f"the kill switch was at {KillLevel.PAUSE} (no entries)"
     assert span.entry_block(141) is None
+
+
+def test_reports_are_validated_at_the_bus_edge() -> None:
+    """A report the codec accepts round-trips; an impossible one (coverage above 100 %) is rejected."""
+    import msgspec
+
+    from dolphin.bus import schema
+    from dolphin.bus.codec import BusCodec, PayloadError
+    from dolphin.bus.payloads import ParityReport
+
+    codec = BusCodec(clock=lambda: 1_780_000_000.0)
+    good = ParityReport(strategy="blue", status="parity", timestamp=1_779_999_990.0, scan_coverage=1.0)
+    wire = codec.encode(schema.FEATURES, schema.PARITY_LATEST, good)
+    assert codec.decode(schema.FEATURES, schema.PARITY_LATEST, wire) == good
+    bad = msgspec.json.encode({**msgspec.to_builtins(good), "scan_coverage": 1.5}).decode()
+    with pytest.raises(PayloadError, match="scan_coverage"):
+        codec.decode(schema.FEATURES, schema.PARITY_LATEST, bad)
+    assert codec.accept(schema.FEATURES, schema.PARITY_LATEST, '{"status": "nope"}', source="test") is None
