@@ -29,6 +29,7 @@ from dolphin.store.journal import JournalCorrupt, read_books
 from dolphin.store.scan_archive import (
     ArchiveRead,
     ScanFile,
+    _concat,
     _validate_columns,
     list_scan_files,
     open_checked,
@@ -114,7 +115,7 @@ def parity_report(table: ScanTable, cfg: StrategyConfig, journal: Path, *, tol: 
 def _validated(batches: list[pa.RecordBatch], read: list[ScanFile],
                skipped: list[ScanFileError]) -> tuple[pa.Table, list[ScanFile]]:
     """The new rows as one table, without a file whose values are unusable (checked together, then alone)."""
-    table = pa.Table.from_batches(batches)
+    table = _concat(batches)   # one contiguous chunk (one chunk per file would make every later concat slow)
     try:
         _validate_columns(table, read)
         return table, read
@@ -130,7 +131,7 @@ def _validated(batches: list[pa.RecordBatch], read: list[ScanFile],
             continue
         good.append(batch)
         kept.append(f)
-    return pa.Table.from_batches(good, schema=table.schema), kept
+    return (_concat(good) if good else table.slice(0, 0)), kept
 
 
 class ArchiveCache:

@@ -1,4 +1,4 @@
-"""Fixtures of the parity unit tests: the first hours of one synthetic day and the blue strategy."""
+"""Fixtures of the parity unit tests: the first hours of one synthetic day (generated once per worker) and blue."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dolphin.config import load_config
 from tests.unit.parity.support import ROWS
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def market():
     table, _ = synthetic_scan_table(1, 7)
     return table.take(np.arange(ROWS))
