@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,3 +142,36 @@ def test_dolphin_parity_exit_codes(home: Path, tmp_path: Path) -> None:
 
     nothing = _dolphin(tmp_path / "empty", "parity")
     assert nothing.returncode == 6 and "trader journal" in nothing.stderr and "Traceback" not in nothing.stderr
+
+
+def test_baseline_registry_and_dolphin_health_strategy(home: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`backtest --register-baseline` writes the registry; `health strategy` reads it with the journal."""
+    from typer.testing import CliRunner
+
+    from commands.app import app
+
+    work = tmp_path / "h"
+    work.mkdir()
+    os.symlink(home / "arrow_scans", work / "arrow_scans")
+    shutil.copytree(home / "journal", work / "journal")
+    monkeypatch.setenv("DOLPHIN_HOME", str(work))
+    monkeypatch.setenv("DOLPHIN_TRADER_STRATEGY", "blue")
+    runner = CliRunner()
+    before = runner.invoke(app, ["health", "strategy", "--json"])
+    assert before.exit_code == 0, before.output
+    report = json.loads(before.output)
+    assert report["state"] == "probation" and report["trades"] == 1 and not report["baseline_registered"]
+    registered = runner.invoke(app, ["backtest", "--scans", str(work), "--trade-from-scan", "620", "--no-write",
+                                     "--register-baseline", "--json"])
+    assert registered.exit_code == 0, registered.output
+    baseline = json.loads((work / "baselines" / "blue.json").read_text())
+    assert baseline["trades"] == 1 and baseline["strategy"] == "blue" and json.loads(registered.output)["baseline"]
+    after = json.loads(runner.invoke(app, ["health", "strategy", "--json"]).output)
+    assert after["baseline_registered"] and after["baseline_matches_config"] is True
+    assert {g["metric"] for g in after["gauges"]} == {"expectancy", "sharpe", "drawdown", "win_rate", "frequency"}
+    text = runner.invoke(app, ["health", "strategy"], env={"COLUMNS": "120"})
+    assert text.exit_code == 0 and "PROBATION" in text.output and "decay gauges" in text.output
+    reset = runner.invoke(app, ["health", "strategy", "--reset"])
+    assert reset.exit_code == 0 and "a new probation" in reset.output
+    assert json.loads(runner.invoke(app, ["health", "strategy", "--json"]).output)["trades"] == 0
