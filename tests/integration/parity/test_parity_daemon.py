@@ -144,6 +144,28 @@ def test_dolphin_parity_exit_codes(home: Path, tmp_path: Path) -> None:
     assert nothing.returncode == 6 and "trader journal" in nothing.stderr and "Traceback" not in nothing.stderr
 
 
+def _one_line(res: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == code and len(lines) == 1, res.stderr
+    assert lines[0].startswith("error:") and all(w in lines[0] for w in words), lines[0]
+
+
+def test_bad_input_is_one_readable_line(home: Path, tmp_path: Path) -> None:
+    """A bad --since, a torn baseline, a torn health state: one line naming the cause, no traceback, nothing lost."""
+    _one_line(_dolphin(home, "parity", "--since", "2026-13-01"), 2, "2026-13-01", "no such day")
+    _one_line(_dolphin(home, "parity", "--scans", str(tmp_path / "nowhere")), 6, "scan archive not found")
+    work = tmp_path / "h"
+    (work / "baselines").mkdir(parents=True)
+    (work / "journal").symlink_to(home / "journal")
+    (work / "baselines" / "blue.json").write_text('{"strategy": "blue"}')
+    _one_line(_dolphin(work, "health", "strategy"), 6, "blue.json", "not a strategy baseline", "register-baseline")
+    assert (work / "baselines" / "blue.json").read_text() == '{"strategy": "blue"}'     # left for the operator
+    (work / "baselines" / "blue.json").unlink()
+    (work / "strategy_health").mkdir()
+    (work / "strategy_health" / "blue.json").write_bytes(b"\x00torn")
+    _one_line(_dolphin(work, "health", "strategy", "--json"), 6, "not a strategy health state")
+
+
 def test_baseline_registry_and_dolphin_health_strategy(home: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """`backtest --register-baseline` writes the registry; `health strategy` reads it with the journal."""
