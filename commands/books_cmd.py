@@ -24,12 +24,13 @@ def _books(journal: Path | None, since: str | None, asset: str | None):  # noqa:
     from dolphin.config.loader import load_config
     from dolphin.config.services import load_services_config
     from dolphin.errors import DataError
+    from dolphin.execution.controls import journal_path
     from dolphin.paths import runtime_root
     from dolphin.store.journal import JournalCorrupt, read_books
     from dolphin.store.scan_table import parse_day_ms
 
     strategy = load_config(load_services_config().trader.strategy)
-    path = journal or runtime_root() / "journal" / f"{strategy.name}.jsonl"
+    path = journal or journal_path(runtime_root(), strategy.name)
     if not path.is_file():
         raise DataError(f"no trader journal at {path} (has the trader run? `dolphin svc status trader`)")
     try:

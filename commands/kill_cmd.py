@@ -18,9 +18,6 @@ ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (journaled w
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 STYLE = {"clear": "bold green", "pause": "bold yellow", "reduce": "bold dark_orange", "halt": "bold white on red"}
-MEANING = {"clear": "trading as usual", "pause": "no new entries; open positions are still managed",
-           "reduce": "only position-reducing orders (exits)",
-           "halt": "no orders at all; open orders are cancelled, positions left as they are"}
 
 
 def _switch() -> KillSwitch:
@@ -42,8 +39,8 @@ def _set(level: str, reason: str, json_out: bool) -> None:
                     "at": effective.at, "state_file": str(switch.state_path), "kill_file": str(switch.path)})
         return
     lvl = str(effective.level)
-    console.print(f"[{STYLE[lvl]}] {lvl.upper()} [/]  {MEANING[lvl]}" + (f"  ({effective.reason})" if effective.reason
-                                                                          else ""))
+    console.print(f"[{STYLE[lvl]}] {lvl.upper()} [/]  {effective.level.meaning}"
+                  + (f"  ({effective.reason})" if effective.reason else ""))
     if effective.level != KillLevel(level):
         console.print(f"[yellow]the file {switch.path} still holds the switch at halt; remove it to {level}[/]")
     console.print("the trader applies it at its next scan; `dolphin kill status` shows what it applies", style="dim")
@@ -84,7 +81,7 @@ def status(json_out: JsonOpt = False) -> None:
                     "trader_applies": applied})
         return
     lvl = str(state.level)
-    console.print(f"[{STYLE[lvl]}] {lvl.upper()} [/]  {MEANING[lvl]}"
+    console.print(f"[{STYLE[lvl]}] {lvl.upper()} [/]  {state.level.meaning}"
                   + (f"  — {state.reason}" if state.reason else "") + (f"  (by {state.by})" if state.by else ""))
     if applied is None:
         console.print("the trader's state is not on the bus (is it running?)", style="dim")

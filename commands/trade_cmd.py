@@ -50,11 +50,10 @@ def exit_position(
 
 def _wait_for(home: Path, request_id: str, seconds: float) -> dict[str, Any] | None:
     """Follow the journal until the request is taken (and its trade closed), or the time is up."""
-    from dolphin.config.loader import load_config
-    from dolphin.config.services import load_services_config
+    from dolphin.execution.controls import TraderControls
     from dolphin.store.journal import Journal, ManualExitRecord, TradeRecord
 
-    path = home / "journal" / f"{load_config(load_services_config().trader.strategy).name}.jsonl"
+    path = TraderControls.configured(home).journal
     deadline = time.monotonic() + seconds
     taken: ManualExitRecord | None = None
     while time.monotonic() < deadline:

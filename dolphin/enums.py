@@ -185,6 +185,16 @@ class KillLevel(StrEnum):
     def blocks_exits(self) -> bool:
         return self is KillLevel.HALT
 
+    @property
+    def meaning(self) -> str:
+        """What the level does, in the operator's words (CLI and TUI say the same)."""
+        return _KILL_MEANING[self.value]
+
+
+_KILL_MEANING = {"clear": "trading as usual", "pause": "no new entries; open positions are still managed",
+                 "reduce": "only position-reducing orders (exits)",
+                 "halt": "no orders at all; open orders are cancelled, positions left as they are"}
+
 
 @unique
 class SignalState(StrEnum):

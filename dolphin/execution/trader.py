@@ -301,7 +301,7 @@ class TraderCore:
             self._stale_unlogged += 1
             return
         age = self.market_age_s(bar)
-        why = "of unknown age (no market clock)" if age is None else f"{age:.1f} s of market time old"
+        why = "of unknown age (no market clock)" if age is None else _age_words(age, bar.ts_ms)
         more = f" (+{self._stale_unlogged} more stale since the last line)" if self._stale_unlogged else ""
         log.warning("scan %d is stale (%s): feeding histories, not trading%s", bar.scan_number, why, more)
         self._stale_logged_at = now
@@ -507,3 +507,17 @@ class TraderCore:
         self._snapshot()
         self.journal.close()
 
+
+
+def _age_words(age_s: float, ts_ms: int) -> str:
+    """A stale scan's age as an operator reads it: seconds, minutes, hours — or its date when it is days old."""
+    if age_s < 120:
+        return f"{age_s:.1f} s of market time old"
+    if age_s < 7200:
+        return f"{age_s / 60:.1f} min of market time old"
+    if age_s < 172_800:
+        return f"{age_s / 3600:.1f} h of market time old"
+    from datetime import UTC, datetime
+
+    closed = datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"its bar closed {closed}, {age_s / 86_400:.0f} days before market time"

@@ -37,6 +37,7 @@ from dolphin.config.champion import champion_hash
 from dolphin.config.services import ServicesConfig, load_services_config
 from dolphin.engine.engine import encode_state
 from dolphin.enums import Posture, ScanRejection
+from dolphin.execution.controls import journal_path
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
 from dolphin.execution.manual import ExitRequests
@@ -213,7 +214,7 @@ class TraderService:
 
     def _new_core(self, executor: Executor, acb_inbox: PendingUpdate,
                   mc_inbox: PendingUpdate | None = None) -> TraderCore:
-        core = TraderCore(self.cfg, self.assets, Journal(self.ctx.home / "journal" / f"{self.cfg.name}.jsonl"),
+        core = TraderCore(self.cfg, self.assets, Journal(journal_path(self.ctx.home, self.cfg.name)),
                           executor, kill_switch=KillSwitch.under(self.ctx.home, self.scfg.trader.kill_switch),
                           stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader_venue,
                           bar_ms=self.scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
