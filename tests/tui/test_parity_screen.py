@@ -76,6 +76,12 @@ def test_the_panels_lay_out_the_reports() -> None:
     text = plain(StrategyHealthPanel(state).body(1_780_000_000.0), 100)
     assert "DISABLED" in text and "entries paused" in text and "0.40×" in text and "no baseline" in text
     assert "DD stress 2.20" in text and "drawdown stress 2.20 > 2.0" in text
+    # the state badge's red background stays on the badge: "entries paused" (bold red) must not sit on red
+    from rich.console import Console
+
+    segments = list(Console(width=100).render(StrategyHealthPanel(state).body(1_780_000_000.0)))
+    paused = [s for s in segments if "entries paused" in s.text]
+    assert paused and all(s.style is None or s.style.bgcolor is None for s in paused), paused
 
 
 def test_p_opens_the_parity_screen_fed_by_the_bus(settings: BusSettings, bus: Bus, tmp_path: Path,

@@ -36,7 +36,8 @@ class ParityPanel(Panel):
         if r is None:
             return self.missing_text(PARITY)
         status = fmt.text(r.status, 12)
-        head = Text(f" {status.upper()} ", style=STATUS_STYLE.get(status, "bold"))
+        head = Text()   # the badge style on its span only: a Text-wide style would paint what follows
+        head.append(f" {status.upper()} ", style=STATUS_STYLE.get(status, "bold"))
         head.append(f"  {fmt.text(r.venue, 8)} · scans {fmt.integer(r.first_scan)}–{fmt.integer(r.last_scan)}",
                     style="dim")
         if r.error:

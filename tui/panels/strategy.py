@@ -31,7 +31,8 @@ class StrategyHealthPanel(Panel):
         if h is None:
             return self.missing_text(HEALTH)
         state = fmt.text(h.state, 12)
-        head = Text(f" {state.upper()} ", style=STATE_STYLE.get(state, "bold"))
+        head = Text()   # the badge style on its span only: a Text-wide style would paint what follows
+        head.append(f" {state.upper()} ", style=STATE_STYLE.get(state, "bold"))
         head.append(f"  {fmt.integer(h.trades)} trades", style="dim")
         if h.kill_engaged:
             head.append("  entries paused", style="bold red")
