@@ -26,6 +26,7 @@ from commands import (
     mc_cmd,
     obf_cmd,
     paper_cmd,
+    parity_cmd,
     risk_cmd,
     scan_cmd,
     sim_cmd,
@@ -57,7 +58,7 @@ app.command("sim")(sim_cmd.sim)
 app.command("up")(family_cmd.up)
 app.command("down")(family_cmd.down)
 app.add_typer(svc_cmd.app, name="svc")
-app.command("health")(health_cmd.health)
+app.add_typer(health_cmd.app, name="health")
 app.add_typer(obf_cmd.app, name="obf")
 app.command("paper")(paper_cmd.paper)
 app.add_typer(risk_cmd.app, name="risk")
@@ -66,6 +67,7 @@ app.add_typer(trade_cmd.app, name="trade")
 app.command("trades")(books_cmd.trades)
 app.command("pnl")(books_cmd.pnl)
 app.add_typer(mc_cmd.app, name="mc")
+app.command("parity")(parity_cmd.parity)
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)

@@ -78,6 +78,9 @@ def backtest(
                           "its scan range unless given).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     write: Annotated[bool, typer.Option("--write/--no-write", help="Write summary and trades under run_logs/backtest/.")] = True,
+    register_baseline: Annotated[bool, typer.Option(
+        "--register-baseline", help="Register this run's metrics as the strategy's health baseline "
+                                    "(run_logs/baselines/<config>.json; `dolphin health strategy`).")] = False,
 ) -> None:
     """Replay scans through the alpha engine: progress over days, then a summary and per-day rows."""
     from dolphin.backtest.report import write_report
@@ -144,8 +147,11 @@ def backtest(
     if write:
         written = write_report(result)
         paths = (written.summary, written.trades)
+    baseline_file = _register_baseline(result) if register_baseline else None
     if json_out:
         out = dict(result.summary())
+        if baseline_file is not None:
+            out["baseline"] = str(baseline_file)
         out["days"] = [{"date": d.date, "trades": d.trades, "pnl": d.pnl, "capital": d.capital} for d in result.days]
         if paths:
             out["files"] = {"summary": str(paths[0]), "trades": str(paths[1])}
@@ -154,3 +160,19 @@ def backtest(
         print_json(msgspec.to_builtins(out))
         return
     _render(result, paths)
+    if baseline_file is not None:
+        console.print(f"baseline: {baseline_file} (expectancy, Sharpe, drawdown, win rate and trade frequency of "
+                      f"{result.config.name}; `dolphin health strategy` compares live trading with it)")
+
+
+def _register_baseline(result: BacktestResult) -> Path:
+    import time
+
+    from dolphin.backtest.strategy_health import baseline_from_result
+    from dolphin.errors import DataError
+    from dolphin.paths import runtime_root
+    from dolphin.store.baselines import register_baseline
+
+    if not result.trades:
+        raise DataError("no closed trade in this backtest: nothing to register as a baseline (replay a longer span)")
+    return register_baseline(runtime_root(), baseline_from_result(result, registered_at=time.time()))

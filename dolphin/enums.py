@@ -242,6 +242,85 @@ class SignalState(StrEnum):
         return self in (SignalState.SIGNAL, SignalState.EXTREME)
 
 
-__all__ = ["HealthStatus", "KillLevel", "McStatus", "ObRegime", "ObSource", "OrderSide", "PositionSide", "Posture",
-           "ProcessState", "RecoveryOutcome", "ScanRejection",
-           "ServiceAction", "SignalState"]
+@unique
+class ParityCause(StrEnum):
+    """Why live trading differs from its replay, one class per difference (docs/parity.md)."""
+
+    COVERAGE_GAP = "coverage_gap"    # the trader never stepped the scan, or stepped it stale/untraded (restarts)
+    TIMING = "timing"                # timing/cooldown cascade: an earlier difference shifted this trade
+    FILL_PRICE = "fill_price"        # the venue filled at another price than the engine's fill model
+    FEE = "fee"                      # the venue charged another fee rate than the engine's fee model
+    CONTROL = "control"              # the kill switch, the posture or an operator's force exit acted
+    UNEXPLAINED = "unexplained"      # none of the above: a bug (the journal-exact replay must match)
+
+    @property
+    def explained(self) -> bool:
+        return self is not ParityCause.UNEXPLAINED
+
+
+@unique
+class ParityStage(StrEnum):
+    """Which pair of runs a difference was found between (each changes one class of input)."""
+
+    EXACT = "exact"            # the journal vs its exact replay (archive + every journaled input + venue fills)
+    EXECUTION = "execution"    # the exact replay vs the engine's own fill model (venue sessions only)
+    INPUTS = "inputs"          # the fill-model replay vs the backtest (every scan traded, no live-only input)
+
+
+@unique
+class ParityDiffKind(StrEnum):
+    MISSED = "missed"          # the later (more backtest-like) run traded it, live did not
+    EXTRA = "extra"            # live traded it, the later run did not
+    CHANGED = "changed"        # both traded it (same asset, side, entry scan), with another exit, price or fee
+    CAPITAL = "capital"        # the books' capital differs (exact stage only)
+
+
+@unique
+class ParityStatus(StrEnum):
+    """The verdict of one parity report, from best to worst (`dolphin parity` exit codes in docs/parity.md)."""
+
+    PARITY = "parity"            # no difference beyond tolerance, 100 % coverage
+    DIVERGENT = "divergent"      # differences, every one explained (gaps, cascades, drift, controls)
+    UNEXPLAINED = "unexplained"  # at least one unexplained difference: a bug
+    NO_SESSION = "no_session"    # no journal with a committed step yet
+    ERROR = "error"              # the replay could not run (archive or journal unreadable)
+
+
+@unique
+class StepCoverage(StrEnum):
+    """What the trader did with one archived scan of its session span."""
+
+    TRADED = "traded"          # stepped and traded
+    UNSTEPPED = "unstepped"    # never stepped: not in the journal (a restart gap the archive could not fill)
+    UNTRADED = "untraded"      # stepped stale: histories only (a restart's catch-up, a stalled feed)
+    HALTED = "halted"          # stepped untraded because the kill switch was at halt (a control, not a gap)
+
+
+@unique
+class HealthState(StrEnum):
+    """A strategy's health (seed forex-crypto-platform KB, "Strategy Health State"), best to worst."""
+
+    PROBATION = "probation"    # fewer than 20 closed trades: not evaluated
+    HEALTHY = "healthy"
+    WATCH = "watch"            # one metric mildly off (Sharpe ratio < 0.7, expectancy < 0.7, DD stress > 1.2)
+    DEGRADING = "degrading"    # expectancy ratio < 0.5 or DD stress > 1.5
+    DISABLED = "disabled"      # expectancy ratio < 0.3 or DD stress > 2.0: sticky, pauses entries
+
+    @property
+    def rank(self) -> int:
+        return ("probation", "healthy", "watch", "degrading", "disabled").index(self.value)
+
+
+@unique
+class GaugeLevel(StrEnum):
+    """A decay gauge's colour band: ratio of live to baseline ≥ 0.8 / 0.5–0.8 / < 0.5."""
+
+    GOOD = "good"
+    WARN = "warn"
+    BAD = "bad"
+    NONE = "none"              # no ratio (no baseline, too little data)
+
+
+__all__ = ["GaugeLevel", "HealthState", "HealthStatus", "KillLevel", "McStatus", "ObRegime", "ObSource", "OrderSide",
+           "ParityCause", "ParityDiffKind", "ParityStage", "ParityStatus", "PositionSide", "Posture", "ProcessState",
+           "RecoveryOutcome", "ScanRejection", "ServiceAction", "SignalState", "StepCoverage"]

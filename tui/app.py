@@ -97,6 +97,7 @@ class DolphinTui(App[None]):
         Binding("x", "force_exit", "Force exit"),
         Binding("h", "trade_history", "Trades"),
         Binding("question_mark", "help", "Help"),
+        Binding("p", "parity", "Parity", show=False),
         Binding("space", "replay_pause", "Pause", show=False),
         Binding("plus,equals_sign", "replay_speed(2.0)", "Faster", show=False),
         Binding("minus", "replay_speed(0.5)", "Slower", show=False),
@@ -238,6 +239,12 @@ class DolphinTui(App[None]):
 
     def action_focus_services(self) -> None:
         self.services_panel.table.focus()
+
+    def action_parity(self) -> None:
+        from tui.parity_screen import ParityScreen
+
+        if not isinstance(self.screen, ParityScreen):
+            self.push_screen(ParityScreen(self.state))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -429,6 +436,8 @@ class DolphinTui(App[None]):
         yield SystemCommand("Force exit", "Close the open position at the next scan (reason + confirmation)",
                             self.action_force_exit)
         yield SystemCommand("Trade history", "The closed trades from the journal, filterable", self.action_trade_history)
+        yield SystemCommand("Parity and strategy health", "Live vs replay (coverage, missed/extra trades by cause) "
+                            "and the strategy's decay gauges", self.action_parity)
         yield SystemCommand("Help", "Keys and what the colours mean", self.action_help)
 
 

@@ -23,6 +23,7 @@ HELP = """\
   [b]l[/b]        log panel: tail of the selected service's log (through supervisord)
   [b]t[/b]        toggle the test footer (re-reads run_logs/test_results_latest.json)
   [b]s[/b]        focus the services table; [b]enter[/b] on a row: start / stop / restart (confirmed)
+  [b]p[/b]        parity (live vs replay) and strategy health
   [b]k[/b]        kill switch: pause (no entries) · reduce (exits only) · halt (no orders) · clear
   [b]x[/b]        force exit of the open position at the next scan (exit reason MANUAL)
   [b]h[/b]        trade history from the journal ([b]/[/b] filters by asset or exit reason)

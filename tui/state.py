@@ -50,6 +50,8 @@ BUS = "bus"
 SERVICES = "services"
 TESTS = "tests"
 JOURNAL = "journal"
+PARITY = "parity"
+HEALTH = "strategy_health"
 KILL = "kill"            # the kill switch as set in this runtime's files (the operator's, read locally)
 
 _FEATURE_TOPICS = {
@@ -60,6 +62,8 @@ _FEATURE_TOPICS = {
     schema.OB_MACRO_LATEST: OB_MACRO,
     schema.OBF_STATUS: OBF_STATUS,
     schema.MC_FOREWARNER_LATEST: MC,
+    schema.PARITY_LATEST: PARITY,
+    schema.STRATEGY_HEALTH_LATEST: HEALTH,
 }
 
 
@@ -110,6 +114,8 @@ STALE_AFTER_S: dict[str, float] = {
     META: 30.0,        # MHS: every 10 s (§26.3.1)
     HEARTBEAT: 15.0,   # services beat every 5 s
     SERVICES: 10.0,    # our own supervisord poll (every 3 s)
+    PARITY: 300.0,     # parity monitor: every 60 s by default (parity.interval_s)
+    HEALTH: 300.0,     # strategy health: the same cycle
 }
 
 STALE_BARS = 3.0   # whatever a source's cadence, data younger than three bars is never called stale
@@ -126,6 +132,8 @@ SOURCES: dict[str, Source] = {
     STRATEGY: Source(schema.STATE_BLUE, schema.LATEST, "state", STALE_AFTER_S[STRATEGY]),
     PNL: Source(schema.PNL_BLUE, "<date>", "pnl", STALE_AFTER_S[PNL]),
     META: Source(schema.META_HEALTH, schema.LATEST, "health", STALE_AFTER_S[META]),
+    PARITY: Source(schema.FEATURES, schema.PARITY_LATEST, "parity", STALE_AFTER_S[PARITY]),
+    HEALTH: Source(schema.FEATURES, schema.STRATEGY_HEALTH_LATEST, "strategy", STALE_AFTER_S[HEALTH]),
 }
 
 
@@ -297,7 +305,8 @@ class TuiState:
                     self._scan = None
                 if event.map_name == schema.HEARTBEAT:
                     self._heartbeats.clear()
-                self._mark({SCAN, ACB, EXF, OBF, OB_MACRO, OBF_STATUS, MC, SAFETY, STRATEGY, PNL, HEARTBEAT, META})
+                self._mark({SCAN, ACB, EXF, OBF, OB_MACRO, OBF_STATUS, MC, SAFETY, STRATEGY, PNL, HEARTBEAT, META,
+                            PARITY, HEALTH})
             self._fire_if_armed()
             return
         if topic is None:

@@ -25,6 +25,7 @@ class StepFlags:
     kill_switch: bool
     mc: tuple[float, float] | None = None
     manual_exit: str | None = None   # an operator's force exit taken at this step (asset or "*")
+    kill_level: str | None = None    # the kill switch level of the step (parity tells a halt from a stale scan)
 
     def same_regime(self, other: StepFlags) -> bool:
         """Consecutive scans with these flags can run in one engine block (no update between them)."""
@@ -85,7 +86,7 @@ class SessionInputs:
                     steps[r.scan_number] = StepFlags(
                         trade=r.trade, acb=(float(r.acb[0]), float(r.acb[1])) if r.acb else None, posture=posture,
                         kill_switch=r.kill_switch, mc=(float(r.mc[0]), float(r.mc[1])) if r.mc else None,
-                        manual_exit=r.manual_exit)
+                        manual_exit=r.manual_exit, kill_level=r.kill_level)
                 elif isinstance(r, Commit):
                     last_commit = r.scan_number if last_commit is None else max(last_commit, r.scan_number)
         except JournalCorrupt as exc:

@@ -21,7 +21,19 @@ from typing import Any
 
 import msgspec
 
-from dolphin.enums import HealthStatus, McStatus, Posture, RecoveryOutcome
+from dolphin.enums import (
+    GaugeLevel,
+    HealthState,
+    HealthStatus,
+    McStatus,
+    ParityCause,
+    ParityDiffKind,
+    ParityStage,
+    ParityStatus,
+    Posture,
+    RecoveryOutcome,
+    StepCoverage,
+)
 from dolphin.isotime import parse_iso_utc
 
 POSTURES: tuple[Posture, ...] = tuple(Posture)
@@ -670,3 +682,134 @@ class MetaHealth(Payload, frozen=True, kw_only=True):
 
     def timestamp_s(self) -> float:
         return parse_time(self.timestamp)
+
+
+# ---------------------------------------------------------------- DOLPHIN_FEATURES["parity_latest"]
+class ParityDiff(Payload, frozen=True, kw_only=True):
+    """One difference between live trading and a replay, with its cause class (docs/parity.md)."""
+
+    stage: ParityStage
+    cause: ParityCause
+    kind: ParityDiffKind
+    at_scan: int                          # where the difference starts: the entry scan, or the earlier exit
+    at_ts: int | None = None              # ms, market time of `at_scan`
+    asset: str = ""
+    side: str = ""
+    entry_scan: int | None = None
+    live_exit_scan: int | None = None     # the live-side run's exit (None: not traded, or still open)
+    replay_exit_scan: int | None = None   # the replay-side run's exit
+    trade_id: int | None = None           # the live-side run's trade id
+    pnl_delta: float = 0.0                # live-side minus replay-side net PnL of this trade
+    detail: str = ""
+
+
+class ParityGap(Payload, frozen=True, kw_only=True):
+    """A run of archived scans the trader did not trade (coverage gap, or a halt)."""
+
+    kind: StepCoverage
+    first_scan: int
+    last_scan: int
+    scans: int
+    first_ts: int | None = None           # ms, market time
+    last_ts: int | None = None
+
+
+class ParityReport(Payload, frozen=True, kw_only=True):
+    """The parity monitor's report: live trading against its replays, trade by trade (a DOLPHIN key)."""
+
+    strategy: str
+    status: ParityStatus
+    timestamp: float                      # wall clock of the report
+    journal: str = ""
+    venue: str = ""
+    first_scan: int | None = None         # the session span (the journal's first step to its last commit)
+    last_scan: int | None = None
+    span_start_ts: int | None = None      # ms, market time
+    span_end_ts: int | None = None
+    since_ts: int | None = None           # ms: only differences and scans from here on are counted
+    scans: int = 0                        # archived scans in the span
+    traded_scans: int = 0
+    unstepped_scans: int = 0
+    untraded_scans: int = 0
+    halted_scans: int = 0
+    scan_coverage: float | None = None    # traded / scans
+    replay_entries: int = 0               # the backtest replay's entries (the signals it acted on)
+    seen_entries: int = 0                 # … on scans the trader stepped and traded
+    acted_entries: int = 0                # … that live took too (same asset, side, entry scan)
+    signal_coverage: float | None = None  # seen / replay entries
+    acted_share: float | None = None      # acted / replay entries
+    live_trades: int = 0
+    backtest_trades: int = 0
+    matched: int = 0
+    missed: int = 0
+    extra: int = 0
+    exact_match: bool = True              # the journal-exact replay reproduces the books
+    causes: dict[str, int] = {}           # differences by cause class
+    unexplained: int = 0
+    pnl_live: float = 0.0
+    pnl_model: float = 0.0
+    pnl_backtest: float = 0.0
+    pnl_diff: float = 0.0                 # live − backtest = execution + inputs
+    pnl_execution: float = 0.0            # live − the engine's fill model
+    pnl_inputs: float = 0.0               # the fill model − the backtest
+    price_drift_bps_mean: float | None = None   # adverse fill-price drift per leg, venue vs model
+    price_drift_bps_max: float | None = None
+    fee_drift_bps_mean: float | None = None     # fee rate drift per trade (of notional), venue vs model
+    fee_drift_bps_max: float | None = None
+    tolerance_price_bps: float = 0.0
+    tolerance_fee_bps: float = 0.0
+    gaps: list[ParityGap] = []            # the most recent runs of untraded scans
+    gaps_total: int = 0
+    diffs: list[ParityDiff] = []          # the most recent differences
+    diffs_total: int = 0
+    behind_scans: int = 0                 # archived scans after the journal's last commit
+    archive_missing: int = 0              # stepped scans the archive does not hold
+    replay_seconds: float = 0.0
+    interval_s: float | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("scan_coverage", "signal_coverage", "acted_share"):
+            _in_range(getattr(self, name), 0.0, 1.0, name)
+
+    def timestamp_s(self) -> float:
+        return self.timestamp
+
+
+# ---------------------------------------------------------------- DOLPHIN_FEATURES["strategy_health_latest"]
+class HealthGauge(Payload, frozen=True, kw_only=True):
+    """One decay gauge: a live metric against its backtest baseline (seed KB "Decay Gauge")."""
+
+    metric: str                           # expectancy | sharpe | drawdown | win_rate | frequency
+    live: float | None = None
+    baseline: float | None = None
+    ratio: float | None = None            # live / baseline (drawdown: baseline / live, so 1 is at baseline)
+    level: GaugeLevel = GaugeLevel.NONE
+
+
+class StrategyHealthReport(Payload, frozen=True, kw_only=True):
+    """A strategy's health and decay against its registered baseline (a DOLPHIN key; docs/parity.md)."""
+
+    strategy: str
+    state: HealthState
+    timestamp: float
+    evaluated: HealthState = HealthState.PROBATION   # what the metrics alone say now (state is sticky)
+    trades: int = 0                       # closed trades evaluated (since the last reset)
+    reasons: list[str] = []
+    gauges: list[HealthGauge] = []
+    expectancy_ratio: float | None = None
+    sharpe_ratio: float | None = None
+    dd_stress: float | None = None
+    baseline_registered: bool = False
+    baseline_source: str = ""
+    baseline_matches_config: bool | None = None
+    disabled_at: float | None = None
+    disabled_reason: str = ""
+    kill_engaged: bool = False            # the disable paused entries through the kill switch
+    reset_after_trade: int | None = None
+    interval_s: float | None = None
+    error: str | None = None
+
+    def timestamp_s(self) -> float:
+        return self.timestamp

@@ -43,6 +43,8 @@ OBF_UNIVERSE_LATEST = "obf_universe_latest"
 MC_FOREWARNER_LATEST = "mc_forewarner_latest"
 OB_MACRO_LATEST = "ob_macro_latest"
 OBF_STATUS = "obf_status"
+PARITY_LATEST = "parity_latest"
+STRATEGY_HEALTH_LATEST = "strategy_health_latest"
 LATEST_NAUTILUS = "latest_nautilus"
 NAUTILUS_FLOW_HEARTBEAT = "nautilus_flow_heartbeat"
 PROBE_TS = "probe_ts"
@@ -146,6 +148,9 @@ SPECS: tuple[KeySpec, ...] = (
     KeySpec(FEATURES, MC_FOREWARNER_LATEST, p.McForewarner, f"{FEATURES}[{MC_FOREWARNER_LATEST}]", "timestamp"),
     KeySpec(FEATURES, OB_MACRO_LATEST, p.ObMacro, f"{FEATURES}[{OB_MACRO_LATEST}]", "_pushed_at"),
     KeySpec(FEATURES, OBF_STATUS, p.ObfStatus, f"{FEATURES}[{OBF_STATUS}]", "timestamp"),
+    KeySpec(FEATURES, PARITY_LATEST, p.ParityReport, f"{FEATURES}[{PARITY_LATEST}]", "timestamp"),
+    KeySpec(FEATURES, STRATEGY_HEALTH_LATEST, p.StrategyHealthReport, f"{FEATURES}[{STRATEGY_HEALTH_LATEST}]",
+            "timestamp"),
     KeySpec(SAFETY, LATEST, p.SafetyState, f"{SAFETY}[{LATEST}]", "timestamp"),
     KeySpec(STATE_BLUE, LATEST, p.StrategyState, f"{STATE_BLUE}[{LATEST}]", "updated_at"),
     KeySpec(STATE_BLUE, LATEST_NAUTILUS, p.NautilusState, f"{STATE_BLUE}[{LATEST_NAUTILUS}]", "updated_at"),

@@ -3,9 +3,9 @@
 Precedence: built-in defaults < configs/services.yml < environment (``DOLPHIN_HZ_PORT``,
 ``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_HOST``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
 ``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_TRADER_STALE_AFTER_S``, ``DOLPHIN_MHS_RECOVERY``,
-``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PROGRAMS``, ``DOLPHIN_OBF_CADENCE``, ``DOLPHIN_OBF_SNAPSHOT_S``,
-``DOLPHIN_OBF_WARMUP_S``, the ``DOLPHIN_EXF_*``, ``DOLPHIN_ACB_*`` and ``DOLPHIN_WATCHDOG_*`` of `_ENV`)
-< command-line flags. Secrets never live here: API keys come from the environment only.
+``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PARITY_INTERVAL``, ``DOLPHIN_PROGRAMS``, ``DOLPHIN_OBF_CADENCE``,
+``DOLPHIN_OBF_SNAPSHOT_S``, ``DOLPHIN_OBF_WARMUP_S``, the ``DOLPHIN_EXF_*``, ``DOLPHIN_ACB_*`` and
+``DOLPHIN_WATCHDOG_*`` of `_ENV`) < command-line flags. Secrets never live here: API keys come from the environment only.
 """
 
 from __future__ import annotations
@@ -147,6 +147,15 @@ class McfwSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ParitySection:
+    interval_s: float = spec(60.0, 1.0, 86_400.0, doc="how often the parity monitor replays and publishes")
+    max_price_drift_bps: float = spec(10.0, 0.0, 10_000.0,
+                                      doc="adverse fill-price drift per leg (venue vs model) before it is a difference")
+    max_fee_drift_bps: float = spec(1.0, 0.0, 10_000.0,
+                                    doc="fee drift per round trip, bps of notional, before it is a difference")
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorSection:
     startsecs: int = spec(2, 0, 300)
     startretries: int = spec(5, 0, 100)
@@ -170,6 +179,7 @@ SERVICE_SECTIONS: dict[str, type] = {
     "acb": AcbSection,
     "watchdog": WatchdogSection,
     "mcfw": McfwSection,
+    "parity": ParitySection,
     "supervisor": SupervisorSection,
 }
 
@@ -187,6 +197,7 @@ class ServicesConfig:
     acb: AcbSection = field(default_factory=AcbSection)
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)
     mcfw: McfwSection = field(default_factory=McfwSection)
+    parity: ParitySection = field(default_factory=ParitySection)
     supervisor: SupervisorSection = field(default_factory=SupervisorSection)
 
     @property
@@ -231,6 +242,7 @@ _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_ACB_REPUBLISH_S", "acb", "republish_s", float),
     ("DOLPHIN_WATCHDOG_OB_SENSOR", "watchdog", "ob_sensor", str),
     ("DOLPHIN_WATCHDOG_SPIKE_POINTS", "watchdog", "dvol_spike_points", float),
+    ("DOLPHIN_PARITY_INTERVAL", "parity", "interval_s", float),
     ("DOLPHIN_PROGRAMS", "supervisor", "programs", str),
     ("DOLPHIN_OBF_CADENCE", "obf", "cadence", str),
     ("DOLPHIN_OBF_SNAPSHOT_S", "obf", "snapshot_interval_s", float),

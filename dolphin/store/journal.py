@@ -330,6 +330,9 @@ class Books:
     capital: float | None        # the last commit's capital (None before any step)
     venue: str | None
     strategy: str | None
+    config_hash: str | None = None   # the strategy config the book was opened with
+    first_ts_ms: int | None = None   # market time of the first and the last journaled step
+    last_ts_ms: int | None = None
 
 
 def read_books(path: str | Path) -> Books:
@@ -340,9 +343,14 @@ def read_books(path: str | Path) -> Books:
     seen: set[int] = set()
     trades: list[Any] = []
     capital: float | None = None
-    venue = strategy = None
+    venue = strategy = config_hash = None
+    first_ts: int | None = None
+    last_ts: int | None = None
     for r in journal.iter_records():
-        if isinstance(r, TradeRecord):
+        if isinstance(r, ScanInput):
+            first_ts = r.ts_ms if first_ts is None else first_ts
+            last_ts = r.ts_ms
+        elif isinstance(r, TradeRecord):
             trade = msgspec.convert(r.trade, ClosedTrade)
             if trade.trade_id not in seen:
                 seen.add(trade.trade_id)
@@ -350,5 +358,6 @@ def read_books(path: str | Path) -> Books:
         elif isinstance(r, Commit):
             capital = r.capital
         elif isinstance(r, SessionStart) and venue is None:
-            venue, strategy = r.venue, r.strategy
-    return Books(trades=trades, capital=capital, venue=venue, strategy=strategy)
+            venue, strategy, config_hash = r.venue, r.strategy, r.config_hash
+    return Books(trades=trades, capital=capital, venue=venue, strategy=strategy, config_hash=config_hash,
+                 first_ts_ms=first_ts, last_ts_ms=last_ts)

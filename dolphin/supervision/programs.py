@@ -5,8 +5,10 @@ Two groups as in the bible (§16.2–§16.3): `dolphin_data` starts with the fam
 is simulated, the scanner and the data services), `dolphin` holds the trading programs
 (trader, bridge). The OBF daemon runs in `dolphin_data` with the scanner: one process for the
 universe snapshot and the per-bar OB features (docs/obf.md says why). The risk layer (`exf`,
-`acb`, `watchdog`) are critical data services: MHS restarts them when they stop. The bridge is
-in the family only when `bridge.watch` names an external scanner's folder, and then starts on demand; the trader starts with the family when
+`acb`, `watchdog`) are critical data services: MHS restarts them when they stop. The parity
+monitor (replays the trader's journal, judges strategy health) runs with the data services.
+The bridge is in the family only when `bridge.watch` names an external scanner's folder, and
+then starts on demand; the trader starts with the family when
 it paper-trades (`trader.autostart`, so `dolphin up` trades on its own) — set it to
 false for the bible's start-by-hand discipline. `critical_data` marks what MHS may restart.
 """
@@ -91,6 +93,9 @@ PROGRAMS: tuple[Program, ...] = (
             autostart=True, critical_data=False, priority=70,
             publishes=("DOLPHIN_STATE_BLUE[latest]", "DOLPHIN_PNL_BLUE[<date>]"),
             autostart_if=lambda cfg: cfg.trader.autostart),
+    Program("parity", DATA_GROUP, "dolphin.services.parity", "parity monitor: replay vs journal, strategy health",
+            autostart=True, critical_data=False, priority=80,
+            publishes=("DOLPHIN_FEATURES[parity_latest]", "DOLPHIN_FEATURES[strategy_health_latest]")),
     Program("bridge", TRADING_GROUP, "dolphin.services.bridge", "Arrow scan files → bus (external scanner)",
             autostart=False, critical_data=False, priority=60, args=lambda cfg, home: ["--watch", cfg.bridge.watch],
             publishes=("DOLPHIN_FEATURES[latest_eigen_scan]",), enabled=lambda cfg: bool(cfg.bridge.watch)),
@@ -113,6 +118,8 @@ PUBLISHERS: dict[str, str] = {
     "DOLPHIN_PNL_BLUE[<date>]": "trader",
     "DOLPHIN_HEARTBEAT[<service>_heartbeat]": "every service",
     "DOLPHIN_META_HEALTH[latest]": "mhs",
+    "DOLPHIN_FEATURES[parity_latest]": "parity",
+    "DOLPHIN_FEATURES[strategy_health_latest]": "parity",
 }
 
 

@@ -100,6 +100,17 @@ EXAMPLES: list[tuple[str, str, Any]] = [
         paths=1000, horizon_days=7.0, drawdown_limit=0.12, history_days=13.9, history_start=p.iso_utc(NOW - 86400 * 14),
         history_end=p.iso_utc(NOW - 20), assets=50, seed=12, base_boost=1.347, max_leverage=6.735,
         median_drawdown=0.011, p95_drawdown=0.06, median_return=0.004, compute_s=21.5)),
+    (schema.FEATURES, schema.PARITY_LATEST, p.ParityReport(
+        strategy="blue", status="divergent", timestamp=NOW - 30, venue="sim", first_scan=705, last_scan=860,
+        scans=156, traded_scans=116, untraded_scans=40, scan_coverage=116 / 156, replay_entries=1, missed=1,
+        signal_coverage=0.0, acted_share=0.0, causes={"coverage_gap": 1}, pnl_diff=-3.38, interval_s=60.0,
+        gaps=[p.ParityGap(kind="untraded", first_scan=761, last_scan=800, scans=40, first_ts=1, last_ts=2)],
+        diffs=[p.ParityDiff(stage="inputs", cause="coverage_gap", kind="missed", at_scan=785, asset="THETAUSDT",
+                            side="SHORT", entry_scan=785, replay_exit_scan=879, pnl_delta=-3.38, detail="stale")])),
+    (schema.FEATURES, schema.STRATEGY_HEALTH_LATEST, p.StrategyHealthReport(
+        strategy="blue", state="watch", evaluated="watch", timestamp=NOW - 30, trades=31, expectancy_ratio=0.65,
+        reasons=["expectancy ratio 0.65 < 0.7"], baseline_registered=True, baseline_source="arrow_scans",
+        gauges=[p.HealthGauge(metric="expectancy", live=0.00065, baseline=0.001, ratio=0.65, level="warn")])),
 ]
 
 
