@@ -24,6 +24,7 @@ from commands import (
     hz_cmd,
     kill_cmd,
     paper_cmd,
+    report_cmd,
     scan_cmd,
     sim_cmd,
     svc_cmd,
@@ -60,6 +61,7 @@ app.add_typer(kill_cmd.app, name="kill")
 app.add_typer(trade_cmd.app, name="trade")
 app.command("trades")(books_cmd.trades)
 app.command("pnl")(books_cmd.pnl)
+app.command("report")(report_cmd.report)
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from commands._output import console, err_console, print_json
+from commands._pnl_tables import pnl_group_table
 
 if TYPE_CHECKING:
     from dolphin.backtest.runner import BacktestResult
@@ -23,7 +24,8 @@ def _num(x: float | None, fmt: str = "{:.3f}") -> str:
     return "—" if x is None else fmt.format(x)
 
 
-def _render(result: BacktestResult, paths: tuple[Path, Path] | None) -> None:
+def _render(result: BacktestResult, files: dict[str, Path]) -> None:
+    from dolphin.backtest.metrics import pnl_groups
     from dolphin.backtest.report import iso_utc
 
     m = result.metrics
@@ -57,8 +59,11 @@ def _render(result: BacktestResult, paths: tuple[Path, Path] | None) -> None:
         days.add_row(d.date, str(d.trades), f"{d.pnl:+,.2f}", f"{d.capital:,.2f}", f"{d.boost:.3f}", f"{d.beta:.2f}",
                      d.mc_status, d.posture)
     console.print(days)
-    if paths:
-        console.print(f"summary: {paths[0]}\ntrades:  {paths[1]}")
+    if result.trades:
+        console.print(pnl_group_table(pnl_groups(result.trades, "asset"), "asset", "per pair"))
+        console.print(pnl_group_table(pnl_groups(result.trades, "exit_reason"), "exit_reason", "per exit reason"))
+    for label, path in files.items():
+        console.print(f"{label + ':':<8} {path}")
 
 
 def backtest(
@@ -78,6 +83,9 @@ def backtest(
                           "its scan range unless given).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     write: Annotated[bool, typer.Option("--write/--no-write", help="Write summary and trades under run_logs/backtest/.")] = True,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Also write an HTML report with PNG charts (equity and drawdown, vel_div with entries and "
+                         "exits, daily PnL, per-pair and per-exit-reason tables) into this directory.")] = None,
 ) -> None:
     """Replay scans through the alpha engine: progress over days, then a summary and per-day rows."""
     from dolphin.backtest.report import write_report
@@ -97,6 +105,10 @@ def backtest(
         require_exists(scans, "scan table", DataError)
     if journal is not None:
         require_exists(journal, "trader journal", DataError)
+    if report is not None:
+        from dolphin.backtest.report_html import prepare_report_dir
+
+        prepare_report_dir(report)   # before the replay: a bad directory fails in a second, not after the run
     cfg = load_config(config)
     session = None
     if journal is not None:
@@ -140,17 +152,32 @@ def backtest(
         result = run_backtest(table, cfg, date_from=date_from, date_to=date_to, acb_source=acb_source,
                               on_day=lambda _day: progress.advance(replay), source=source,
                               trade_from_scan=trade_from_scan, until_scan=until_scan, session=session)
-    paths = None
+        files: dict[str, Path] = {}
+        if report is not None:
+            from dolphin.backtest.report_data import backtest_report_data
+            from dolphin.backtest.report_html import write_html_report
+
+            draw = progress.add_task("drawing the report", total=3)
+
+            def on_draw(stage: str, done: int, total: int) -> None:
+                if stage == "draw":
+                    progress.update(draw, completed=done, total=total)
+
+            files["report"] = write_html_report(backtest_report_data(result, table), report, progress=on_draw).html
     if write:
         written = write_report(result)
-        paths = (written.summary, written.trades)
+        files = {"summary": written.summary, "trades": written.trades, **files}
     if json_out:
-        out = dict(result.summary())
-        out["days"] = [{"date": d.date, "trades": d.trades, "pnl": d.pnl, "capital": d.capital} for d in result.days]
-        if paths:
-            out["files"] = {"summary": str(paths[0]), "trades": str(paths[1])}
         import msgspec
 
+        from dolphin.backtest.metrics import pnl_groups
+
+        out = dict(result.summary())
+        out["days"] = [{"date": d.date, "trades": d.trades, "pnl": d.pnl, "capital": d.capital} for d in result.days]
+        out["per_pair"] = pnl_groups(result.trades, "asset")
+        out["per_exit_reason"] = pnl_groups(result.trades, "exit_reason")
+        if files:
+            out["files"] = {label: str(path) for label, path in files.items()}
         print_json(msgspec.to_builtins(out))
         return
-    _render(result, paths)
+    _render(result, files)
