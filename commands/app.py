@@ -27,6 +27,7 @@ from commands import (
     obf_cmd,
     paper_cmd,
     parity_cmd,
+    report_cmd,
     risk_cmd,
     scan_cmd,
     sim_cmd,
@@ -68,6 +69,7 @@ app.command("trades")(books_cmd.trades)
 app.command("pnl")(books_cmd.pnl)
 app.add_typer(mc_cmd.app, name="mc")
 app.command("parity")(parity_cmd.parity)
+app.command("report")(report_cmd.report)
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from commands._output import console, err_console, print_json
+from commands._pnl_tables import pnl_group_table
 
 if TYPE_CHECKING:
     from dolphin.backtest.runner import BacktestResult
@@ -23,7 +24,8 @@ def _num(x: float | None, fmt: str = "{:.3f}") -> str:
     return "—" if x is None else fmt.format(x)
 
 
-def _render(result: BacktestResult, paths: tuple[Path, Path] | None) -> None:
+def _render(result: BacktestResult, files: dict[str, Path]) -> None:
+    from dolphin.backtest.metrics import pnl_groups
     from dolphin.backtest.report import iso_utc
 
     m = result.metrics
@@ -57,8 +59,11 @@ def _render(result: BacktestResult, paths: tuple[Path, Path] | None) -> None:
         days.add_row(d.date, str(d.trades), f"{d.pnl:+,.2f}", f"{d.capital:,.2f}", f"{d.boost:.3f}", f"{d.beta:.2f}",
                      d.mc_status, d.posture)
     console.print(days)
-    if paths:
-        console.print(f"summary: {paths[0]}\ntrades:  {paths[1]}")
+    if result.trades:
+        console.print(pnl_group_table(pnl_groups(result.trades, "asset"), "asset", "per pair"))
+        console.print(pnl_group_table(pnl_groups(result.trades, "exit_reason"), "exit_reason", "per exit reason"))
+    for label, path in files.items():
+        console.print(f"{label + ':':<8} {path}")
 
 
 def backtest(
@@ -81,6 +86,9 @@ def backtest(
     register_baseline: Annotated[bool, typer.Option(
         "--register-baseline", help="Register this run's metrics as the strategy's health baseline "
                                     "(run_logs/baselines/<config>.json; `dolphin health strategy`).")] = False,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Also write an HTML report with PNG charts (equity and drawdown, vel_div with entries and "
+                         "exits, daily PnL, per-pair and per-exit-reason tables) into this directory.")] = None,
 ) -> None:
     """Replay scans through the alpha engine: progress over days, then a summary and per-day rows."""
     from dolphin.backtest.report import write_report
@@ -100,6 +108,10 @@ def backtest(
         require_exists(scans, "scan table", DataError)
     if journal is not None:
         require_exists(journal, "trader journal", DataError)
+    if report is not None:
+        from dolphin.backtest.report_html import prepare_report_dir
+
+        prepare_report_dir(report)   # before the replay: a bad directory fails in a second, not after the run
     cfg = load_config(config)
     session = None
     if journal is not None:
@@ -143,23 +155,38 @@ def backtest(
         result = run_backtest(table, cfg, date_from=date_from, date_to=date_to, acb_source=acb_source,
                               on_day=lambda _day: progress.advance(replay), source=source,
                               trade_from_scan=trade_from_scan, until_scan=until_scan, session=session)
-    paths = None
+        files: dict[str, Path] = {}
+        if report is not None:
+            from dolphin.backtest.report_data import backtest_report_data
+            from dolphin.backtest.report_html import write_html_report
+
+            draw = progress.add_task("drawing the report", total=3)
+
+            def on_draw(stage: str, done: int, total: int) -> None:
+                if stage == "draw":
+                    progress.update(draw, completed=done, total=total)
+
+            files["report"] = write_html_report(backtest_report_data(result, table), report, progress=on_draw).html
     if write:
         written = write_report(result)
-        paths = (written.summary, written.trades)
+        files = {"summary": written.summary, "trades": written.trades, **files}
     baseline_file = _register_baseline(result) if register_baseline else None
     if json_out:
+        import msgspec
+
+        from dolphin.backtest.metrics import pnl_groups
+
         out = dict(result.summary())
         if baseline_file is not None:
             out["baseline"] = str(baseline_file)
         out["days"] = [{"date": d.date, "trades": d.trades, "pnl": d.pnl, "capital": d.capital} for d in result.days]
-        if paths:
-            out["files"] = {"summary": str(paths[0]), "trades": str(paths[1])}
-        import msgspec
-
+        out["per_pair"] = pnl_groups(result.trades, "asset")
+        out["per_exit_reason"] = pnl_groups(result.trades, "exit_reason")
+        if files:
+            out["files"] = {label: str(path) for label, path in files.items()}
         print_json(msgspec.to_builtins(out))
         return
-    _render(result, paths)
+    _render(result, files)
     if baseline_file is not None:
         console.print(f"baseline: {baseline_file} (expectancy, Sharpe, drawdown, win rate and trade frequency of "
                       f"{result.config.name}; `dolphin health strategy` compares live trading with it)")

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from commands._output import console, print_json
+from commands._pnl_tables import pnl_group_table
 
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Only trades closed on or after this day (YYYY-MM-DD).")]
 AssetOpt = Annotated[str | None, typer.Option("--asset", help="Only this symbol (e.g. BTCUSDT).")]
@@ -86,14 +87,7 @@ def pnl(since: SinceOpt = None, asset: AssetOpt = None, journal: JournalOpt = No
         if json_out:
             print_json({"journal": str(path), "by": views[0], "groups": [msgspec.to_builtins(g) for g in groups]})
             return
-        table = Table(title=f"PnL per {views[0].replace('_', ' ')}  ({len(chosen)} trades)")
-        for col in (views[0].replace("_", " "), "trades", "win %", "pnl", "avg", "avg %", "best", "worst", "fees"):
-            table.add_column(col, justify="left" if col == views[0].replace("_", " ") else "right")
-        for g in groups:
-            style = "green" if g.pnl > 0 else "red"
-            table.add_row(g.key, str(g.trades), f"{g.win_rate * 100:.1f}", f"[{style}]{g.pnl:+.2f}[/]",
-                          f"{g.avg_pnl:+.2f}", f"{g.avg_pnl_pct * 100:+.3f}", f"{g.best:+.2f}", f"{g.worst:+.2f}",
-                          f"{g.fees:.2f}")
+        table = pnl_group_table(groups, views[0], f"PnL per {views[0].replace('_', ' ')}  ({len(chosen)} trades)")
         console.print(table)
         return
     initial = strategy.initial_capital

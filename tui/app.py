@@ -96,6 +96,7 @@ class DolphinTui(App[None]):
         Binding("k", "kill_switch", "Kill switch"),
         Binding("x", "force_exit", "Force exit"),
         Binding("h", "trade_history", "Trades"),
+        Binding("c", "charts", "Charts", show=False),   # in the help and the palette; the footer is full at 120 columns
         Binding("question_mark", "help", "Help"),
         Binding("p", "parity", "Parity", show=False),
         Binding("space", "replay_pause", "Pause", show=False),
@@ -415,6 +416,12 @@ class DolphinTui(App[None]):
                     timeout=6 if message.ok else 15)
         self._read_kill()
 
+    def action_charts(self) -> None:
+        from tui.charts_screen import ChartsScreen
+
+        if not isinstance(self.screen, ChartsScreen):
+            self.push_screen(ChartsScreen(self.state, self.strategy))
+
     def action_trade_history(self) -> None:
         if not isinstance(self.screen, TradesScreen):
             self.push_screen(TradesScreen(self.journal_path))
@@ -438,6 +445,7 @@ class DolphinTui(App[None]):
         yield SystemCommand("Trade history", "The closed trades from the journal, filterable", self.action_trade_history)
         yield SystemCommand("Parity and strategy health", "Live vs replay (coverage, missed/extra trades by cause) "
                             "and the strategy's decay gauges", self.action_parity)
+        yield SystemCommand("Charts", "Equity and drawdown, vel_div against the entry gate", self.action_charts)
         yield SystemCommand("Help", "Keys and what the colours mean", self.action_help)
 
 

@@ -27,6 +27,7 @@ HELP = """\
   [b]k[/b]        kill switch: pause (no entries) · reduce (exits only) · halt (no orders) · clear
   [b]x[/b]        force exit of the open position at the next scan (exit reason MANUAL)
   [b]h[/b]        trade history from the journal ([b]/[/b] filters by asset or exit reason)
+  [b]c[/b]        charts: equity over drawdown, vel_div against the entry gate ([b]esc[/b] back)
   [b]?[/b]        this help
   [b]ctrl+p[/b]   command palette (every action above)
   replay:  [b]space[/b] pause · [b]+[/b]/[b]-[/b] speed

@@ -227,6 +227,7 @@ def _services_signature(view: ServicesView) -> tuple[Any, ...]:
 
 
 VEL_DIV_HISTORY = 120  # scans kept for the sparkline (10 minutes of 5 s bars)
+EQUITY_HISTORY = 2000  # capital changes kept for the equity chart (each trade close, funding)
 MC_HISTORY = 48
 JOURNAL_HISTORY = 20
 
@@ -245,6 +246,7 @@ class TuiState:
         self._scan: ScanRecord | None = None
         self._mc_prob: deque[float] = deque(maxlen=MC_HISTORY)
         self._journal: deque[Any] = deque(maxlen=JOURNAL_HISTORY)
+        self._equity: deque[tuple[int, float]] = deque(maxlen=EQUITY_HISTORY)   # (market ms, capital)
         self._dirty: set[str] = set()
         self._armed = True
         self._notify: Callable[[], None] | None = None
@@ -342,6 +344,9 @@ class TuiState:
                     self._scan = None
                 else:
                     self._note_scan(payload)
+            if topic == STRATEGY and payload is not None:
+                self._note_capital(getattr(payload, "last_scan_ts", None) or int(entry.basis * 1000),
+                                   getattr(payload, "capital", None))
             if topic == MC and payload is not None:
                 history = getattr(payload, "prob_history", None)
                 prob = getattr(payload, "catastrophic_prob", None)
@@ -367,6 +372,14 @@ class TuiState:
             self._vel_div[-1] = (record.scan_number, record.vel_div)
         else:
             self._vel_div.append((record.scan_number, record.vel_div))
+
+    def _note_capital(self, ts_ms: Any, capital: Any) -> None:
+        """One point of the equity history where the capital changed (under the lock)."""
+        if not isinstance(capital, (int, float)) or not math.isfinite(capital) or not isinstance(ts_ms, int):
+            return
+        if self._equity and (capital == self._equity[-1][1] or ts_ms < self._equity[-1][0]):
+            return
+        self._equity.append((ts_ms, float(capital)))
 
     # ------------------------------------------------------------ local sources (any thread)
     def set_bus(self, state: str, *, address: str | None = None, detail: str = "") -> None:
@@ -435,6 +448,8 @@ class TuiState:
     def add_journal(self, event: Any) -> None:
         with self._lock:
             self._journal.append(event)
+            if getattr(event, "kind", "") == "capital":
+                self._note_capital(int(event.ts_s * 1000), event.data)
             self._mark(JOURNAL)
         self._fire_if_armed()
 
@@ -474,6 +489,16 @@ class TuiState:
     def vel_div_history(self) -> list[float]:
         with self._lock:
             return [v for _, v in self._vel_div]
+
+    def vel_div_points(self) -> list[tuple[int, float]]:
+        """(scan number, vel_div) of the recent scans, oldest first."""
+        with self._lock:
+            return list(self._vel_div)
+
+    def equity_history(self) -> list[tuple[int, float]]:
+        """(market ms, capital) where the trader's capital changed since the screen started, oldest first."""
+        with self._lock:
+            return list(self._equity)
 
     def mc_history(self) -> list[float]:
         with self._lock:
