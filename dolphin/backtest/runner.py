@@ -191,7 +191,13 @@ class SpanPlan:
 
 
 class ScanSource(Protocol):
-    """Scan rows in order, in pieces of any size: a table in memory, a Parquet file, a generated market."""
+    """Scan rows in order, in pieces of any size: a table in memory, a Parquet file, a generated market.
+
+    ``stages`` holds the seconds the source has spent per stage of its own (read,
+    generate, scan), for the report.
+    """
+
+    stages: dict[str, float]
 
     @property
     def assets(self) -> tuple[str, ...]: ...
@@ -208,8 +214,9 @@ class ScanSource(Protocol):
 class TableSource:
     """A scan table already in memory: one piece, every row."""
 
-    def __init__(self, table: ScanTable) -> None:
+    def __init__(self, table: ScanTable, stages: dict[str, float] | None = None) -> None:
         self.table = table
+        self.stages = dict(stages or {})
 
     @property
     def assets(self) -> tuple[str, ...]:
@@ -222,8 +229,9 @@ class TableSource:
         yield self.table
 
 
-#: progress(stage, done, total): stage is "engine" (days) or a source's stage (its own units)
-ProgressFn = Callable[[str, int, int], None]
+#: progress(stage, done, total, seconds): stage is "engine" (days) or a source's stage (its own units);
+#: seconds is the time spent in that stage so far
+ProgressFn = Callable[[str, int, int, float], None]
 
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -379,7 +387,7 @@ def replay(scans: ScanSource, cfg: StrategyConfig, *, date_from: str | None = No
             timing["compile_in_run"] += in_run
             days.append(day)
             if progress is not None:
-                progress("engine", len(days), plan.days)
+                progress("engine", len(days), plan.days, timing["engine"])
             if on_day is not None:
                 on_day(day)
 
@@ -417,4 +425,5 @@ def replay(scans: ScanSource, cfg: StrategyConfig, *, date_from: str | None = No
                           metrics=metrics, span_start_ms=span_start_ms, span_end_ms=span_end_ms,
                           bars=plan.stop - plan.trade_from, open_position=engine.open_position,
                           engine_seconds=timing["engine"], compile_seconds=compile_seconds,
-                          compile_in_run_seconds=timing["compile_in_run"], source=source)
+                          compile_in_run_seconds=timing["compile_in_run"], source=source,
+                          stages={**scans.stages, "engine": timing["engine"]})

@@ -43,10 +43,11 @@ class SyntheticSource:
     scan windows over from the previous day, and handed on; nothing of earlier days is
     kept but the builder's state and the market's per-hour price levels. ``stages``
     accumulates the seconds spent generating and scanning; ``progress(stage, done,
-    total)`` reports days generated and bars scanned.
+    total, seconds)`` reports days generated and bars scanned.
     """
 
-    def __init__(self, days: int, seed: int, *, progress: Callable[[str, int, int], None] | None = None) -> None:
+    def __init__(self, days: int, seed: int, *,
+                 progress: Callable[[str, int, int, float], None] | None = None) -> None:
         if not 1 <= int(days) <= MAX_SYNTHETIC_DAYS:
             raise ValueError(f"days must be in 1..{MAX_SYNTHETIC_DAYS}, got {days}")
         self.days = int(days)
@@ -78,11 +79,11 @@ class SyntheticSource:
             t1 = time.perf_counter()
             self.stages["generate"] += t1 - t0
             if self.progress is not None:
-                self.progress("generate", d + 1, -(-total // per_day))
+                self.progress("generate", d + 1, -(-total // per_day), self.stages["generate"])
             piece = builder.advance(self._ts(d), close)
             self.stages["scan"] += time.perf_counter() - t1
             if self.progress is not None:
-                self.progress("scan", min((d + 1) * per_day, total), total)
+                self.progress("scan", min((d + 1) * per_day, total), total, self.stages["scan"])
             yield piece
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -134,9 +135,11 @@ class ScanTableFile:
     full rows. The values equal `read_scan_table`'s.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, progress: Callable[[str, int, int, float], None] | None = None) -> None:
         self.path = Path(path)
         self._assets = _scan_table_assets(self.path)
+        self.progress = progress
+        self.stages: dict[str, float] = {"read": 0.0}
 
     @property
     def assets(self) -> tuple[str, ...]:
@@ -163,12 +166,22 @@ class ScanTableFile:
     def pieces(self, stop: int | None = None) -> Iterator[ScanTable]:
         last: int | None = None
         offset = 0
-        for batch in self._batches(None):
+        batches = self._batches(None)
+        total = pq.ParquetFile(self.path).metadata.num_rows if stop is None else stop
+        while True:
+            t0 = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                return
             ts, scan_number = _keys(self.path, batch, last, offset)
             if ts.shape[0]:
                 last = int(ts[-1])
             offset += batch.num_rows
-            yield _rows(batch, self._assets, ts, scan_number)
+            piece = _rows(batch, self._assets, ts, scan_number)
+            self.stages["read"] += time.perf_counter() - t0
+            if self.progress is not None:
+                self.progress("read", min(offset, total), total, self.stages["read"])
+            yield piece
             if stop is not None and offset >= stop:
                 return
 

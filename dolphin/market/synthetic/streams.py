@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+STREAM_VERSION = 1
+"""Version of the market's random streams and of how prices are built from them: the same
+seed and version give the same market bit for bit. Bumped on every change that moves a price
+(see docs/synthetic_market.md, "Stream versions")."""
+
 MARKET = 1
 """Per chunk: the market factor's bar shocks and intra-bar bridge."""
 IDIO = 2
