@@ -17,15 +17,18 @@ import typer
 
 from commands import (
     backtest_cmd,
+    books_cmd,
     config_cmd,
     family_cmd,
     health_cmd,
     hz_cmd,
+    kill_cmd,
     paper_cmd,
     scan_cmd,
     sim_cmd,
     svc_cmd,
     test_cmd,
+    trade_cmd,
     tui_cmd,
 )
 from commands._output import fail_line
@@ -53,6 +56,10 @@ app.command("down")(family_cmd.down)
 app.add_typer(svc_cmd.app, name="svc")
 app.command("health")(health_cmd.health)
 app.command("paper")(paper_cmd.paper)
+app.add_typer(kill_cmd.app, name="kill")
+app.add_typer(trade_cmd.app, name="trade")
+app.command("trades")(books_cmd.trades)
+app.command("pnl")(books_cmd.pnl)
 # the operator's screen and the test report
 app.command("tui")(tui_cmd.tui)
 app.command("test")(test_cmd.test)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -18,20 +19,34 @@ def up(
     speed: Annotated[float | None, typer.Option("--speed", help="Simulated seconds per wall second (sim only).")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Return once the family runs (for scripts).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print where things are as JSON.")] = False,
+    bus: Annotated[str, typer.Option(
+        "--bus", help="auto (external iff DOLPHIN_HZ_MEMBERS is set), embedded (DOLPHIN's own member) or "
+                      "external (a real Hazelcast cluster at DOLPHIN_HZ_MEMBERS).")] = "auto",
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Run only these programs on this host (comma-separated; a family split across hosts, "
+                       "e.g. sim,scanner,mhs on one and trader on another). Also DOLPHIN_PROGRAMS.")] = None,
 ) -> None:
     """Start the family on its embedded defaults and wait until every autostart program is RUNNING."""
+    from dolphin.bus.cluster_health import probe_cluster
     from dolphin.config.services import load_services_config, override
     from dolphin.errors import UsageError
-    from dolphin.supervision.family import mainnet_data
+    from dolphin.supervision.family import mainnet_data, select_bus
     from dolphin.supervision.family import up as family_up
+    from dolphin.supervision.programs import check_selection
     from dolphin.supervision.render import market_urls
 
+    cluster = select_bus(bus)
+    health = probe_cluster(cluster) if cluster is not None else None  # unreachable: one line, exit 10
     cfg = load_services_config()
     if market is not None and market not in ("sim", "binance"):
         raise UsageError(f"--market must be sim or binance, got {market!r}")
     cfg = override(cfg, "market", source=market, speed=speed)
     if speed is not None and cfg.market.source != "sim":
         raise UsageError("--speed applies to the simulator only (--market sim)")
+    if only is not None:
+        cfg = override(cfg, "supervisor", programs=only)
+        os.environ["DOLPHIN_PROGRAMS"] = cfg.supervisor.programs  # the TUI started below sees the same family
+    check_selection(cfg)
     rest, ws = market_urls(cfg)
     on_mainnet = mainnet_data(cfg)
     if on_mainnet:  # before anything starts, so it is seen even if the start fails
@@ -50,7 +65,8 @@ def up(
         "supervisor_socket": str(result.paths.socket),
         "supervisor_config": str(result.paths.conf),
         "logs": str(result.paths.logdir),
-        "bus": f"{cfg.bus.host}:{cfg.bus.port}" if not cfg.external_bus else "external (DOLPHIN_HZ_MEMBERS)",
+        "bus": f"{cfg.bus.host}:{cfg.bus.port}" if cluster is None else f"cluster {','.join(cluster.members)}",
+        "bus_cluster": None if health is None else health.summary(),
         "market": {"source": cfg.market.source, "rest": rest, "ws": ws,
                    "network": cfg.market.binance_network if cfg.market.source == "binance" else None,
                    "mainnet_data": on_mainnet,
@@ -63,7 +79,8 @@ def up(
     console.print(f"[bold green]{headline}[/]")
     console.print(process_table(result.processes))
     console.print(f"runtime root  {where['runtime_root']}\nsupervisor    {where['supervisor_socket']}\n"
-                  f"logs          {where['logs']}\nbus           {where['bus']}\n"
+                  f"logs          {where['logs']}\nbus           {where['bus']}"
+                  f"{'' if health is None else f'  ({health.summary()})'}\n"
                   f"market        {cfg.market.source}: {rest}  {ws}")
     if on_mainnet:
         console.print(f"[bold red]MAINNET market data[/] ({rest}); orders stay on {cfg.trader.venue}")

@@ -72,10 +72,16 @@ def status(
 
         print_json(msgspec.to_builtins(report))
         return
-    kind = "embedded member" if report.embedded else "cluster"
+    kind = "embedded member" if report.embedded else "member"
     for m in report.members:
         console.print(f"[bold]{kind}[/] {m.address}  uuid {m.uuid}  version {m.version}  "
-                      f"cluster [bold]{report.cluster_name}[/]  (client {report.client_version})")
+                      f"partitions {m.partitions}  cluster [bold]{report.cluster_name}[/]  "
+                      f"(client {report.client_version})")
+    health = report.cluster
+    if health is not None:
+        style = "green" if health.whole else "bold red"
+        missing = f"; missing {', '.join(health.missing)}" if health.missing else ""
+        console.print(f"[bold]cluster[/] [{style}]{health.summary()}[/]{missing}")
     maps = Table(title="maps")
     maps.add_column("map")
     maps.add_column("entries", justify="right")
@@ -97,6 +103,30 @@ def status(
         else:
             keys.add_row(k.map_name, k.key, "" if k.age_s is None else _age(k.age_s), "[green]ok[/]")
     console.print(keys)
+
+
+@app.command("member-config")
+def member_config(
+    member: Annotated[list[str], typer.Option(
+        "--member", help="host:port of every member of the cluster (repeat; the TCP-IP join list).")],
+    host: Annotated[str, typer.Option(help="The address this member binds and advertises (one of --member).")],
+    port: Annotated[int, typer.Option(help="This member's port.")] = 5701,
+    cluster_name: Annotated[str, typer.Option(help="Cluster name clients must present.",
+                                              envvar="DOLPHIN_HZ_CLUSTER")] = "dolphin",
+    backup_count: Annotated[int, typer.Option(help="Synchronous backups of every DOLPHIN map.")] = 1,
+) -> None:
+    """Print the hazelcast.xml of one member of a real cluster for DOLPHIN's maps (docs/deploy.md)."""
+    from dolphin.bus.cluster_config import MemberConfigSpec, member_config_xml
+    from dolphin.errors import UsageError
+
+    if f"{host}:{port}" not in member:
+        raise UsageError(f"{host}:{port} is not in the --member list: a member must join itself too")
+    try:
+        spec = MemberConfigSpec(cluster_name=cluster_name, host=host, port=port, members=tuple(member),
+                                backup_count=backup_count)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    typer.echo(member_config_xml(spec), nl=False)
 
 
 def _age(seconds: float) -> str:

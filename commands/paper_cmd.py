@@ -48,7 +48,20 @@ def paper(
                         f"trades {len(core.trades)}  posture {eng.posture}  stale {st.stale}  dup {st.duplicates}  "
                         f"latency {st.last_latency_ms or 0:.1f} ms")
 
-    with Live(status, console=console, refresh_per_second=4, transient=False):
-        code = run_service("trader", lambda ctx: run(ctx, on_step=on_step), log_file=log_file)
+    from dolphin.store.journal import JournalCorrupt, JournalLocked
+
+    try:
+        with Live(status, console=console, refresh_per_second=4, transient=False):
+            code = run_service("trader", lambda ctx: run(ctx, on_step=on_step), log_file=log_file,
+                               raise_crash=True)
+    except JournalLocked as exc:
+        raise DolphinError(f"{exc}: the supervised trader holds this book — `dolphin svc stop trader` first, "
+                           "or paper another strategy (--config)") from None
+    except JournalCorrupt as exc:
+        raise DolphinError(f"the trader's journal is damaged: {exc}") from None
+    except (DolphinError, OSError) as exc:
+        raise DolphinError(f"the trader stopped: {exc} (traceback in {log_file})") from None
+    except Exception as exc:
+        raise DolphinError(f"the trader crashed: {type(exc).__name__}: {exc} (traceback in {log_file})") from None
     if code:
         raise DolphinError(f"the trader stopped with an error (exit {code}); see {log_file}")

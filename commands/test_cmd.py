@@ -47,6 +47,8 @@ def test(
     else:
         console.print(results_table({k: v for k, v in run.results.items() if v.total or v.skipped}
                                     or run.results, f"{len(run.outcomes)} tests in {run.duration_s:.1f} s"))
+        if keyword or paths or category:
+            console.print("[yellow]partial run[/] (a selection, not the whole suite): the footer says so too")
         if run.path is not None:
             console.print(f"results written to {run.path}")
     if run.exit_code != 0:

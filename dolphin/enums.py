@@ -165,6 +165,38 @@ class ObSource(StrEnum):
 
 
 @unique
+class KillLevel(StrEnum):
+    """The operator's kill switch, from least to most restrictive (docs/trader.md, "Kill switch")."""
+
+    CLEAR = "clear"      # trading as usual
+    PAUSE = "pause"      # no new entries; open positions are still managed (exits go out)
+    REDUCE = "reduce"    # only position-reducing orders (exits); anything that adds exposure is refused
+    HALT = "halt"        # no orders at all; open orders are cancelled; positions are left as they are
+
+    @property
+    def rank(self) -> int:
+        return ("clear", "pause", "reduce", "halt").index(self.value)
+
+    @property
+    def blocks_entries(self) -> bool:
+        return self is not KillLevel.CLEAR
+
+    @property
+    def blocks_exits(self) -> bool:
+        return self is KillLevel.HALT
+
+    @property
+    def meaning(self) -> str:
+        """What the level does, in the operator's words (CLI and TUI say the same)."""
+        return _KILL_MEANING[self.value]
+
+
+_KILL_MEANING = {"clear": "trading as usual", "pause": "no new entries; open positions are still managed",
+                 "reduce": "only position-reducing orders (exits)",
+                 "halt": "no orders at all; open orders are cancelled, positions left as they are"}
+
+
+@unique
 class SignalState(StrEnum):
     """Where vel_div stands against the strategy's entry gate (bible §4.1); see `engine.signal.classify`."""
 
@@ -178,5 +210,5 @@ class SignalState(StrEnum):
         return self in (SignalState.SIGNAL, SignalState.EXTREME)
 
 
-__all__ = ["HealthStatus", "McStatus", "ObRegime", "ObSource", "OrderSide", "PositionSide", "Posture", "ProcessState", "ScanRejection",
+__all__ = ["HealthStatus", "KillLevel", "McStatus", "ObRegime", "ObSource", "OrderSide", "PositionSide", "Posture", "ProcessState", "ScanRejection",
            "ServiceAction", "SignalState"]

@@ -32,6 +32,7 @@ test lands in at least one category. The bible's five categories are always writ
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -109,6 +110,24 @@ class TestResults:
         """FAIL if any category failed, PASS if any passed, else N/A."""
         statuses = {c.status for c in self.categories.values()}
         return "FAIL" if "FAIL" in statuses else "PASS" if "PASS" in statuses else "N/A"
+
+    @property
+    def partial(self) -> str | None:
+        """What narrowed the run (``-k``, paths, categories), or None for the whole suite.
+
+        A PASS of one selected test says nothing about the rest: the footer names the selection.
+        """
+        selection = self.meta.get("_selection")
+        if not isinstance(selection, dict):
+            return None
+        parts = []
+        if selection.get("keyword"):
+            parts.append(f"-k {selection['keyword']}")
+        for path in selection.get("paths") or ():
+            parts.append(str(path))
+        for cat in selection.get("categories") or ():
+            parts.append(f"--category {cat}")
+        return " ".join(parts) or None
 
 
 def status_of(passed: int, total: int) -> str:
@@ -310,6 +329,12 @@ def run_report(*, paths: Sequence[str] = (), keyword: str | None = None, categor
     """
     if os.environ.get(ACTIVE_ENV):
         raise UsageError(f"a test report is already running ({ACTIVE_ENV} is set): refusing to recurse")
+    missing = [name for name in ("pytest", "xdist", "hypothesis") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"{', '.join(missing)} not installed in this environment ({sys.executable}): "
+                         "the suite needs the test extra — pip install -e '.[test]' from the source checkout")
+    if not (Path(cwd or PROJECT_ROOT) / "tests").is_dir():
+        raise UsageError(f"no tests/ under {cwd or PROJECT_ROOT}: `dolphin test` runs from a source checkout")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dolphin-test-report-") as tmp:
         out_file = Path(tmp) / "outcomes.json"

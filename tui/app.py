@@ -13,11 +13,14 @@ Structure:
   file's mtime (a local stat, no service involved).
 * workers/threads — service actions and log reads run off the UI thread; a supervisord
   call never blocks the screen.
-* screens — help, service action → confirmation, log panel (`tui.screens`); a command
-  palette entry for every action.
+* screens — help, service action → confirmation, log panel (`tui.screens`); the
+  operator's controls — kill switch, force exit, trade history (`tui.controls`) — each
+  asking for a reason and a confirmation; a command palette entry for every action.
 
 Nothing here calls a service: the only requests are the bus listener registrations, one
-read of the shown keys per (re)connect or `r`, and the supervisord poll.
+read of the shown keys per (re)connect or `r`, and the supervisord poll. The controls
+write the same local files as `dolphin kill` and `dolphin trade exit`; the trader reads
+them at its next scan and journals them.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -35,8 +39,9 @@ from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from dolphin.enums import ServiceAction
-from tui.messages import ServiceActionDone, StateChanged
+from dolphin.enums import KillLevel, ServiceAction
+from tui.controls import KillSwitchScreen, ReasonScreen, TradesScreen, kill_badge
+from tui.messages import ControlDone, ServiceActionDone, StateChanged
 from tui.panels import (
     AcbPanel,
     AlphaPanel,
@@ -56,6 +61,9 @@ from tui.panels.base import RenderHook
 from tui.screens import ConfirmScreen, HelpScreen, LogScreen, ServiceActionScreen
 from tui.services import SupervisorPoller, in_background, process_by_name, run_action
 from tui.state import StrategyView, TestsView, TuiState
+
+if TYPE_CHECKING:
+    from dolphin.execution.controls import TraderControls
 
 TICK_S = 1.0
 
@@ -85,6 +93,9 @@ class DolphinTui(App[None]):
         Binding("l", "log_panel", "Log"),
         Binding("t", "toggle_tests", "Tests"),
         Binding("s", "focus_services", "Services"),
+        Binding("k", "kill_switch", "Kill switch"),
+        Binding("x", "force_exit", "Force exit"),
+        Binding("h", "trade_history", "Trades"),
         Binding("question_mark", "help", "Help"),
         Binding("space", "replay_pause", "Pause", show=False),
         Binding("plus,equals_sign", "replay_speed(2.0)", "Faster", show=False),
@@ -94,7 +105,8 @@ class DolphinTui(App[None]):
     def __init__(self, *, state: TuiState | None = None, feeds: Iterable[Any] = (),
                  supervisor: SupervisorPoller | None = None, supervisor_socket: str | Path | None = None,
                  results_path: str | Path | None = None, strategy: StrategyView | None = None,
-                 render_hook: RenderHook | None = None, tick_s: float = TICK_S, show_tests: bool = True) -> None:
+                 render_hook: RenderHook | None = None, tick_s: float = TICK_S, show_tests: bool = True,
+                 controls: TraderControls | None = None, journal: str | Path | None = None) -> None:
         super().__init__()
         self.state = state if state is not None else TuiState()
         self.feeds = list(feeds)
@@ -113,6 +125,9 @@ class DolphinTui(App[None]):
         self.panels: list[Panel] = []
         self.refreshes = 0
         self.last_action: ServiceActionDone | None = None
+        self.last_control: ControlDone | None = None
+        self.controls = controls        # the family's trader files; None in a replay (controls off)
+        self.journal_path = Path(journal) if journal is not None else (controls.journal if controls else None)
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -120,7 +135,7 @@ class DolphinTui(App[None]):
         header = HeaderPanel(s, id="header")
         self.services_panel = ServicesPanel(s, id="services")
         self.footer_panel = ResultsFooter(s, id="tests")
-        grid = [TraderPanel(s, id="trader"), SysHealthPanel(s, id="syshealth"), CapitalPanel(s, id="capital"),
+        grid = [TraderPanel(s, id="trader", strategy=self.strategy), SysHealthPanel(s, id="syshealth"), CapitalPanel(s, id="capital"),
                 AlphaPanel(s, id="alpha", strategy=self.strategy), ScanPanel(s, id="scan"), AcbPanel(s, id="acb"),
                 ExtFPanel(s, id="extf"), ObfPanel(s, id="obf"), McPanel(s, id="mc")]
         self.panels = [header, *grid, self.services_panel, self.footer_panel]
@@ -137,6 +152,7 @@ class DolphinTui(App[None]):
             for panel in self.panels:
                 panel.set_render_hook(self.render_hook)
         self._load_tests()
+        self._read_kill()
         self.state.set_notifier(self._wake_ui)
         for feed in self.feeds:
             feed.start()
@@ -178,6 +194,16 @@ class DolphinTui(App[None]):
             if panel.display:
                 panel.tick(now)
         self._check_results_file()
+        self._read_kill()
+
+    def _read_kill(self) -> None:
+        """The kill switch as set (one small local file); the header shows it on every screen."""
+        if self.controls is not None:
+            try:
+                self.state.set_kill(self.controls.kill.state())
+            except Exception as exc:     # never a crash of the operator's screen
+                self.state.set_kill(None)
+                self.log.warning(f"kill switch unreadable: {exc}")
 
     # ------------------------------------------------------------ the test footer file
     def _stamp(self) -> tuple[int, int] | None:
@@ -293,6 +319,99 @@ class DolphinTui(App[None]):
         if self.supervisor is not None:
             self.supervisor.poke()
 
+    # ------------------------------------------------------------ operator controls
+    def _trader_state(self) -> Any:
+        from dolphin.bus import schema
+
+        entry = self.state.entry(schema.STATE_BLUE, schema.LATEST)
+        return entry.payload if entry is not None else None
+
+    def _no_controls(self) -> None:
+        self.notify("the controls act on a live family's trader (not in a replay)", severity="warning")
+
+    def action_kill_switch(self) -> None:
+        """Choose a level, give a reason, confirm; the trader applies it at its next scan (journaled)."""
+        if self.controls is None:
+            self._no_controls()
+            return
+        current = self.controls.kill.state()
+        trader = self._trader_state()
+        applied = getattr(trader, "kill_level", None) if trader is not None else None
+
+        def chosen(level: KillLevel | None) -> None:
+            if level is None:
+                return
+            question = Text.assemble("Set the kill switch to ", kill_badge(level), "?")
+
+            def go(reason: str | None) -> None:
+                if reason is not None:
+                    self._engage(level, reason)
+
+            self.push_screen(ReasonScreen(question, detail=level.meaning, confirm_label=level.capitalize()), go)
+
+        self.push_screen(KillSwitchScreen(current, applied), chosen)
+
+    def _engage(self, level: KillLevel, reason: str) -> None:
+        controls = self.controls
+        assert controls is not None
+
+        def work() -> None:
+            try:
+                state = controls.kill.engage(level, reason=reason, by=_operator("tui"))
+                effective = controls.kill.state()
+                detail = f"kill switch {state.level.upper()}: {state.level.meaning}"
+                if effective.level is not state.level:
+                    detail += f" — but {controls.kill.path} still holds it at halt"
+                self.post_message(ControlDone("kill", True, detail))
+            except Exception as exc:
+                self.post_message(ControlDone("kill", False, f"kill switch not set: {exc}"))
+
+        in_background(work, "tui-kill")
+
+    def action_force_exit(self) -> None:
+        """Close the open position at the trader's next scan, through the engine's exit path (MANUAL)."""
+        if self.controls is None:
+            self._no_controls()
+            return
+        trader = self._trader_state()
+        position = getattr(trader, "open_position", None) if trader is not None else None
+        if position is None:
+            self.notify("no open position to close (per the trader's last state on the bus)", severity="warning")
+            return
+        question = Text.assemble("Force exit ", (f"{position.side} {position.asset}", "bold"),
+                                 f" (entered @ {position.entry_price:.6g}, notional {position.notional:,.2f})?")
+
+        def go(reason: str | None) -> None:
+            if reason is not None:
+                self._request_exit(position.asset, reason)
+
+        self.push_screen(ReasonScreen(question, detail="the trader closes it at its next scan, exit reason MANUAL",
+                                      confirm_label="Close it"), go)
+
+    def _request_exit(self, asset: str, reason: str) -> None:
+        controls = self.controls
+        assert controls is not None
+
+        def work() -> None:
+            try:
+                request = controls.exits.submit(asset, reason=reason, by=_operator("tui"))
+                self.post_message(ControlDone("exit", True, f"force exit of {asset} requested ({request.id}); "
+                                                            "the trader takes it at its next scan"))
+            except Exception as exc:
+                self.post_message(ControlDone("exit", False, f"force exit not requested: {exc}"))
+
+        in_background(work, "tui-exit")
+
+    def on_control_done(self, message: ControlDone) -> None:
+        self.last_control = message
+        self.notify(message.detail, severity="information" if message.ok else "error",
+                    timeout=6 if message.ok else 15)
+        self._read_kill()
+
+    def action_trade_history(self) -> None:
+        if not isinstance(self.screen, TradesScreen):
+            self.push_screen(TradesScreen(self.journal_path))
+
     # ------------------------------------------------------------ command palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -305,11 +424,23 @@ class DolphinTui(App[None]):
         for action in ServiceAction:
             yield SystemCommand(f"{action.capitalize()} service", f"{action.capitalize()} the selected service "
                                 "(asks for confirmation)", _bind(self.offer_actions, None, action))
+        yield SystemCommand("Kill switch", "Pause / reduce / halt / clear the trader (reason + confirmation)",
+                            self.action_kill_switch)
+        yield SystemCommand("Force exit", "Close the open position at the next scan (reason + confirmation)",
+                            self.action_force_exit)
+        yield SystemCommand("Trade history", "The closed trades from the journal, filterable", self.action_trade_history)
         yield SystemCommand("Help", "Keys and what the colours mean", self.action_help)
 
 
 def _bind(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
     return lambda: fn(*args)
+
+
+def _operator(via: str) -> str:
+    """Who set it, for the journal: the login name and where from."""
+    from dolphin.execution.kill_switch import _who
+
+    return f"{_who()} (tui)" if via == "tui" else _who()
 
 
 def build_live_app(*, socket_path: str | Path | None = None, results_path: str | Path | None = None,
@@ -323,8 +454,33 @@ def build_live_app(*, socket_path: str | Path | None = None, results_path: str |
     feed = BusFeed(state, settings, **(feed_options or {}))
     socket = Path(socket_path) if socket_path is not None else default_socket()
     poller = SupervisorPoller(state, socket, interval_s=poll_s or POLL_INTERVAL_S)
+    if "controls" not in app_options:
+        app_options["controls"] = _configured_controls()
+    state.set_bar_interval(_configured_bar_s())
     return DolphinTui(state=state, feeds=[feed], supervisor=poller, results_path=results_path,
                       strategy=app_options.pop("strategy", None) or StrategyView.load(), **app_options)
+
+
+def _configured_bar_s() -> float | None:
+    """The scanner's bar interval from services.yml (None when it does not load: default thresholds)."""
+    from dolphin.config.services import load_services_config
+    from dolphin.errors import DolphinError
+
+    try:
+        return float(load_services_config().scanner.bar_seconds)
+    except (DolphinError, OSError):
+        return None
+
+
+def _configured_controls() -> TraderControls | None:
+    """The family's trader files; None (controls off, said on use) when the configs do not load."""
+    from dolphin.errors import DolphinError
+    from dolphin.execution.controls import TraderControls
+
+    try:
+        return TraderControls.configured()
+    except (DolphinError, OSError):
+        return None
 
 
 def build_replay_app(path: str | Path, *, speed: float = 1.0, journal: str | Path | None = None,
@@ -337,7 +493,7 @@ def build_replay_app(path: str | Path, *, speed: float = 1.0, journal: str | Pat
     state = TuiState(clock=clock.now)
     reader = TraderJournalReader(journal) if journal is not None else None
     feed = ReplayFeed(state, archive, clock, journal=reader)
-    return DolphinTui(state=state, feeds=[feed], results_path=results_path,
+    return DolphinTui(state=state, feeds=[feed], results_path=results_path, journal=journal,
                       strategy=app_options.pop("strategy", None) or StrategyView.load(), **app_options)
 
 

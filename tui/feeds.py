@@ -15,6 +15,11 @@ The listener callbacks run on the feed's loop and only decode, validate
 (`TuiState.deliver`, which wakes the UI with one `post_message`). Requests this feed
 makes to the bus: the listener registrations and one read of the shown keys per
 (re)connect or operator refresh (`r`); nothing else.
+
+The header's cluster health (members present, partitions owned) comes from the client's
+own member list and partition table (pushed by the cluster, read locally): recomputed on
+every membership change, and a few times in the seconds after one, while the cluster
+promotes backups and pushes its new partition table.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from dolphin.bus import BusCodec, BusEvent, BusSettings, connect_async, schema, subscribe_async
+from dolphin.bus.cluster_health import cluster_health
 from tui.state import LINK_CONNECTED, LINK_CONNECTING, LINK_DOWN, LINK_LOST, TuiState
 
 log = logging.getLogger("dolphin.tui")
@@ -35,6 +41,7 @@ log = logging.getLogger("dolphin.tui")
 TUI_CLIENT_NAME = "dolphin-tui"
 CONNECT_TIMEOUT_S = 5.0
 RETRY_S = (0.5, 1.0, 2.0, 5.0)
+CLUSTER_RECHECK_S = (1.0, 3.0, 10.0)  # after a membership change: the partition table follows
 
 #: (map, key or None for the whole map) — what the TUI listens to.
 SUBSCRIPTIONS: tuple[tuple[str, str | None], ...] = (
@@ -81,6 +88,7 @@ class BusFeed:
         self._ready = False
         self._resync = False
         self._refresh = False
+        self._membership = False
         self.client: Any = None
         self.connects = 0
         self.snapshot_reads = 0
@@ -169,6 +177,9 @@ class BusFeed:
                     await subscribe_async(client, map_name, self.state, key=key, codec=self.codec,
                                           source="tui listener")
                 await self._read_snapshot(client)
+                client.cluster_service.add_listener(member_added=self._on_membership,
+                                                    member_removed=self._on_membership)
+                self._update_cluster(client)
                 self._ready = True
                 self.connects += 1
                 attempt = 0
@@ -191,8 +202,27 @@ class BusFeed:
             except TimeoutError:
                 pass
 
+    def _on_membership(self, _member: Any) -> None:  # on the feed's loop: flags only
+        self._membership = True
+        if self._loop is not None:
+            for delay in CLUSTER_RECHECK_S:
+                self._loop.call_later(delay, self._recheck_cluster)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _recheck_cluster(self) -> None:
+        self._membership = True
+        if self._wake is not None:
+            self._wake.set()
+
+    def _update_cluster(self, client: Any) -> None:
+        try:
+            self.state.set_cluster(cluster_health(client, self.settings))
+        except Exception as exc:  # a client mid-shutdown: the next change tells again
+            log.debug("tui: cluster health unavailable: %s", exc)
+
     async def _serve(self, client: Any) -> None:
-        """Wait until the lifecycle changes, a refresh is asked for, or we stop."""
+        """Wait until the lifecycle or the membership changes, a refresh is asked for, or we stop."""
         assert self._wake is not None and self._stop is not None
         while not self._stop.is_set():
             await self._wake.wait()
@@ -200,6 +230,9 @@ class BusFeed:
             lifecycle = self._lifecycle
             resync, self._resync = self._resync, False
             refresh, self._refresh = self._refresh, False
+            membership, self._membership = self._membership, False
+            if membership or resync:
+                self._update_cluster(client)
             if lifecycle in ("SHUTTING_DOWN", "SHUTDOWN"):
                 raise ConnectionError("the bus client gave up reconnecting")
             if (resync or refresh) and lifecycle != "DISCONNECTED":

@@ -22,3 +22,13 @@ class ServiceActionDone(Message):
         self.action = action
         self.ok = ok
         self.detail = detail
+
+
+class ControlDone(Message):
+    """An operator control (kill switch level, force exit request) was written, or failed to be."""
+
+    def __init__(self, what: str, ok: bool, detail: str) -> None:
+        super().__init__()
+        self.what = what
+        self.ok = ok
+        self.detail = detail

@@ -23,13 +23,18 @@ HELP = """\
   [b]l[/b]        log panel: tail of the selected service's log (through supervisord)
   [b]t[/b]        toggle the test footer (re-reads run_logs/test_results_latest.json)
   [b]s[/b]        focus the services table; [b]enter[/b] on a row: start / stop / restart (confirmed)
+  [b]k[/b]        kill switch: pause (no entries) · reduce (exits only) · halt (no orders) · clear
+  [b]x[/b]        force exit of the open position at the next scan (exit reason MANUAL)
+  [b]h[/b]        trade history from the journal ([b]/[/b] filters by asset or exit reason)
   [b]?[/b]        this help
   [b]ctrl+p[/b]   command palette (every action above)
   replay:  [b]space[/b] pause · [b]+[/b]/[b]-[/b] speed
 
 Borders show each panel's data age; a [red]red[/red] border is stale data (a frozen
 feed), a dim one a source that never published (the text says who publishes it and
-whether that service runs). The header shows the bus link and rejected bus values.
+whether that service runs). The header shows the bus link, rejected bus values and
+the kill switch when it is not clear. Every control asks for a reason and a
+confirmation; the trader journals who, why and when.
 """
 
 

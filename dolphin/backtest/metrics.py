@@ -94,3 +94,52 @@ def compute_metrics(initial_capital: float, final_capital: float, trades: Sequen
         exit_reasons=dict(Counter(t.exit_reason for t in trades).most_common()),
         days=len(days),
     )
+
+
+# ---------------------------------------------------------------- PnL by group (per day, pair, exit reason)
+class PnlGroup(msgspec.Struct, frozen=True):
+    """The trades of one group: what Freqtrade's /daily and /performance answer."""
+
+    key: str
+    trades: int
+    wins: int
+    pnl: float
+    fees: float
+    win_rate: float
+    avg_pnl: float
+    avg_pnl_pct: float
+    best: float
+    worst: float
+
+
+GROUPS = ("day", "asset", "exit_reason")
+
+
+def _group_key(t: ClosedTrade, by: str) -> str:
+    if by == "day":
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(t.exit_ts / 1000, UTC).strftime("%Y-%m-%d")
+    if by == "asset":
+        return t.asset
+    if by == "exit_reason":
+        return t.exit_reason
+    raise ValueError(f"group by one of {', '.join(GROUPS)}, not {by!r}")
+
+
+def pnl_groups(trades: Sequence[ClosedTrade], by: str) -> list[PnlGroup]:
+    """Net PnL, fees, win rate and extremes per group; days in date order, the others by PnL, best first."""
+    groups: dict[str, list[ClosedTrade]] = {}
+    for t in trades:
+        groups.setdefault(_group_key(t, by), []).append(t)
+    out = []
+    for key, ts in groups.items():
+        pnls = [t.pnl for t in ts]
+        wins = sum(1 for p in pnls if p > 0)
+        out.append(PnlGroup(key=key, trades=len(ts), wins=wins, pnl=math.fsum(pnls),
+                            fees=math.fsum(t.entry_fee + t.exit_fee for t in ts), win_rate=wins / len(ts),
+                            avg_pnl=math.fsum(pnls) / len(ts), avg_pnl_pct=math.fsum(t.pnl_pct for t in ts) / len(ts),
+                            best=max(pnls), worst=min(pnls)))
+    if by == "day":
+        return sorted(out, key=lambda g: g.key)
+    return sorted(out, key=lambda g: (-g.pnl, g.key))

@@ -27,6 +27,7 @@ from dolphin.engine.ob import OBProvider
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
 from dolphin.errors import DataError, UsageError
+from dolphin.execution.manual import ALL
 from dolphin.execution.ob_inputs import recorded_provider
 from dolphin.scan.table import ScanTable
 from dolphin.scan.volatility import VolGate
@@ -259,6 +260,8 @@ def _replay_steps(engine: NDAlphaEngine, session: SessionInputs, scan_numbers: n
             engine.update_acb_boost(*flags.acb)
         if flags.mc is not None:
             engine.update_mc(MCReport(*flags.mc))
+        if flags.manual_exit is not None:
+            engine.request_exit(None if flags.manual_exit == ALL else flags.manual_exit)
         engine.set_posture(flags.posture)
         engine.set_kill_switch(flags.kill_switch)
         engine.run_block(*_rows(columns, i, j), trade=flags.trade)

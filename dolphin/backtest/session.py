@@ -24,10 +24,11 @@ class StepFlags:
     posture: str
     kill_switch: bool
     mc: tuple[float, float] | None = None
+    manual_exit: str | None = None   # an operator's force exit taken at this step (asset or "*")
 
     def same_regime(self, other: StepFlags) -> bool:
         """Consecutive scans with these flags can run in one engine block (no update between them)."""
-        return (other.acb is None and other.mc is None and self.trade == other.trade
+        return (other.acb is None and other.mc is None and other.manual_exit is None and self.trade == other.trade
                 and self.posture == other.posture and self.kill_switch == other.kill_switch)
 
 
@@ -83,7 +84,8 @@ class SessionInputs:
                     posture = r.posture or posture
                     steps[r.scan_number] = StepFlags(
                         trade=r.trade, acb=(float(r.acb[0]), float(r.acb[1])) if r.acb else None, posture=posture,
-                        kill_switch=r.kill_switch, mc=(float(r.mc[0]), float(r.mc[1])) if r.mc else None)
+                        kill_switch=r.kill_switch, mc=(float(r.mc[0]), float(r.mc[1])) if r.mc else None,
+                        manual_exit=r.manual_exit)
                 elif isinstance(r, Commit):
                     last_commit = r.scan_number if last_commit is None else max(last_commit, r.scan_number)
         except JournalCorrupt as exc:

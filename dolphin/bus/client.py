@@ -6,8 +6,12 @@ or a production cluster. Choices made here for every process:
 
 * the cluster connect timeout is finite (the client's default waits forever);
 * invocation timeout 30 s instead of 120 s, so a dead bus surfaces within a cycle;
-* statistics off and no near cache (the dev member does not serve near-cache
-  invalidation; reads are cheap on loopback anyway);
+* statistics off;
+* a near cache on the ten OBF shard maps only (bible §15.3: TTL 300 s, invalidated on
+  every change, LRU, 5000 entries per shard): feature reads are served locally and a
+  write anywhere in the cluster drops the cached copy (both the embedded member and a
+  real cluster send the invalidations). No other map is cached: the trader and the TUI
+  listen for changes instead of reading;
 * reconnect on, with the back-off capped at 5 s (client default 30 s), so a restarted
   bus is found within seconds; the client re-registers listeners by itself.
 
@@ -23,8 +27,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import hazelcast
+from hazelcast.config import EvictionPolicy
 from hazelcast.errors import AuthenticationError, HazelcastError, IllegalStateError
 
+from dolphin.bus import schema
 from dolphin.bus.credentials import CREDENTIALS_FILE_ENV
 from dolphin.bus.errors import BusCredentialsError, BusUnavailableError
 from dolphin.bus.settings import BusSettings
@@ -35,6 +41,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("dolphin.bus")
 
 PINNED_CLIENT_VERSION = "5.7.0"
+
+#: §15.3: "Near cache config: TTL=300s, invalidate_on_change=True, LRU eviction, max_size=5000 per shard".
+SHARD_NEAR_CACHE: dict[str, Any] = {"time_to_live": 300.0, "invalidate_on_change": True,
+                                    "eviction_policy": EvictionPolicy.LRU, "eviction_max_size": 5000}
+
+
+def near_caches() -> dict[str, dict[str, Any]]:
+    """The client-side near caches every DOLPHIN process configures: one per OBF shard map."""
+    return {name: dict(SHARD_NEAR_CACHE) for name in schema.SHARD_MAPS}
 
 
 def client_options(settings: BusSettings | None = None, *, client_name: str | None = None,
@@ -47,9 +62,11 @@ def client_options(settings: BusSettings | None = None, *, client_name: str | No
         "cluster_connect_timeout": s.connect_timeout_s,
         "connection_timeout": s.connection_timeout_s,
         "invocation_timeout": s.invocation_timeout_s,
+        "heartbeat_timeout": s.heartbeat_timeout_s,
         "smart_routing": s.smart_routing,
         "statistics_enabled": False,
         "retry_max_backoff": 5.0,
+        "near_caches": near_caches(),
     }
     if client_name:
         options["client_name"] = client_name
@@ -103,10 +120,23 @@ def _unavailable(settings: BusSettings, exc: BaseException, refused: bool = Fals
             creds = f"the credentials from {settings.credentials_source or 'the settings'} were not accepted"
         return BusCredentialsError(f"the bus refused this client: {settings.describe()} answered but rejected "
                                    f"its cluster name or credentials; {creds}")
-    hint = " — start one with `dolphin hz serve`" if settings.embedded else ""
+    hint = _start_hint() if settings.embedded else ""
     return BusUnavailableError(
         f"cannot reach the bus: {settings.describe()} within {settings.connect_timeout_s:g} s "
         f"({type(exc).__name__}){hint}")
+
+
+def _start_hint() -> str:
+    """How to bring the embedded member back: through the family's supervisord when one runs here."""
+    try:
+        from dolphin.supervision.family import family_paths
+
+        in_family = family_paths().socket.exists()
+    except Exception:       # a hint must never hide the error it decorates
+        in_family = False
+    if in_family:
+        return " — the family's member is not answering: `dolphin svc start hz` (or `dolphin svc status hz`)"
+    return " — start one with `dolphin hz serve`, or the whole system with `dolphin up`"
 
 
 _version_checked = False

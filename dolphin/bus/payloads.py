@@ -432,6 +432,10 @@ class StrategyState(Payload, frozen=True, kw_only=True):
     halted: str | None = None             # why the trader is not stepping (its journal cannot be written)
     duplicates: int = 0                   # bus scans already stepped (re-deliveries)
     ob_source: str | None = None          # where the last step's OB features came from (dolphin.enums.ObSource)
+    kill_level: str = "clear"             # the kill switch in force (dolphin.enums.KillLevel) and who set it, why, when
+    kill_reason: str = ""
+    kill_by: str = ""
+    kill_at: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

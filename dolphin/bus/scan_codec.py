@@ -306,13 +306,15 @@ def bar_from_input(record: ScanInput) -> ScanBar:
 
 def input_from_bar(bar: ScanBar, *, seq: int, vol_ok: bool, trade: bool, acb: tuple[float, float] | None,
                    posture: str | None, kill_switch: bool, ob: list[float] | None = None,
-                   ob_source: str | None = None, mc: tuple[float, float] | None = None) -> ScanInput:
+                   ob_source: str | None = None, mc: tuple[float, float] | None = None,
+                   kill_level: str | None = None, manual_exit: str | None = None) -> ScanInput:
     """The journal's write-ahead record of one step on `bar` (undefined statistics as null)."""
     from dolphin.store.journal import ScanInput
 
     return ScanInput(seq=seq, scan_number=bar.scan_number, ts_ms=bar.ts_ms, vel_div=_defined(bar.vel_div),
                      v50=_defined(bar.v50), v750=_defined(bar.v750), vol_ok=vol_ok, prices=bar.prices, trade=trade,
-                     acb=acb, posture=posture, kill_switch=kill_switch, ob=ob, ob_source=ob_source, mc=mc)
+                     acb=acb, posture=posture, kill_switch=kill_switch, ob=ob, ob_source=ob_source, mc=mc,
+                     kill_level=kill_level, manual_exit=manual_exit)
 
 
 __all__ = ["JSON_COLUMNS", "TABLE_FROM_RECORD", "UnpublishableScan", "bar_from_input", "bar_from_payload", "bar_from_record",

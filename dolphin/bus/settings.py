@@ -18,6 +18,10 @@ DOLPHIN_HZ_CONNECT_TIMEOUT  seconds to find a cluster before giving up (20). The
                             client's own default is infinite: never left so.
 DOLPHIN_HZ_INVOCATION_TIMEOUT seconds an operation may retry (30; client default 120)
 DOLPHIN_HZ_SMART_ROUTING    1/0 (1)
+DOLPHIN_HZ_HEARTBEAT_TIMEOUT seconds without a byte from a member before the client
+                            drops that connection and reconnects (60, the client's
+                            default; lower it across hosts, where a cut link sends no
+                            reset and TCP alone would hide it)
 =========================== ========================================================
 """
 
@@ -46,6 +50,7 @@ DEFAULT_CLUSTER = "dolphin"
 DEFAULT_CONNECT_TIMEOUT_S = 20.0
 DEFAULT_INVOCATION_TIMEOUT_S = 30.0
 DEFAULT_CONNECTION_TIMEOUT_S = 5.0
+DEFAULT_HEARTBEAT_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class BusSettings:
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     invocation_timeout_s: float = DEFAULT_INVOCATION_TIMEOUT_S
     connection_timeout_s: float = DEFAULT_CONNECTION_TIMEOUT_S
+    heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_S
     smart_routing: bool = True
     embedded: bool = True  # True when DOLPHIN_HZ_MEMBERS was empty (the local dev member)
     credentials_source: str | None = field(default=None, compare=False)  # where the pair came from, for messages
@@ -74,7 +80,7 @@ class BusSettings:
             raise BusConfigError("the cluster name must not be empty")
         if (self.username is None) != (self.password is None):
             raise BusConfigError("set both DOLPHIN_HZ_USERNAME and DOLPHIN_HZ_PASSWORD, or neither")
-        for name in ("connect_timeout_s", "invocation_timeout_s", "connection_timeout_s"):
+        for name in ("connect_timeout_s", "invocation_timeout_s", "connection_timeout_s", "heartbeat_timeout_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise BusConfigError(f"{name} must be a finite number of seconds > 0, got {value!r}")
@@ -111,6 +117,7 @@ class BusSettings:
             credentials_source=source,
             connect_timeout_s=seconds("DOLPHIN_HZ_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S),
             invocation_timeout_s=seconds("DOLPHIN_HZ_INVOCATION_TIMEOUT", DEFAULT_INVOCATION_TIMEOUT_S),
+            heartbeat_timeout_s=seconds("DOLPHIN_HZ_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT_S),
             smart_routing=smart in ("1", "true", "yes"),
             embedded=embedded,
         )

@@ -1,4 +1,4 @@
-"""What `dolphin hz status` reports: members, cluster, maps with sizes, key ages.
+"""What `dolphin hz status` reports: members, partition health, cluster, maps with sizes, key ages.
 
 Works against any Hazelcast cluster (only public client calls). Ages come from each
 payload's publish time (`Payload.published_s()`, the wall clock of the write), so
@@ -15,6 +15,7 @@ import msgspec
 
 from dolphin.bus import schema
 from dolphin.bus.client import client_version
+from dolphin.bus.cluster_health import ClusterHealth, cluster_health
 from dolphin.bus.codec import BusCodec, PayloadError
 from dolphin.bus.settings import BusSettings
 
@@ -25,6 +26,7 @@ class MemberView(msgspec.Struct, frozen=True):
     address: str
     uuid: str
     version: str
+    partitions: int = 0  # partitions this member owns in the client's table
 
 
 class MapView(msgspec.Struct, frozen=True):
@@ -50,6 +52,7 @@ class BusStatus(msgspec.Struct, frozen=True):
     embedded: bool
     maps: list[MapView]
     keys: list[KeyView]
+    cluster: ClusterHealth | None = None
 
 
 def collect_status(client: Any, settings: BusSettings, *, codec: BusCodec | None = None,
@@ -59,9 +62,12 @@ def collect_status(client: Any, settings: BusSettings, *, codec: BusCodec | None
     Maps that do not exist are not touched (asking for a proxy would create them).
     """
     use_codec = codec if codec is not None else BusCodec(max_future_s=None)
+    partition_service = client.partition_service
+    owners = [partition_service.get_partition_owner(pid) for pid in range(partition_service.get_partition_count())]
     members = [
         MemberView(address=f"{m.address.host}:{m.address.port}", uuid=str(m.uuid),
-                   version=f"{m.version.major}.{m.version.minor}.{m.version.patch}")
+                   version=f"{m.version.major}.{m.version.minor}.{m.version.patch}",
+                   partitions=sum(1 for owner in owners if owner == m.uuid))
         for m in client.cluster_service.get_members()
     ]
     names = sorted({o.name for o in client.get_distributed_objects() if o.service_name == MAP_SERVICE})
@@ -81,4 +87,4 @@ def collect_status(client: Any, settings: BusSettings, *, codec: BusCodec | None
         ts = payload.published_s() if hasattr(payload, "published_s") else None
         keys.append(KeyView(map_name, key, True, True, None if ts is None else max(0.0, now - ts), None))
     return BusStatus(cluster_name=settings.cluster_name, members=members, client_version=client_version(),
-                     embedded=settings.embedded, maps=maps, keys=keys)
+                     embedded=settings.embedded, maps=maps, keys=keys, cluster=cluster_health(client, settings))

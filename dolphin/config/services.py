@@ -1,9 +1,9 @@
 """The services configuration (configs/services.yml): bus, market, per-service and supervisor settings.
 
 Precedence: built-in defaults < configs/services.yml < environment (``DOLPHIN_HZ_PORT``,
-``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
-``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_MHS_RECOVERY``,
-``DOLPHIN_MHS_INTERVAL``) < command-line flags. Secrets never live here: API keys come from the environment only.
+``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_HOST``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
+``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_TRADER_STALE_AFTER_S``, ``DOLPHIN_MHS_RECOVERY``,
+``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PROGRAMS``) < command-line flags. Secrets never live here: API keys come from the environment only.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ class SupervisorSection:
     log_max_mb: int = spec(20, 1, 10_000)
     log_backups: int = spec(5, 0, 1_000)
     up_timeout_s: float = spec(120.0, 1.0, 3_600.0)
+    programs: str = spec("", doc="comma-separated programs this host runs when the family is split across "
+                                 "hosts (DOLPHIN_PROGRAMS, `dolphin up --only`); empty = every program")
 
 
 SERVICE_SECTIONS: dict[str, type] = {
@@ -123,6 +125,7 @@ class ServicesConfig:
 _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_HZ_PORT", "bus", "port", int),
     ("DOLPHIN_HZ_CLUSTER", "bus", "cluster_name", str),
+    ("DOLPHIN_SIM_HOST", "market", "sim_host", str),  # a family split across hosts: the simulator's address
     ("DOLPHIN_SIM_PORT", "market", "sim_port", int),
     ("DOLPHIN_SIM_SPEED", "market", "speed", float),
     ("DOLPHIN_MARKET", "market", "source", str),
@@ -131,6 +134,7 @@ _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_TRADER_STALE_AFTER_S", "trader", "stale_after_s", float),
     ("DOLPHIN_MHS_RECOVERY", "mhs", "recovery", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
     ("DOLPHIN_MHS_INTERVAL", "mhs", "check_interval_s", float),
+    ("DOLPHIN_PROGRAMS", "supervisor", "programs", str),
 )
 
 

@@ -26,6 +26,7 @@ EXIT_FIXED_TP = 3
 EXIT_STOP_LOSS = 4
 EXIT_VD_ADVERSE = 5
 EXIT_MAX_HOLD = 6
+EXIT_MANUAL = 7          # an operator's force exit (dolphin trade exit), through the same exit path
 EXIT_REASONS = {
     EXIT_HIBERNATE: "HIBERNATE_HALT",
     EXIT_SUBDAY_ACB: "SUBDAY_ACB_NORMALIZATION",
@@ -33,6 +34,7 @@ EXIT_REASONS = {
     EXIT_STOP_LOSS: "STOP_LOSS",
     EXIT_VD_ADVERSE: "VD_ADVERSE_TURN",
     EXIT_MAX_HOLD: "MAX_HOLD",
+    EXIT_MANUAL: "MANUAL",
 }
 
 # Event kinds written by the bar loop.

@@ -273,6 +273,15 @@ class NDAlphaEngine:
         """Apply a posture change mid-day: TURTLE/HIBERNATE halt entries, HIBERNATE force-exits next bar."""
         self._st[0]["posture"] = posture_code(posture)
 
+    def request_exit(self, asset: str | None = None) -> bool:
+        """An operator's force exit: the open position (in `asset`, or any when None) exits at the next
+        traded bar through the engine's own exit path, reason MANUAL. False when there is nothing to close."""
+        s = self._st[0]
+        if not s["pos_active"] or (asset is not None and self.assets[int(s["pos_asset"])] != asset):
+            return False
+        s["manual_exit_pending"] = True
+        return True
+
     def update_acb_boost(self, boost: float, beta: float) -> bool:
         """A sub-day ACB update (§7.3, §10.5). Returns True when it schedules the normalisation exit.
 

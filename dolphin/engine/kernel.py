@@ -25,6 +25,7 @@ from dolphin.engine.codes import (
     EVENT_ENTRY,
     EVENT_EXIT,
     EXIT_HIBERNATE,
+    EXIT_MANUAL,
     EXIT_SUBDAY_ACB,
     HIBERNATE,
     STALKER,
@@ -224,6 +225,7 @@ def _exit_position(st, P, reason: int, price: float, bar: int, ts: int, recent: 
     s.pos_asset = -1
     s.last_exit_bar = bar
     s.subday_exit_pending = False
+    s.manual_exit_pending = False
     return n_ev + 1
 
 
@@ -379,6 +381,9 @@ def _manage_position(st, P, bar: int, ts: int, vd: float, price_row: np.ndarray,
         price = _hist_get(hist, hist_n, a, 0)
     if s.posture == HIBERNATE:
         return _exit_position(st, P, EXIT_HIBERNATE, price, bar, ts, recent, bucket_n, bucket_w, uniforms, ob_on,
+                              ob_row_asset, events, n_ev)
+    if s.manual_exit_pending:
+        return _exit_position(st, P, EXIT_MANUAL, price, bar, ts, recent, bucket_n, bucket_w, uniforms, ob_on,
                               ob_row_asset, events, n_ev)
     if s.subday_exit_pending:
         return _exit_position(st, P, EXIT_SUBDAY_ACB, price, bar, ts, recent, bucket_n, bucket_w, uniforms, ob_on,

@@ -54,6 +54,7 @@ SCALAR_DTYPE = np.dtype([
     ("pos_trade_id", "i8"),
     ("pos_vd_adverse", "i8"),
     ("pos_peak_capital", "f8"),   # the peak when the position opened (a venue fill's correction needs it)
+    ("manual_exit_pending", "b1"),  # an operator asked to close the position: exit at the next traded bar
 ])
 
 # Parameter vector slots.

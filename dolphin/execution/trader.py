@@ -36,9 +36,10 @@ from dolphin.engine.engine import NDAlphaEngine, compile_kernel, decode_state, e
 from dolphin.engine.mc_gate import MCReport
 from dolphin.engine.params import StrategyConfig
 from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
-from dolphin.enums import ObSource, Posture
+from dolphin.enums import KillLevel, ObSource, Posture
 from dolphin.execution.executor import Executor, PaperExecutor
-from dolphin.execution.kill_switch import KillSwitch
+from dolphin.execution.kill_switch import CLEAR, KillState, KillSwitch
+from dolphin.execution.manual import ALL, ExitRequest, ExitRequests
 from dolphin.execution.ob_inputs import StepOBProvider, block_from_flat, flat_from_view, source_of
 from dolphin.execution.orders import Fill, OrderIntent, entry_intent, exit_intent, new_book_id
 from dolphin.scan.record import ScanBar
@@ -47,6 +48,8 @@ from dolphin.store.journal import (
     Commit,
     FillRecord,
     Journal,
+    KillRecord,
+    ManualExitRecord,
     Recovery,
     ScanInput,
     SessionStart,
@@ -131,13 +134,15 @@ class TraderCore:
                  bar_ms: int = 5_000, market_now: Callable[[], int | None] | None = None,
                  ob_view: Callable[[int], tuple[ObView, bool]] | None = None,
                  snapshot_every: int = SNAPSHOT_EVERY_SCANS, venue: str = "paper",
-                 posture_now: Callable[[], Posture] | None = None,
+                 posture_now: Callable[[], Posture] | None = None, exit_requests: ExitRequests | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
         self.assets = list(assets)
         self.journal = journal
         self.executor = executor
         self.kill_switch = kill_switch
+        self.kill_state: KillState = CLEAR
+        self.exit_requests = exit_requests
         self.speed = speed
         self.stale_after_s = stale_after_s
         self.bar_ms = bar_ms
@@ -239,7 +244,9 @@ class TraderCore:
         self.ob_step.current = None if r.ob is None else block_from_flat(r.ob, len(self.assets))
         await self._step(bar, trade=r.trade, vol_ok=vol_ok, acb=r.acb, posture=self.posture,
                          kill=r.kill_switch, journal_input=False, commit=not committed,
-                         mc=None if r.mc is None else (float(r.mc[0]), float(r.mc[1])))
+                         mc=None if r.mc is None else (float(r.mc[0]), float(r.mc[1])), manual_exit=r.manual_exit)
+        if r.kill_level is not None:
+            self.kill_state = KillState(level=KillLevel(r.kill_level))
         self.stats.replayed += 1
 
     # ------------------------------------------------------------------ warm-up
@@ -294,7 +301,7 @@ class TraderCore:
             self._stale_unlogged += 1
             return
         age = self.market_age_s(bar)
-        why = "of unknown age (no market clock)" if age is None else f"{age:.1f} s of market time old"
+        why = "of unknown age (no market clock)" if age is None else _age_words(age, bar.ts_ms)
         more = f" (+{self._stale_unlogged} more stale since the last line)" if self._stale_unlogged else ""
         log.warning("scan %d is stale (%s): feeding histories, not trading%s", bar.scan_number, why, more)
         self._stale_logged_at = now
@@ -309,13 +316,51 @@ class TraderCore:
         if stale:
             self._note_stale(bar)
         vol_ok = self.vol_gate.update(bar.prices.get(self.vol_ref, math.nan))
-        kill = self.kill_switch.active() if self.kill_switch is not None else False
+        before = self._kill_change(bar)
+        manual, taken = self._take_exit_requests(bar, before)
+        level = self.kill_state.level
         ob = self._take_ob(bar)
-        result = await self._step(bar, trade=not stale, vol_ok=vol_ok, acb=self.acb_inbox.take(),
-                                  posture=self.posture_now(), kill=kill, journal_input=True, commit=True, ob=ob,
-                                  mc=self.mc_inbox.take())
+        result = await self._step(bar, trade=not stale and not level.blocks_exits, vol_ok=vol_ok,
+                                  acb=self.acb_inbox.take(), posture=self.posture_now(), kill=level.blocks_entries,
+                                  journal_input=True, commit=True, ob=ob, mc=self.mc_inbox.take(), kill_level=level,
+                                  manual_exit=manual, records_before=before)
+        if self.exit_requests is not None:
+            for request in taken:   # journaled with the step: only now may the request file go
+                self.exit_requests.done(request)
         result.stale = stale
         return result
+
+    def _kill_change(self, bar: ScanBar) -> list[Any]:
+        """The kill switch's level for this step; a change is journaled (who, why, when) and logged."""
+        state = self.kill_switch.state() if self.kill_switch is not None else CLEAR
+        if state.level == self.kill_state.level:
+            self.kill_state = state
+            return []
+        log.warning("kill switch %s → %s at scan %d (%s%s)", self.kill_state.level, state.level, bar.scan_number,
+                    state.reason or "no reason given", f", by {state.by}" if state.by else "")
+        self.kill_state = state
+        return [KillRecord(seq=self.journal.next_seq(), scan_number=bar.scan_number, level=str(state.level),
+                           reason=state.reason, by=state.by, at=state.at)]
+
+    def _take_exit_requests(self, bar: ScanBar, records: list[Any]) -> tuple[str | None, list[ExitRequest]]:
+        """Operators' force exits waiting for this step: the engine's exit path closes a matching position."""
+        if self.exit_requests is None:
+            return None, []
+        taken = self.exit_requests.pending()
+        manual: str | None = None
+        for request in taken:
+            pos = self.engine.open_position
+            applied = pos is not None and request.matches(pos.asset)
+            if applied:
+                assert pos is not None
+                manual = pos.asset
+            log.warning("force exit %s requested by %s (%s): %s", request.asset, request.by or "?",
+                        request.reason or "no reason given",
+                        f"closing {pos.asset} at the next traded bar" if applied and pos else "nothing open to close")
+            records.append(ManualExitRecord(seq=self.journal.next_seq(), scan_number=bar.scan_number,
+                                            request_id=request.id, asset=request.asset, reason=request.reason,
+                                            by=request.by, at=request.at, applied=applied))
+        return manual, taken
 
     def _take_ob(self, bar: ScanBar) -> list[float] | None:
         """Freeze the OB features for this bar's close into the engine's block (and the journal)."""
@@ -337,17 +382,21 @@ class TraderCore:
         return closed
 
     def _input_record(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
-                      kill: bool, ob: list[float] | None, mc: tuple[float, float] | None) -> ScanInput:
+                      kill: bool, ob: list[float] | None, mc: tuple[float, float] | None,
+                      kill_level: KillLevel | None, manual_exit: str | None) -> ScanInput:
         return input_from_bar(bar, seq=self.journal.next_seq(), vol_ok=vol_ok, trade=trade, acb=acb,
                               posture=self.posture, kill_switch=kill, ob=ob,
-                              ob_source=None if ob is None else str(self.ob_source), mc=mc)
+                              ob_source=None if ob is None else str(self.ob_source), mc=mc,
+                              kill_level=None if kill_level is None else str(kill_level), manual_exit=manual_exit)
 
     def gate_snap(self, posture: Posture) -> GateSnap:
         return GateSnap(self.engine.day_base_boost, self.engine.day_beta, posture, self.engine.mc_gate_open)
 
     async def _step(self, bar: ScanBar, *, trade: bool, vol_ok: bool, acb: tuple[float, float] | None,
                     posture: Posture, kill: bool, journal_input: bool, commit: bool,
-                    ob: list[float] | None = None, mc: tuple[float, float] | None = None) -> StepResult:
+                    ob: list[float] | None = None, mc: tuple[float, float] | None = None,
+                    kill_level: KillLevel | None = None, manual_exit: str | None = None,
+                    records_before: list[Any] | None = None) -> StepResult:
         """Step the engine, then journal: input + commit in one write when the step orders nothing;
         the input first (write-ahead) and the fills + commit after when it does."""
         result = StepResult(bar.scan_number)
@@ -357,6 +406,8 @@ class TraderCore:
             self.engine.update_acb_boost(*acb)
         if mc is not None:
             self.engine.update_mc(MCReport(*mc))
+        if manual_exit is not None:
+            self.engine.request_exit(None if manual_exit == ALL else manual_exit)
         self.engine.set_posture(posture)
         self.engine.set_kill_switch(kill)
         before = self.gate_snap(posture)
@@ -372,9 +423,10 @@ class TraderCore:
                 self.stats.stale_state_events += 1
                 log.warning("[STALE_STATE] gate changed mid-eval at scan %d: %s", bar.scan_number,
                             ", ".join(result.changed_fields))
-        pending: list[Any] = []
+        pending: list[Any] = list(records_before or [])
         if journal_input:
-            pending.append(self._input_record(bar, trade=trade, vol_ok=vol_ok, acb=acb, kill=kill, ob=ob, mc=mc))
+            pending.append(self._input_record(bar, trade=trade, vol_ok=vol_ok, acb=acb, kill=kill, ob=ob, mc=mc,
+                                              kill_level=kill_level, manual_exit=manual_exit))
         if out.exits or out.entries:
             if pending:
                 self.journal.append(*pending)       # write-ahead: durable before any order leaves
@@ -455,3 +507,17 @@ class TraderCore:
         self._snapshot()
         self.journal.close()
 
+
+
+def _age_words(age_s: float, ts_ms: int) -> str:
+    """A stale scan's age as an operator reads it: seconds, minutes, hours — or its date when it is days old."""
+    if age_s < 120:
+        return f"{age_s:.1f} s of market time old"
+    if age_s < 7200:
+        return f"{age_s / 60:.1f} min of market time old"
+    if age_s < 172_800:
+        return f"{age_s / 3600:.1f} h of market time old"
+    from datetime import UTC, datetime
+
+    closed = datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"its bar closed {closed}, {age_s / 86_400:.0f} days before market time"

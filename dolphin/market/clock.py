@@ -34,6 +34,7 @@ class MarketClock:
         self._server_ms: float | None = None
         self._local_s = 0.0
         self.rate = 1.0
+        self.uncertainty_ms = 0.0
         self.failures = 0
         self._failing = False
 
@@ -66,6 +67,8 @@ class MarketClock:
         self.rate = rate
         self._server_ms = float(server)
         self._local_s = (sent + received) / 2.0
+        # the venue read its clock somewhere in [sent, received]: the estimate is good to half the round trip
+        self.uncertainty_ms = (received - sent) / 2.0 * 1000.0 * rate
         return True
 
     async def run(self, stop: asyncio.Event) -> None:

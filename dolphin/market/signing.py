@@ -87,6 +87,7 @@ _MIN_RATE_SPAN_S = 1.0
 class _Sample:
     local_s: float
     server_ms: float
+    half_rtt_s: float = 0.0     # the server stamped somewhere within ± this of local_s
 
 
 class ServerClock:
@@ -102,6 +103,7 @@ class ServerClock:
         self._first: _Sample | None = None
         self._last: _Sample | None = None
         self.rate = 1.0
+        self.rate_error = 0.0       # relative bound on `rate` from the two samples' round trips
         self.synced_at: float | None = None
 
     @property
@@ -114,12 +116,18 @@ class ServerClock:
 
     def update(self, sent_local_s: float, server_ms: int, received_local_s: float) -> None:
         """Record one sample: request sent at ``sent_local_s``, answered at ``received_local_s``."""
-        sample = _Sample((sent_local_s + received_local_s) / 2.0, float(server_ms))
+        sample = _Sample((sent_local_s + received_local_s) / 2.0, float(server_ms),
+                         (received_local_s - sent_local_s) / 2.0)
         if self._first is None:
             self._first = sample
         elif sample.local_s - self._first.local_s >= _MIN_RATE_SPAN_S:
-            rate = (sample.server_ms - self._first.server_ms) / ((sample.local_s - self._first.local_s) * 1000.0)
+            span = sample.local_s - self._first.local_s
+            rate = (sample.server_ms - self._first.server_ms) / (span * 1000.0)
             self.rate = 1.0 if abs(rate - 1.0) < _RATE_SNAP or rate <= 0 else rate
+            # the rate is measured over the longest span (first to latest sample); each end may be off
+            # by half its round trip, so a loaded machine's slow answers widen this bound, not a guess
+            self.rate_error = (self._first.half_rtt_s + sample.half_rtt_s) / max(span - sample.half_rtt_s
+                                                                                 - self._first.half_rtt_s, 1e-9)
         self._last = sample
         self.synced_at = received_local_s
 

@@ -185,8 +185,14 @@ class ServiceContext:
 ServiceMain = Callable[[ServiceContext], Awaitable[None]]
 
 
-def run_service(name: str, main: ServiceMain, *, heartbeat: bool = True, log_file: Path | None = None) -> int:
-    """Run ``main`` as the service ``name`` until it returns or a stop signal arrives."""
+def run_service(name: str, main: ServiceMain, *, heartbeat: bool = True, log_file: Path | None = None,
+                raise_crash: bool = False) -> int:
+    """Run ``main`` as the service ``name`` until it returns or a stop signal arrives.
+
+    A crash is logged with its traceback and returns 1 (supervisord's view); with
+    ``raise_crash`` (a foreground command such as `dolphin paper`) it is also re-raised, so
+    the command can put the cause in its one line instead of pointing at the log.
+    """
     log = configure_logging(name, log_file=log_file)
 
     async def runner() -> int:
@@ -219,6 +225,8 @@ def run_service(name: str, main: ServiceMain, *, heartbeat: bool = True, log_fil
             return EXIT_BUS_LOST if ctx.bus_lost else 0
         except Exception:
             log.exception("service crashed")
+            if raise_crash:
+                raise
             return 1
         finally:
             stopper.cancel()

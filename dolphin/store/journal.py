@@ -66,7 +66,33 @@ class ScanInput(msgspec.Struct, tag="scan", frozen=True):
     kill_switch: bool = False                # the kill-switch file was present
     ob: list[float] | None = None            # the OB block the step acted on (engine order: 5 per asset, 3 macro)
     mc: tuple[float, float] | None = None    # MC-Forewarner report applied at the top of this step (cp, envelope)
+    kill_level: str | None = None            # the kill switch level of this step (dolphin.enums.KillLevel)
+    manual_exit: str | None = None           # an operator's force exit taken at this step (asset, or "*")
     ob_source: str | None = None             # where it came from (dolphin.enums.ObSource)
+
+
+class KillRecord(msgspec.Struct, tag="kill", frozen=True):
+    """The kill switch changed level (who, why, when) — applied from the step of `scan_number` on."""
+
+    seq: int
+    scan_number: int
+    level: str
+    reason: str
+    by: str
+    at: float
+
+
+class ManualExitRecord(msgspec.Struct, tag="manual_exit", frozen=True):
+    """An operator's force exit request, as taken (or refused: nothing to close) at a step."""
+
+    seq: int
+    scan_number: int
+    request_id: str
+    asset: str
+    reason: str
+    by: str
+    at: float
+    applied: bool
 
 
 class FillRecord(msgspec.Struct, tag="fill", frozen=True):
@@ -104,7 +130,7 @@ class Snapshot(msgspec.Struct, tag="snapshot", frozen=True):
     extra: dict[str, Any] = {}
 
 
-Record = SessionStart | ScanInput | FillRecord | TradeRecord | Commit | Snapshot
+Record = SessionStart | ScanInput | FillRecord | TradeRecord | Commit | Snapshot | KillRecord | ManualExitRecord
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Record)
@@ -293,3 +319,36 @@ class Journal:
 
 def encode_raw(obj: Any) -> msgspec.Raw:
     return msgspec.Raw(_encoder.encode(obj))
+
+
+# ---------------------------------------------------------------- reading the books (CLI, reports, parity)
+@dataclass(frozen=True)
+class Books:
+    """What a journal says happened: the closed trades (each once, in order) and the last committed capital."""
+
+    trades: list[Any]            # dolphin.engine.trades.ClosedTrade
+    capital: float | None        # the last commit's capital (None before any step)
+    venue: str | None
+    strategy: str | None
+
+
+def read_books(path: str | Path) -> Books:
+    """Stream a trader's journal into its closed trades and capital (JournalCorrupt on a broken record)."""
+    from dolphin.engine.trades import ClosedTrade
+
+    journal = Journal(path)
+    seen: set[int] = set()
+    trades: list[Any] = []
+    capital: float | None = None
+    venue = strategy = None
+    for r in journal.iter_records():
+        if isinstance(r, TradeRecord):
+            trade = msgspec.convert(r.trade, ClosedTrade)
+            if trade.trade_id not in seen:
+                seen.add(trade.trade_id)
+                trades.append(trade)
+        elif isinstance(r, Commit):
+            capital = r.capital
+        elif isinstance(r, SessionStart) and venue is None:
+            venue, strategy = r.venue, r.strategy
+    return Books(trades=trades, capital=capital, venue=venue, strategy=strategy)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dolphin.bus.settings import BusSettings
 from dolphin.config.services import ServicesConfig
 from dolphin.enums import ProcessState
 from dolphin.paths import runtime_root
@@ -25,6 +26,30 @@ from dolphin.supervision.rpc import RUNNING_STATES, ProcessInfo, SupervisorClien
 from dolphin.supervision.secrets import clear_program_secrets, prepare_secrets, private_home, scrubbed_environment
 
 SUPERVISORD_READY_S = 20.0
+BUS_MODES = ("auto", "embedded", "external")
+
+
+def select_bus(mode: str) -> BusSettings | None:
+    """Apply `dolphin up --bus MODE` to this process's environment, which supervisord, its
+    programs and the TUI inherit (the rendered config also names the members explicitly).
+
+    ``external`` needs ``DOLPHIN_HZ_MEMBERS`` (a real cluster; no embedded member runs);
+    ``embedded`` ignores it (DOLPHIN's own member under supervisord); ``auto`` is external
+    exactly when it is set. Returns the cluster's settings, or None for the embedded member.
+    """
+    from dolphin.errors import UsageError
+
+    if mode not in BUS_MODES:
+        raise UsageError(f"--bus must be one of {', '.join(BUS_MODES)}, got {mode!r}")
+    members = os.environ.get("DOLPHIN_HZ_MEMBERS", "").strip()
+    if mode == "embedded":
+        os.environ.pop("DOLPHIN_HZ_MEMBERS", None)
+        return None
+    if mode == "external" and not members:
+        raise UsageError("--bus external needs DOLPHIN_HZ_MEMBERS=host:port,… naming the cluster's members")
+    if not members:
+        return None
+    return BusSettings.from_env()  # a malformed address is a BusConfigError (exit 11) here, not in every daemon
 
 
 def family_paths(home: Path | None = None) -> FamilyPaths:
@@ -101,12 +126,13 @@ def check_orders_allowed(cfg: ServicesConfig) -> None:
     """Mainnet market data is fine; orders there need the explicit mainnet flag, which a family never has.
 
     A trader that places orders (``trader.venue: sim``) on a mainnet market is refused
-    here, before anything starts, instead of failing in its log.
+    here, before anything starts, instead of failing in its log. A family without its
+    trader (``--only`` on a data host) places no orders, whatever the venue says.
     """
     from dolphin.market.errors import MainnetNotAllowedError
     from dolphin.market.urls import check_signing_url
 
-    if cfg.trader_venue != "sim":
+    if cfg.trader_venue != "sim" or all(p.name != "trader" for p in enabled_programs(cfg)):
         return
     rest, _ = market_urls(cfg)
     try:

@@ -106,8 +106,26 @@ def publisher_of(map_name: str, key: str) -> str | None:
     return None
 
 
+def selected_names(cfg: ServicesConfig) -> set[str]:
+    """The programs this host runs when the family is split across hosts (empty: all of them)."""
+    return {n.strip() for n in cfg.supervisor.programs.split(",") if n.strip()}
+
+
+def check_selection(cfg: ServicesConfig) -> None:
+    """Refuse a selection that names no program of this family (`dolphin up --only`)."""
+    from dolphin.errors import UsageError
+
+    wanted = selected_names(cfg)
+    available = [p.name for p in PROGRAMS if p.enabled(cfg)]
+    unknown = sorted(wanted - set(available))
+    if unknown:
+        raise UsageError(f"--only names {', '.join(unknown)}, not a program of this family "
+                         f"(valid: {', '.join(available)})")
+
+
 def enabled_programs(cfg: ServicesConfig) -> list[Program]:
-    return [p for p in PROGRAMS if p.enabled(cfg)]
+    wanted = selected_names(cfg)
+    return [p for p in PROGRAMS if p.enabled(cfg) and (not wanted or p.name in wanted)]
 
 
 def resolve(name: str, cfg: ServicesConfig) -> Program:

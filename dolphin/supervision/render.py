@@ -11,6 +11,7 @@ folder 0700.
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,9 @@ def program_environment(cfg: ServicesConfig, paths: FamilyPaths) -> dict[str, st
         "DOLPHIN_CONFIG_DIR": str(config_dir().resolve()),
         "DOLPHIN_HZ_PORT": str(cfg.bus.port),
         "DOLPHIN_HZ_CLUSTER": cfg.bus.cluster_name,
+        # empty = the family's own member; else the external cluster every program joins
+        "DOLPHIN_HZ_MEMBERS": os.environ.get("DOLPHIN_HZ_MEMBERS", "").strip() if cfg.external_bus else "",
+        "DOLPHIN_PROGRAMS": cfg.supervisor.programs,  # this host's share of a split family (empty: all)
         "DOLPHIN_MARKET": cfg.market.source,
         "DOLPHIN_MARKET_REST_URL": rest,
         "DOLPHIN_MARKET_WS_URL": ws,

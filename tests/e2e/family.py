@@ -31,10 +31,11 @@ class Family:
     home: Path
     env: dict[str, str]
     pids: set[int] = field(default_factory=set)
+    prefix: tuple[str, ...] = ()  # runs every command elsewhere, e.g. on a network-namespace host
 
     def cli(self, *args: str, timeout: float = 300.0, check: bool = False,
             env_update: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run([sys.executable, "-m", "commands", *args], capture_output=True, text=True,
+        res = subprocess.run([*self.prefix, sys.executable, "-m", "commands", *args], capture_output=True, text=True,
                              env={**self.env, **(env_update or {})}, timeout=timeout, cwd=PROJECT_ROOT)
         if check and res.returncode != 0:
             raise AssertionError(f"dolphin {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
@@ -75,7 +76,7 @@ class Family:
 
 
 def start_family(home: Path, *, speed: float = 30.0, extra_env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> Family:
+                 args: tuple[str, ...] = (), prefix: tuple[str, ...] = ()) -> Family:
     env = dict(os.environ)
     env.update({
         "DOLPHIN_HOME": str(home),
@@ -86,7 +87,7 @@ def start_family(home: Path, *, speed: float = 30.0, extra_env: dict[str, str] |
         "DOLPHIN_MARKET": "sim",
     })
     env.update(extra_env or {})
-    fam = Family(home=home, env=env)
+    fam = Family(home=home, env=env, prefix=prefix)
     res = fam.cli("up", "--detach", "--json", *args, timeout=300)
     if res.returncode != 0:
         fam.down()

@@ -38,6 +38,10 @@ class ResultsFooter(Panel):
         overall = results.overall
         out.append(f" {overall} ", style=STATUS_STYLE.get(overall, "bold") if overall != "PASS"
                    else "bold black on green")
+        partial = results.partial
+        if partial:
+            out.append(" partial ", style="bold black on yellow")
+            out.append(f" {fmt.text(partial, 40)}", style="yellow")
         out.append(f" run {fmt.text(results.run_at, 25)} ({fmt.age(now - results.run_at_s)} ago)", style="dim")
         code = results.meta.get("_exit_code")
         if isinstance(code, int) and code not in (0, 1, 5):

@@ -5,9 +5,11 @@ from __future__ import annotations
 from rich.text import Text
 
 from tui import format as fmt
+from tui.controls import KILL_STYLE
 from tui.panels.base import STATUS_STYLE, Panel
 from tui.state import (
     BUS,
+    KILL,
     LINK_CONNECTED,
     LINK_CONNECTING,
     LINK_DOWN,
@@ -22,7 +24,7 @@ from tui.state import (
 
 class HeaderPanel(Panel):
     TITLE = ""
-    TOPICS = frozenset({BUS, SCAN, SAFETY, STRATEGY})
+    TOPICS = frozenset({BUS, SCAN, SAFETY, STRATEGY, KILL})
     SHOW_AGE = False
     AGE_IN_BODY = True  # the clock
     DEFAULT_CLASSES = "header"
@@ -57,6 +59,7 @@ class HeaderPanel(Panel):
             out.append(" (trader)", style="dim")
         else:
             out.append("—", style="dim")
+        self._kill(out, trader)
         out.append(" │ ", style="dim")
         self._link(out, now)
         rejected = 0
@@ -67,6 +70,20 @@ class HeaderPanel(Panel):
         out.append(" │ rejected ", style="dim")
         out.append(str(rejected), style="bold red" if rejected else "dim")
         return out
+
+    def _kill(self, out: Text, trader: object) -> None:
+        """The kill switch on every screen: as set (local files), and what the trader applies when that differs."""
+        state = self.state.kill
+        level = str(getattr(state, "level", "") or "") if state is not None else ""
+        applied = str(getattr(trader, "kill_level", "") or "") if trader is not None else ""
+        if not level and not applied:
+            return
+        shown = level or applied
+        if shown != "clear":
+            out.append(" │ ", style="dim")
+            out.append(f" KILL {shown.upper()} ", style=KILL_STYLE.get(shown, "bold"))
+        if level and applied and applied != level:
+            out.append(f" (trader: {applied})", style="yellow")
 
     def _link(self, out: Text, now: float) -> None:
         link = self.state.bus
@@ -84,6 +101,9 @@ class HeaderPanel(Panel):
         if link.state == LINK_CONNECTED:
             out.append("bus ● ", style="bold green")
             out.append(link.address or "—")
+            cluster = link.cluster
+            if cluster is not None and (cluster.expected > 1 or not cluster.whole):  # a real cluster, or a sick one
+                out.append(f" · {cluster.summary()}", style="green" if cluster.whole else "bold red")
         elif link.state == LINK_LOST:
             out.append(" bus LOST ", style="bold white on red")
             out.append(f" {link.address} {since} — reconnecting", style="red")

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from tui import format as fmt
 from tui.panels.base import STATUS_STYLE, Panel, kv_table
-from tui.state import JOURNAL, PNL, SCAN, STRATEGY
+from tui.state import JOURNAL, PNL, SCAN, STRATEGY, StrategyView
 
 _POSITION_KEYS = ("open_position", "position")
 _TRADES_KEYS = ("last_trades", "recent_trades", "trades")
@@ -46,6 +46,32 @@ def position_text(pos: Any) -> Text:
     notional = fmt.finite(pos.get("notional"))
     if notional is not None:
         out.append(f" {fmt.money(notional)}", style="dim")
+    return out
+
+
+def marks_text(pos: Any, scan: Any, strategy: StrategyView | None) -> Text | None:
+    """Mark, unrealised PnL and the distance to take-profit / stop / max hold (engine numbers, §7.1)."""
+    if not isinstance(pos, dict) or scan is None or strategy is None or strategy.config is None:
+        return None
+    from dolphin.engine.position_view import position_marks
+
+    asset = pos.get("asset")
+    mark = scan.price_map().get(asset) if isinstance(asset, str) else None
+    entry, notional = fmt.finite(pos.get("entry_price")), fmt.finite(pos.get("notional"))
+    if mark is None or not entry or notional is None or pos.get("side") not in ("LONG", "SHORT"):
+        return None
+    entry_scan = pos.get("entry_scan")
+    held = scan.scan_number - entry_scan if isinstance(entry_scan, int) and scan.scan_number >= entry_scan else None
+    m = position_marks(str(pos["side"]), entry, notional, mark, strategy.config, bars_held=held)
+    out = Text(f"mark {fmt.price(m.mark)} ")
+    style = "green" if m.unrealised > 0 else "red" if m.unrealised < 0 else ""
+    out.append(f"{fmt.money(m.unrealised, signed=True)} ({m.unrealised_pct * 100:+.2f}%)", style=style)
+    out.append(f"  TP {fmt.price(m.tp_price)}", style="dim")
+    out.append(f" {m.to_tp_pct * 100:.2f}% away" if m.to_tp_pct > 0 else " reached", style="dim")
+    out.append("  SL off" if m.sl_price is None or m.to_sl_pct is None
+               else f"  SL {fmt.price(m.sl_price)} {m.to_sl_pct * 100:.2f}% away", style="dim")
+    if m.bars_held is not None and m.bars_left is not None:
+        out.append(f"  bar {m.bars_held}/{m.bars_held + m.bars_left}", style="yellow" if m.bars_left <= 10 else "dim")
     return out
 
 
@@ -89,8 +115,9 @@ class TraderPanel(Panel):
     TOPICS = frozenset({STRATEGY, PNL, SCAN, JOURNAL})
     SOURCES = (STRATEGY, PNL)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, strategy: StrategyView | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.strategy = strategy
         self._engine_cache: tuple[int, dict[str, Any] | None] = (0, None)
 
     def _engine(self, payload: Any) -> dict[str, Any] | None:
@@ -110,7 +137,11 @@ class TraderPanel(Panel):
         if state_payload is not None:
             rows.append(("strategy", f"{fmt.text(state_payload.strategy, 12)}  day {fmt.text(state_payload.date, 10)}"
                                      + (f"  {state_payload.venue}" if getattr(state_payload, "venue", None) else "")))
-            rows.append(("position", position_text(self._position(state_payload, engine))))
+            position = self._position(state_payload, engine)
+            rows.append(("position", position_text(position)))
+            marks = marks_text(position, self.state.scan_record(), self.strategy)
+            if marks is not None:
+                rows.append(("", marks))
         if pnl is not None:
             line = Text()
             line.append(fmt.money(pnl.pnl, signed=True), style="bold green" if pnl.pnl > 0 else "bold red"

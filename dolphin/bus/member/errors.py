@@ -29,6 +29,13 @@ class IllegalArgument(HzError):
     class_name = "java.lang.IllegalArgumentException"
 
 
+class RequestTooLarge(HzError):
+    """A request over the member's frame cap: read, thrown away and answered with this."""
+
+    code = 23
+    class_name = "java.lang.IllegalArgumentException"
+
+
 class IllegalMonitorState(HzError):
     code = 26
     class_name = "java.lang.IllegalMonitorStateException"

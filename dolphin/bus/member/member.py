@@ -19,7 +19,14 @@ import uuid
 from collections import Counter
 
 from dolphin.bus.member.config import MemberConfig
-from dolphin.bus.member.errors import HzError, InstanceNotActive, ProtocolViolation, UnsupportedOperation
+from dolphin.bus.member.errors import (
+    HzError,
+    InstanceNotActive,
+    ProtocolViolation,
+    RequestTooLarge,
+    UnsupportedOperation,
+)
+from dolphin.bus.member.message_names import operation_name
 from dolphin.bus.member.persistence import DataDirLocked, Snapshot, SnapshotStore, build_snapshot
 from dolphin.bus.member.protocol import Request, error_response
 from dolphin.bus.member.service_client import AUTHENTICATION, AUTHENTICATION_CUSTOM, ClientService
@@ -28,6 +35,9 @@ from dolphin.bus.member.service_map import MapService
 from dolphin.bus.member.transport import Connection, Handler, Transport
 
 log = logging.getLogger("dolphin.bus.member")
+
+#: Service ids (the message type's high byte) of the CP data structures and CP sessions/groups.
+CP_SERVICE_IDS = frozenset({0x07, 0x09, 0x0A, 0x0B, 0x0C, 0x1E, 0x1F})
 
 
 class MemberStartFailed(Exception):
@@ -133,11 +143,17 @@ class Member:
         try:
             if self._stopping:
                 raise InstanceNotActive("member is shutting down")
+            if req.oversized_bytes:
+                self.counters["requests_too_large"] += 1
+                cap = self.config.max_frame_bytes
+                raise RequestTooLarge(
+                    f"{operation_name(mtype)}: the request is {req.oversized_bytes:,} bytes, over the DOLPHIN "
+                    f"embedded member's frame cap of {cap:,} bytes ({cap / 2**20:g} MiB): a value that large "
+                    "is refused (nothing was stored)")
             handler = self.handlers.get(mtype)
             if handler is None:
                 self.counters["unsupported"] += 1
-                raise UnsupportedOperation(
-                    f"message type 0x{mtype:06x} is not supported by the DOLPHIN dev member")
+                raise UnsupportedOperation(self.unsupported_reason(mtype))
             handler(conn, req)
         except HzError as exc:
             self.counters["errors_sent"] += 1
@@ -149,6 +165,15 @@ class Member:
             self.counters["internal_errors"] += 1
             log.exception("request 0x%06x from %s failed inside the member", mtype, conn.describe())
             conn.send(self.error_bytes(req.correlation_id, HzError(f"internal error: {type(exc).__name__}: {exc}")))
+
+    def unsupported_reason(self, message_type: int) -> str:
+        """Names the operation, so the caller's exception says what it was that failed."""
+        op = operation_name(message_type)
+        if not self.config.cp_enabled and message_type >> 16 in CP_SERVICE_IDS:
+            return (f"{op}: the CP subsystem is off on this member (--no-cp), as on a community Hazelcast "
+                    "5.5+ cluster")
+        return (f"{op} is not supported by the DOLPHIN embedded member (docs/bus.md lists what is); "
+                "a real Hazelcast cluster serves it")
 
     def mark_dirty(self) -> None:
         self.mutations += 1

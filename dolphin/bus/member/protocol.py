@@ -87,14 +87,15 @@ class Request:
     Variable-size parameters are the following frames, read in order.
     """
 
-    __slots__ = ("frames", "_pos", "message_type", "correlation_id", "partition_id", "flags")
+    __slots__ = ("frames", "_pos", "message_type", "correlation_id", "partition_id", "flags", "oversized_bytes")
 
-    def __init__(self, frames: list[Frame]) -> None:
+    def __init__(self, frames: list[Frame], oversized_bytes: int = 0) -> None:
         flags, body = frames[0]
         if len(body) < REQUEST_FIXED_OFFSET:
             raise ProtocolViolation(f"initial frame of {len(body)} bytes is shorter than a request header")
         self.frames = frames
         self.flags = flags
+        self.oversized_bytes = oversized_bytes  # > 0: the request was over the frame cap and thrown away
         self.message_type, self.correlation_id, self.partition_id = _REQ_HDR.unpack_from(body, 0)
         self._pos = 1
 
@@ -388,14 +389,33 @@ def tail_frames(out_builder: Out) -> bytes:
 
 
 # ---------------------------------------------------------------- framing
+class OversizedMessage:
+    """A request over the frame cap, read and thrown away: only its initial frame is kept, so the
+    member can still answer it (naming the operation and the cap) instead of dropping the client."""
+
+    __slots__ = ("initial", "size")
+
+    def __init__(self, initial: Frame, size: int) -> None:
+        self.initial = initial
+        self.size = size
+
+    def request(self) -> Request:
+        return Request([self.initial], oversized_bytes=self.size)
+
+
 class FrameAssembler:
     """Turns a byte stream into complete messages, reassembling fragments.
 
-    Raises `ProtocolViolation` on an impossible frame length or an orphan fragment:
-    after that the stream cannot be resynchronised and the connection must close.
+    A request whose frames outgrow the cap (a value too large) is skipped without being
+    buffered and comes out as an `OversizedMessage`, so the caller gets an error that says
+    so. Raises `ProtocolViolation` on an impossible frame length (below the header, or an
+    oversized frame with no request before it), an orphan fragment, or a message that
+    goes on past four times the cap: after that the stream cannot be trusted and the
+    connection must close.
     """
 
-    __slots__ = ("_buf", "_frames", "_frames_bytes", "_fragments", "_max_frame")
+    __slots__ = ("_buf", "_frames", "_frames_bytes", "_fragments", "_max_frame", "_reject", "_reject_bytes",
+                 "_skip", "_skip_final")
 
     def __init__(self, max_frame_bytes: int) -> None:
         self._buf = bytearray()
@@ -403,39 +423,77 @@ class FrameAssembler:
         self._frames_bytes = 0  # size of the message being assembled: bounded like one frame
         self._fragments: dict[int, list[Frame]] = {}
         self._max_frame = max_frame_bytes
+        self._reject: Frame | None = None  # initial frame of an oversized message being skipped
+        self._reject_bytes = 0
+        self._skip = 0  # bytes of the current oversized frame still to discard
+        self._skip_final = False
 
     @property
     def pending_bytes(self) -> int:
         """Bytes of an incomplete message: non-zero at EOF means a truncated frame."""
-        return len(self._buf) + sum(len(b) + HEADER_SIZE for _, b in self._frames)
+        rejecting = self._skip + (HEADER_SIZE if self._reject is not None else 0)
+        return len(self._buf) + sum(len(b) + HEADER_SIZE for _, b in self._frames) + rejecting
 
-    def feed(self, data: bytes) -> list[list[Frame]]:
+    def _start_reject(self, length: int, flags: int) -> None:
+        frames = self._frames
+        initial = frames[0] if frames else None
+        if (initial is None or initial[0] & UNFRAGMENTED != UNFRAGMENTED
+                or len(initial[1]) < REQUEST_FIXED_OFFSET):
+            raise ProtocolViolation(f"impossible frame length {length}")
+        self._reject = initial
+        self._reject_bytes = self._frames_bytes + length
+        self._frames = []
+        self._frames_bytes = 0
+        self._skip = length
+        self._skip_final = bool(flags & IS_FINAL)
+
+    def feed(self, data: bytes) -> list[list[Frame] | OversizedMessage]:
         buf = self._buf
         buf += data
-        messages: list[list[Frame]] = []
+        messages: list[list[Frame] | OversizedMessage] = []
         pos = 0
         end = len(buf)
-        frames = self._frames
         unpack = _FRAME_HDR.unpack_from
-        while end - pos >= HEADER_SIZE:
+        while True:
+            if self._skip:
+                n = min(self._skip, end - pos)
+                pos += n
+                self._skip -= n
+                if self._skip:
+                    break  # the rest of the oversized frame is still to come
+                if self._skip_final:
+                    assert self._reject is not None
+                    messages.append(OversizedMessage(self._reject, self._reject_bytes))
+                    self._reject = None
+                continue
+            if end - pos < HEADER_SIZE:
+                break
             length, flags = unpack(buf, pos)
-            if length < HEADER_SIZE or length > self._max_frame:
+            if length < HEADER_SIZE:
                 raise ProtocolViolation(f"impossible frame length {length}")
+            if self._reject is not None:  # the remaining frames of an oversized message
+                self._reject_bytes += length
+                if self._reject_bytes > 4 * self._max_frame:
+                    raise ProtocolViolation(f"message of more than {4 * self._max_frame} bytes")
+                self._skip = length
+                self._skip_final = bool(flags & IS_FINAL)
+                continue
+            if length > self._max_frame or self._frames_bytes + length > self._max_frame:
+                self._start_reject(length, flags)
+                continue
             if end - pos < length:
                 break
+            frames = self._frames
             frames.append((flags, bytes(buf[pos + HEADER_SIZE:pos + length])))
             pos += length
             self._frames_bytes += length
-            if self._frames_bytes > self._max_frame:
-                raise ProtocolViolation(f"message larger than {self._max_frame} bytes")
             if flags & IS_FINAL:
-                message = frames
-                frames = self._frames = []
+                self._frames = []
                 self._frames_bytes = 0
-                if message[0][0] & UNFRAGMENTED == UNFRAGMENTED:
-                    messages.append(message)
+                if frames[0][0] & UNFRAGMENTED == UNFRAGMENTED:
+                    messages.append(frames)
                 else:
-                    whole = self._fragment(message)
+                    whole = self._fragment(frames)
                     if whole is not None:
                         messages.append(whole)
         if pos:

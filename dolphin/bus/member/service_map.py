@@ -8,7 +8,8 @@ real member does too). Events are sent synchronously before the operation's resp
 TTL follows the protocol: -1 = map default (infinite here), 0 = infinite, > 0 = ms.
 Expiry is checked lazily on access and by a sweeper tick, both firing EXPIRED.
 Only the listener flags a client asked for are sent (G6), and a key listener only
-sees its own key.
+sees its own key. A near-cache invalidation listener hears of every change (the key, or
+a null key for clear/destroy), so clients may cache reads (bible §15.3).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ PUT = 0x010100
 GET = 0x010200
 REMOVE = 0x010300
 CONTAINS_KEY = 0x010600
+CONTAINS_VALUE = 0x010700
 DELETE = 0x010900
+PUT_IF_ABSENT = 0x010E00
 SET = 0x010F00
 ADD_ENTRY_LISTENER_TO_KEY = 0x011800
 ADD_ENTRY_LISTENER = 0x011900
@@ -54,8 +57,11 @@ GET_ALL = 0x012300
 VALUES = 0x012400
 ENTRY_SET = 0x012500
 SIZE = 0x012A00
+IS_EMPTY = 0x012B00
 PUT_ALL = 0x012C00
 CLEAR = 0x012D00
+ADD_NEAR_CACHE_INVALIDATION_LISTENER = 0x013F00
+NEAR_CACHE_INVALIDATION_EVENT = 0x013F02
 
 ADDED = 1
 REMOVED = 2
@@ -105,10 +111,15 @@ class MapStore:
 
 @dataclass
 class ListenerSet:
-    """Registrations of one map, kept apart from the data so they outlive a destroy."""
+    """Registrations of one map, kept apart from the data so they outlive a destroy.
+
+    `near_cache` holds the clients' near-cache invalidation listeners: every change of a
+    key (and a clear, with a null key) tells them to drop their cached copy.
+    """
 
     map_wide: dict[uuid.UUID, Registration] = field(default_factory=dict)
     by_key: dict[bytes, dict[uuid.UUID, Registration]] = field(default_factory=dict)
+    near_cache: dict[uuid.UUID, Registration] = field(default_factory=dict)
 
 
 class MapService:
@@ -121,6 +132,7 @@ class MapService:
         self._heap: list[tuple[float, int, str, bytes]] = []
         self._seq = itertools.count()
         self._uuid17 = encode_uuid(member.uuid)
+        self._invalidation_seq = 0
 
     def register(self, table: dict[int, Handler]) -> None:
         table[PUT] = self.put
@@ -129,6 +141,10 @@ class MapService:
         table[REMOVE] = self.remove
         table[DELETE] = self.delete
         table[CONTAINS_KEY] = self.contains_key
+        table[CONTAINS_VALUE] = self.contains_value
+        table[PUT_IF_ABSENT] = self.put_if_absent
+        table[IS_EMPTY] = self.is_empty
+        table[ADD_NEAR_CACHE_INVALIDATION_LISTENER] = self.add_near_cache_invalidation_listener
         table[ADD_ENTRY_LISTENER] = self.add_entry_listener
         table[ADD_ENTRY_LISTENER_TO_KEY] = self.add_entry_listener_to_key
         table[REMOVE_ENTRY_LISTENER] = self.remove_entry_listener
@@ -161,6 +177,9 @@ class MapService:
         """Drop a map's data (no events, as on a real member); listeners stay registered."""
         if self._maps.pop(name, None) is not None:
             self._member.mark_dirty()
+            listeners = self._listeners.get(name)
+            if listeners is not None and listeners.near_cache:
+                self._invalidate(listeners, None)  # near caches of other clients drop everything
 
     def export(self) -> dict[str, list[tuple[bytes, bytes, float | None]]]:
         """Entries per map with wall-clock expiry times, for a snapshot."""
@@ -206,6 +225,8 @@ class MapService:
         listeners = self._listeners.get(store.name)
         if listeners is None:
             return
+        if listeners.near_cache:
+            self._invalidate(listeners, key)
         targets = [r for r in listeners.map_wide.values() if r.flags & event_type]
         if key is not None and listeners.by_key:
             for_key = listeners.by_key.get(key)
@@ -232,6 +253,17 @@ class MapService:
             r.conn.send(head + tail)
         self._member.counters["events_sent"] += len(targets)
 
+    def _invalidate(self, listeners: ListenerSet, key: bytes | None) -> None:
+        """Near-cache invalidation (0x013F02): source and partition uuids, a sequence, the key (null = all)."""
+        self._invalidation_seq += 1
+        for r in listeners.near_cache.values():
+            if r.conn.closed:
+                continue
+            out = Out.event(NEAR_CACHE_INVALIDATION_EVENT, r.correlation_id, 17 + 17 + 8)
+            out.put_uuid(0, self._member.uuid).put_uuid(17, self._member.uuid).put_long(34, self._invalidation_seq)
+            r.conn.send(out.nullable_data(key).finish())
+        self._member.counters["invalidations_sent"] += len(listeners.near_cache)
+
     def _write(self, store: MapStore, key: bytes, value: bytes, ttl_ms: int) -> bytes | None:
         """Store one entry and publish ADDED/UPDATED; returns the previous live value."""
         now = time.monotonic()
@@ -251,14 +283,16 @@ class MapService:
             self._publish(store, UPDATED, key, value, old)
         return old
 
-    def _take(self, store: MapStore, key: bytes) -> bytes | None:
+    def _take(self, store: MapStore, key: bytes, *, event_old_value: bool = True) -> bytes | None:
+        """Remove one entry and publish REMOVED. A real member's `delete` does not read the old
+        value, so its event carries none (`event_old_value=False`); `remove` carries it."""
         old = self._live_value(store, key, time.monotonic())
         if old is None:
             return None
         del store.values[key]
         store.expiry.pop(key, None)
         self._member.mark_dirty()
-        self._publish(store, REMOVED, key, None, old)
+        self._publish(store, REMOVED, key, None, old if event_old_value else None)
         return old
 
     def _expire(self, store: MapStore, key: bytes) -> None:
@@ -324,8 +358,31 @@ class MapService:
 
     def delete(self, conn: Connection, req: Request) -> None:
         store = self.ensure(req.string())
-        self._take(store, req.data())
+        self._take(store, req.data(), event_old_value=False)
         conn.send(empty_response(DELETE, req.correlation_id))
+
+    def put_if_absent(self, conn: Connection, req: Request) -> None:
+        """Writes (ADDED) only when the key has no live value; returns the value that stays."""
+        ttl = req.fixed_long(8)
+        store = self.ensure(req.string())
+        key = req.data()
+        value = req.data()
+        current = self._live_value(store, key, time.monotonic())
+        if current is None:
+            self._write(store, key, value, ttl)
+        conn.send(Out.response(PUT_IF_ABSENT + 1, req.correlation_id).nullable_data(current).finish())
+
+    def contains_value(self, conn: Connection, req: Request) -> None:
+        store = self.ensure(req.string())
+        value = req.data()
+        self._purge(store, time.monotonic())
+        found = any(v == value for v in store.values.values())
+        conn.send(Out.response(CONTAINS_VALUE + 1, req.correlation_id, 1).put_bool(0, found).finish())
+
+    def is_empty(self, conn: Connection, req: Request) -> None:
+        store = self.ensure(req.string())
+        self._purge(store, time.monotonic())
+        conn.send(Out.response(IS_EMPTY + 1, req.correlation_id, 1).put_bool(0, not store.values).finish())
 
     def contains_key(self, conn: Connection, req: Request) -> None:
         store = self.ensure(req.string())
@@ -405,6 +462,18 @@ class MapService:
         out = Out.response(req.message_type + 1, req.correlation_id, 17).put_uuid(0, registration.registration_id)
         conn.send(out.finish())
 
+    def add_near_cache_invalidation_listener(self, conn: Connection, req: Request) -> None:
+        """A client's near cache asks to hear of every change (listenerFlags@0, localOnly@4; name)."""
+        name = req.string()
+        registration = Registration(registration_id=uuid.uuid4(), conn=conn, correlation_id=req.correlation_id,
+                                    event_message_type=NEAR_CACHE_INVALIDATION_EVENT, map_name=name,
+                                    flags=req.fixed_int(0), include_value=False, key=None)
+        self._listeners.setdefault(name, ListenerSet()).near_cache[registration.registration_id] = registration
+        conn.registrations[registration.registration_id] = registration
+        self.ensure(name)
+        out = Out.response(req.message_type + 1, req.correlation_id, 17).put_uuid(0, registration.registration_id)
+        conn.send(out.finish())
+
     def add_entry_listener(self, conn: Connection, req: Request) -> None:
         self._register(conn, req, None, req.string())
 
@@ -417,6 +486,8 @@ class MapService:
         if listeners is None:
             return False
         rid = registration.registration_id
+        if registration.event_message_type == NEAR_CACHE_INVALIDATION_EVENT:
+            return listeners.near_cache.pop(rid, None) is not None
         if registration.key is None:
             return listeners.map_wide.pop(rid, None) is not None
         for_key = listeners.by_key.get(registration.key)
@@ -434,4 +505,5 @@ class MapService:
         conn.send(Out.response(REMOVE_ENTRY_LISTENER + 1, req.correlation_id, 1).put_bool(0, removed).finish())
 
     def listener_count(self) -> int:
-        return sum(len(s.map_wide) + sum(len(v) for v in s.by_key.values()) for s in self._listeners.values())
+        return sum(len(s.map_wide) + len(s.near_cache) + sum(len(v) for v in s.by_key.values())
+                   for s in self._listeners.values())

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dolphin.bus.member.errors import ProtocolViolation
-from dolphin.bus.member.protocol import FrameAssembler, Request
+from dolphin.bus.member.protocol import FrameAssembler, OversizedMessage, Request
 
 if TYPE_CHECKING:
     from dolphin.bus.member.config import MemberConfig
@@ -189,8 +189,8 @@ class Transport:
                     raise ProtocolViolation(f"connection ended inside a frame ({assembler.pending_bytes} bytes pending)")
                 return
             conn.last_read = time.monotonic()
-            for frames in assembler.feed(data):
-                dispatch(conn, Request(frames))
+            for message in assembler.feed(data):
+                dispatch(conn, message.request() if isinstance(message, OversizedMessage) else Request(message))
                 if conn.closed:
                     return
             if transport.get_write_buffer_size() > _DRAIN_ABOVE:

@@ -39,8 +39,10 @@ def _unit(x: float) -> float:
     return 0.0 if x < 0 else 1.0 if x > 1 else float(x)
 
 
-def m4_control_plane(bus_reachable: bool, supervisor_reachable: bool) -> float:
-    return BUS_WEIGHT * bool(bus_reachable) + SUPERVISOR_WEIGHT * bool(supervisor_reachable)
+def m4_control_plane(bus_reachable: bool, supervisor_reachable: bool, bus_health: float = 1.0) -> float:
+    """The bus part scales with how whole the cluster is (members present, partitions owned: 1.0 for a
+    whole cluster or the embedded member), so losing one of three members shows before anything fails."""
+    return BUS_WEIGHT * bool(bus_reachable) * _unit(bus_health) + SUPERVISOR_WEIGHT * bool(supervisor_reachable)
 
 
 def m1_process_integrity(states: Mapping[str, str], critical: Iterable[str]) -> float:

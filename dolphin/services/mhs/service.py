@@ -18,7 +18,8 @@ from typing import Any
 
 import msgspec
 
-from dolphin.bus import HzKeyStatus, MetaHealth, schema
+from dolphin.bus import BusSettings, HzKeyStatus, MetaHealth, schema
+from dolphin.bus.cluster_health import ClusterHealth, cluster_health
 from dolphin.bus.codec import default_codec
 from dolphin.config.services import ServicesConfig, load_services_config
 from dolphin.services.mhs import sensors as S
@@ -83,6 +84,7 @@ class Observation:
     heartbeats: dict[str, float | None] = field(default_factory=dict)
     trader: Any = None                 # the trader's StrategyState, when the trader is in the family
     rejections_before: int | None = None   # the trader's refused-scan total at the previous check
+    cluster: ClusterHealth | None = None  # None: not observed (bus down); scores as whole
 
 
 def _faults(obs: Observation, family: FamilyView, key_status: Mapping[str, HzKeyStatus],
@@ -144,7 +146,8 @@ def build_report(obs: Observation, family: FamilyView, now: float) -> MetaHealth
     if obf is not None:
         checks.append(S.obf_coverage(getattr(obf.payload, "n_assets", None), family.obf_universe))
     sensors = {
-        "m4_control_plane": S.m4_control_plane(obs.bus_reachable, obs.supervisor_reachable),
+        "m4_control_plane": S.m4_control_plane(obs.bus_reachable, obs.supervisor_reachable,
+                                               1.0 if obs.cluster is None else obs.cluster.score),
         "m1_data_infra": S.m1_process_integrity(obs.states, family.critical),
         "m3_data_freshness": S.m3_data_freshness(scores),
         "m5_coherence": S.m5_coherence(checks),
@@ -169,8 +172,10 @@ class HealthMonitor:
     """One MHS: observes through an asyncio bus client and a supervisord client."""
 
     def __init__(self, bus: Any, supervisor: SupervisorClient, family: FamilyView, *,
-                 recovery: RecoveryManager | None = None, report_path: Path | None = None) -> None:
+                 recovery: RecoveryManager | None = None, report_path: Path | None = None,
+                 bus_settings: BusSettings | None = None) -> None:
         self.bus = bus
+        self.bus_settings = bus_settings
         self.supervisor = supervisor
         self.family = family
         self.recovery = recovery
@@ -179,6 +184,7 @@ class HealthMonitor:
         self.report_write_failures = 0
         self._rejections_before: int | None = None
         self._write_failing = False
+        self.last_cluster: ClusterHealth | None = None
 
     async def _probe_bus(self) -> bool:
         try:
@@ -202,9 +208,18 @@ class HealthMonitor:
         published = payload.published_s()
         return KeyObservation(present=True, age_s=None if published is None else now - published, payload=payload)
 
+    def _cluster(self) -> ClusterHealth | None:
+        """The client's own view of the cluster (members, partition owners): no network."""
+        try:
+            settings = self.bus_settings if self.bus_settings is not None else BusSettings.from_env()
+            return cluster_health(self.bus.client, settings)
+        except Exception:
+            return None
+
     async def observe(self) -> Observation:
         now = time.time()
         bus_ok = await self._probe_bus()
+        cluster = self._cluster() if bus_ok else None
         try:
             infos = await asyncio.to_thread(self.supervisor.all_processes)
             sup_ok, states = True, {i.name: i.state for i in infos}
@@ -228,7 +243,8 @@ class HealthMonitor:
         before = self._rejections_before
         if trader is not None:
             self._rejections_before = sum(trader.rejected_scans.values())
-        return Observation(bus_ok, sup_ok, states, keys, beats, trader=trader, rejections_before=before)
+        return Observation(bus_ok, sup_ok, states, keys, beats, trader=trader, rejections_before=before,
+                           cluster=cluster)
 
     async def _write_report(self, report: MetaHealth) -> None:
         """The report file beside the bus value; a full disk is logged (once per outage), never fatal."""
@@ -251,6 +267,7 @@ class HealthMonitor:
         obs = await self.observe()
         report = build_report(obs, self.family, time.time())
         self.last = report
+        self.last_cluster = obs.cluster
         if obs.bus_reachable:
             try:
                 await self.bus.put(schema.META_HEALTH, schema.LATEST, report)
@@ -295,6 +312,8 @@ async def run(ctx: ServiceContext) -> None:
     ctx.phase = "running"
     while not ctx.stop.is_set():
         report = await monitor.check()
-        ctx.log.info("rm_meta %.3f %s (M4 %.2f M1 %.2f M3 %.2f M5 %.2f)", report.rm_meta, report.status,
-                     report.m4_control_plane, report.m1_data_infra, report.m3_data_freshness, report.m5_coherence)
+        cluster = monitor.last_cluster
+        ctx.log.info("rm_meta %.3f %s (M4 %.2f M1 %.2f M3 %.2f M5 %.2f)%s", report.rm_meta, report.status,
+                     report.m4_control_plane, report.m1_data_infra, report.m3_data_freshness, report.m5_coherence,
+                     "" if cluster is None or cluster.whole else f"; bus cluster {cluster.summary()}")
         await ctx.sleep(cfg.mhs.check_interval_s)

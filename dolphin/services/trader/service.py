@@ -37,8 +37,10 @@ from dolphin.config.champion import champion_hash
 from dolphin.config.services import ServicesConfig, load_services_config
 from dolphin.engine.engine import encode_state
 from dolphin.enums import Posture, ScanRejection
+from dolphin.execution.controls import journal_path
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
+from dolphin.execution.manual import ExitRequests
 from dolphin.execution.reconcile import RECENT_TRADES, reconcile_positions
 from dolphin.execution.scan_gate import ScanGate
 from dolphin.execution.trader import PendingUpdate, StepResult, TraderCore
@@ -212,11 +214,12 @@ class TraderService:
 
     def _new_core(self, executor: Executor, acb_inbox: PendingUpdate,
                   mc_inbox: PendingUpdate | None = None) -> TraderCore:
-        core = TraderCore(self.cfg, self.assets, Journal(self.ctx.home / "journal" / f"{self.cfg.name}.jsonl"),
+        core = TraderCore(self.cfg, self.assets, Journal(journal_path(self.ctx.home, self.cfg.name)),
                           executor, kill_switch=KillSwitch.under(self.ctx.home, self.scfg.trader.kill_switch),
                           stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader_venue,
                           bar_ms=self.scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
-                          ob_view=self._ob_view, posture_now=lambda: self.posture.posture)
+                          ob_view=self._ob_view, posture_now=lambda: self.posture.posture,
+                          exit_requests=ExitRequests.under(self.ctx.home))
         core.acb_inbox = acb_inbox   # the listener keeps delivering into the same inbox across a rebuild
         if mc_inbox is not None:
             core.mc_inbox = mc_inbox
@@ -346,6 +349,7 @@ class TraderService:
         day = eng.end_day() if eng.current_date is not None else None
         pos = eng.open_position
         attach_state = core.journal.seq != self._last_snapshot_published and core.scans_since_snapshot == 0
+        kill = core.kill_state   # what the trader applied at its last step
         state = StrategyState(
             strategy=self.cfg.name, capital=eng.capital, date=date, pnl=day.pnl if day else 0.0,
             trades=len(core.trades), peak_capital=eng.peak_capital, drawdown=min(1.0, eng.drawdown), updated_at=now,
@@ -360,7 +364,8 @@ class TraderService:
                            for t in core.trades[-RECENT_TRADES:]],
             venue=core.venue, stale_scans=core.stats.stale, stale_state_events=core.stats.stale_state_events,
             rejected_scans=self.rejected_scans(), errors=self.errors, halted=self.halted,
-            duplicates=core.stats.duplicates, ob_source=str(core.ob_source))
+            duplicates=core.stats.duplicates, ob_source=str(core.ob_source), kill_level=str(kill.level),
+            kill_reason=kill.reason, kill_by=kill.by, kill_at=kill.at or None)
         if attach_state:
             self._last_snapshot_published = core.journal.seq
         await bus.put(schema.STATE_BLUE, schema.LATEST, state)

@@ -66,10 +66,12 @@ class SyncProxy:
 class Driver:
     """One official client (threaded or asyncio; smart or unisocket) with a synchronous face."""
 
-    def __init__(self, kind: str, smart: bool, address: str, cluster_name: str = "dolphin", **options: Any) -> None:
+    def __init__(self, kind: str, smart: bool, address: str | list[str], cluster_name: str = "dolphin",
+                 **options: Any) -> None:
         self.kind = kind
         self.smart = smart
-        opts = {"cluster_members": [address], "cluster_name": cluster_name, "cluster_connect_timeout": 10.0,
+        members = [address] if isinstance(address, str) else list(address)
+        opts = {"cluster_members": members, "cluster_name": cluster_name, "cluster_connect_timeout": 10.0,
                 "smart_routing": smart, **options}
         self._opts = opts
         self.runner: LoopThread | None = None

@@ -1,4 +1,8 @@
-"""The bus layer services use, against the embedded member through the official client."""
+"""The bus layer services use, through the official client, on the embedded member and a real cluster.
+
+Where the two differ the test says so: community Hazelcast 5.5+ has no CP subsystem, so
+posture and the ACB writer lock run on their fallbacks there (`backend.cp`).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from dolphin.bus import (
     shard_map_name,
 )
 from dolphin.bus.member import EmbeddedMember
+from tests.integration.bus.conftest import Backend
 
 
 def _settings(member: EmbeddedMember) -> BusSettings:
@@ -40,8 +45,8 @@ def _settings(member: EmbeddedMember) -> BusSettings:
 
 
 @pytest.fixture
-def client(member: EmbeddedMember) -> Iterator[hazelcast.HazelcastClient]:
-    c = connect(_settings(member), client_name="bus-layer-test")
+def client(backend: Backend) -> Iterator[hazelcast.HazelcastClient]:
+    c = connect(backend.settings(), client_name="bus-layer-test")
     yield c
     c.shutdown()
 
@@ -80,6 +85,7 @@ def test_bad_values_written_by_others_read_as_none_and_are_counted(client: hazel
     assert codec.rejections.count(f"{schema.FEATURES}[{schema.ACB_BOOST}]") == 2
 
 
+@pytest.mark.embedded_only
 def test_posture_reads_cp_first_then_imap_then_default(client: hazelcast.HazelcastClient) -> None:
     codec = BusCodec()
     store = PostureStore(client, codec=codec)
@@ -94,6 +100,23 @@ def test_posture_reads_cp_first_then_imap_then_default(client: hazelcast.Hazelca
     reading = store.read()
     assert (reading.posture, reading.source) == ("STALKER", "imap")
     assert codec.rejections.total == 1
+
+
+def test_posture_round_trip_on_either_bus(backend: Backend, client: hazelcast.HazelcastClient,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """CP where the bus has it (embedded), the IMap where it has not (community cluster), one WARNING."""
+    store = PostureStore(client, cp_retry_s=3600)
+    state = SafetyState(posture="TURTLE", rm=0.55, timestamp=time.time())
+    with caplog.at_level(logging.WARNING, logger="dolphin.bus"):
+        assert store.write(state) is backend.cp
+        reading = store.read()
+        assert (reading.posture, reading.state) == ("TURTLE", state)
+        assert reading.source == ("cp" if backend.cp else "imap")
+        assert store.read().posture == "TURTLE"
+    notices = [r for r in caplog.records if "CP subsystem unavailable" in r.getMessage()]
+    assert len(notices) == (0 if backend.cp else 1)
+    if not backend.cp:
+        assert "Enterprise" in notices[0].getMessage()  # the cluster's own reason reaches the log
 
 
 def test_posture_falls_back_to_the_imap_without_cp_and_says_so_once(
@@ -115,11 +138,11 @@ def test_posture_falls_back_to_the_imap_without_cp_and_says_so_once(
         c.shutdown()
 
 
-def test_async_posture_and_bus(member: EmbeddedMember) -> None:
+def test_async_posture_and_bus(backend: Backend) -> None:
     import asyncio
 
     async def scenario() -> tuple[str, str, object]:
-        c = await connect_async(_settings(member))
+        c = await connect_async(backend.settings())
         try:
             store = AsyncPostureStore(c)
             await store.write(SafetyState(posture="APEX", rm=0.97, timestamp=time.time()))
@@ -132,10 +155,11 @@ def test_async_posture_and_bus(member: EmbeddedMember) -> None:
             await c.shutdown()
 
     posture, source, boost = asyncio.run(scenario())
-    assert (posture, source) == ("APEX", "cp")
+    assert (posture, source) == ("APEX", "cp" if backend.cp else "imap")
     assert isinstance(boost, AcbBoost) and boost.boost == 1.35
 
 
+@pytest.mark.embedded_only
 def test_writer_lock_guards_and_lets_one_writer_in(client: hazelcast.HazelcastClient, name: str) -> None:
     lock = WriterLock(client, name)
     with lock.hold() as token:
@@ -147,6 +171,14 @@ def test_writer_lock_guards_and_lets_one_writer_in(client: hazelcast.HazelcastCl
         assert inside == [None]  # another writer is busy: skip the cycle
     with lock.hold() as again:
         assert again is not None and again.fence > token.fence
+
+
+def test_writer_lock_on_either_bus(backend: Backend, client: hazelcast.HazelcastClient, name: str) -> None:
+    """Fenced where CP exists; on a community cluster the ACB writes go on unguarded (one writer by design)."""
+    lock = WriterLock(client, name, cp_retry_s=3600)
+    with lock.hold() as token:
+        assert token is not None and token.guarded is backend.cp and (token.fence is not None) is backend.cp
+    assert lock.cp.degraded is (not backend.cp)
 
 
 def _try_hold(lock: WriterLock) -> object:
@@ -188,14 +220,19 @@ def test_sharded_feature_store(client: hazelcast.HazelcastClient) -> None:
         store.put("BTCUSDT", "VelDiv", 1.0)
 
 
-def test_status_reports_members_maps_and_key_ages(member: EmbeddedMember, client: hazelcast.HazelcastClient) -> None:
+def test_status_reports_members_maps_and_key_ages(backend: Backend, client: hazelcast.HazelcastClient) -> None:
     bus = Bus(client)
     bus.put(schema.FEATURES, schema.ACB_BOOST, AcbBoost(boost=1.2, beta=0.2, pushed_at=time.time() - 30))
     bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, _scan(1))
     client.get_map(schema.FEATURES).blocking().put(schema.EXF_LATEST, "{not json")
-    report = collect_status(client, _settings(member))
-    assert [m.address for m in report.members] == [member.address]
-    assert report.cluster_name == "dolphin"
+    report = collect_status(client, backend.settings())
+    assert sorted(m.address for m in report.members) == sorted(backend.addresses)
+    assert report.cluster_name == backend.cluster_name
+    assert report.cluster is not None and report.cluster.whole and report.cluster.missing == []
+    assert (len(report.cluster.members), report.cluster.expected) == (len(backend.addresses),) * 2
+    assert report.cluster.partitions == 271 == sum(m.partitions for m in report.members)
+    if backend.cluster is not None:
+        assert all(m.partitions > 0 for m in report.members)  # ownership spread over the real members
     sizes = {m.name: m.size for m in report.maps}
     assert sizes[schema.FEATURES] >= 3
     keys = {(k.map_name, k.key): k for k in report.keys}
@@ -205,18 +242,26 @@ def test_status_reports_members_maps_and_key_ages(member: EmbeddedMember, client
     assert exf.present and not exf.valid and "bad_json" in (exf.problem or "")
 
 
-def test_hz_status_command(member: EmbeddedMember, client: hazelcast.HazelcastClient,
+def test_hz_status_command(backend: Backend, client: hazelcast.HazelcastClient,
                            monkeypatch: pytest.MonkeyPatch) -> None:
     Bus(client).put(schema.HEARTBEAT, schema.LATEST, _heartbeat())
-    monkeypatch.setenv("DOLPHIN_HZ_PORT", str(member.port))
-    monkeypatch.delenv("DOLPHIN_HZ_MEMBERS", raising=False)
+    if backend.embedded is not None:
+        monkeypatch.setenv("DOLPHIN_HZ_PORT", str(backend.embedded.port))
+        monkeypatch.delenv("DOLPHIN_HZ_MEMBERS", raising=False)
+    else:
+        monkeypatch.setenv("DOLPHIN_HZ_MEMBERS", ",".join(backend.addresses))
+    monkeypatch.setenv("DOLPHIN_HZ_CLUSTER", backend.cluster_name)
     result = CliRunner().invoke(app, ["hz", "status", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["members"][0]["address"] == member.address and report["embedded"] is True
+    assert sorted(m["address"] for m in report["members"]) == sorted(backend.addresses)
+    assert report["embedded"] is (backend.embedded is not None)
+    assert report["cluster"]["owned"] == report["cluster"]["partitions"] == 271
     assert any(k["key"] == "latest" and k["map_name"] == schema.HEARTBEAT and k["valid"] for k in report["keys"])
     table = CliRunner().invoke(app, ["hz", "status"])
     assert table.exit_code == 0 and "latest keys" in table.stdout
+    n = len(backend.addresses)
+    assert f"{n}/{n} member{'s' if n > 1 else ''} · 271/271 partitions" in table.stdout
 
 
 def _heartbeat():  # type: ignore[no-untyped-def]

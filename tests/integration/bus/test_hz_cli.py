@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import hazelcast
+import pytest
 
 from tests.integration.bus._support import PROJECT_ROOT, free_port, wait_until
 
@@ -95,3 +96,33 @@ def test_require_credentials_needs_them_in_the_environment() -> None:
                             env=_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 11
     assert "DOLPHIN_HZ_USERNAME" in result.stderr
+
+
+def test_up_with_an_external_bus_needs_members_and_a_reachable_cluster(tmp_path: Path) -> None:
+    """`dolphin up --bus external` refuses, in one line, before starting anything."""
+    missing = subprocess.run([*DOLPHIN, "up", "--bus", "external", "--detach"], cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, env=_env(DOLPHIN_HOME=str(tmp_path)), timeout=60)
+    assert missing.returncode == 2 and "DOLPHIN_HZ_MEMBERS" in missing.stderr and "Traceback" not in missing.stderr
+    port = free_port()
+    away = subprocess.run([*DOLPHIN, "up", "--detach"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                          env=_env(DOLPHIN_HOME=str(tmp_path), DOLPHIN_HZ_MEMBERS=f"127.0.0.1:{port}",
+                                   DOLPHIN_HZ_CONNECT_TIMEOUT="1"))
+    assert away.returncode == 10 and f"127.0.0.1:{port}" in away.stderr and "Traceback" not in away.stderr
+    assert not (tmp_path / "supervisor").exists()  # nothing was started
+
+
+def test_bus_selection_for_the_family(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dolphin.bus.errors import BusConfigError
+    from dolphin.errors import UsageError
+    from dolphin.supervision.family import select_bus
+
+    monkeypatch.setenv("DOLPHIN_HZ_MEMBERS", "10.0.0.1")
+    with pytest.raises(BusConfigError, match="not host:port"):  # exit 11, before anything starts
+        select_bus("auto")
+    monkeypatch.setenv("DOLPHIN_HZ_MEMBERS", "10.0.0.1:5701, 10.0.0.2:5701")
+    settings = select_bus("external")
+    assert settings is not None and settings.members == ("10.0.0.1:5701", "10.0.0.2:5701") and not settings.embedded
+    assert select_bus("embedded") is None and "DOLPHIN_HZ_MEMBERS" not in os.environ  # the family's own member
+    assert select_bus("auto") is None
+    with pytest.raises(UsageError, match="--bus must be one of"):
+        select_bus("cloud")

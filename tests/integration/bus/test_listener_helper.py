@@ -15,7 +15,6 @@ from dolphin.bus import (
     AsyncQueue,
     Bus,
     BusCodec,
-    BusSettings,
     LatestState,
     SafetyState,
     ThreadQueue,
@@ -25,13 +24,13 @@ from dolphin.bus import (
     subscribe,
     subscribe_async,
 )
-from dolphin.bus.member import EmbeddedMember
 from tests.integration.bus._support import wait_until
+from tests.integration.bus.conftest import Backend
 
 
 @pytest.fixture
-def clients(member: EmbeddedMember) -> Iterator[tuple[hazelcast.HazelcastClient, hazelcast.HazelcastClient]]:
-    settings = BusSettings(members=(member.address,), connect_timeout_s=10.0)
+def clients(backend: Backend) -> Iterator[tuple[hazelcast.HazelcastClient, hazelcast.HazelcastClient]]:
+    settings = backend.settings()
     listener, writer = connect(settings), connect(settings)
     yield listener, writer
     listener.shutdown()
@@ -110,8 +109,8 @@ def test_thread_queue_for_a_worker_thread(clients, name: str) -> None:  # type: 
     assert q.get(timeout=20).kind == "REMOVED"
 
 
-def test_async_queue_with_the_asyncio_client(member: EmbeddedMember) -> None:
-    settings = BusSettings(members=(member.address,), connect_timeout_s=10.0)
+def test_async_queue_with_the_asyncio_client(backend: Backend) -> None:
+    settings = backend.settings()
 
     async def scenario() -> list[tuple[str, float | None]]:
         listener = await connect_async(settings)

@@ -59,14 +59,48 @@ def test_credentials_are_checked_when_configured() -> None:
         assert m.call(lambda mem: mem.counters["auth_refused"]) >= 3  # the client retries within its timeout
 
 
-def test_unsupported_operation_is_answered_at_once(driver: Driver, name: str) -> None:
+@pytest.mark.embedded_only
+def test_unsupported_operation_is_answered_at_once_and_named(driver: Driver, name: str) -> None:
     m = driver.map(name)
-    with pytest.raises(UnsupportedOperationError):
-        m.put_if_absent("k", "v")
-    with pytest.raises(UnsupportedOperationError):
+    with pytest.raises(UnsupportedOperationError, match=r"Map\.Lock is not supported by the DOLPHIN embedded member"):
         m.lock("k")
+    with pytest.raises(UnsupportedOperationError, match=r"Map\.ReplaceIfSame is not supported"):
+        m.replace_if_same("k", "a", "b")
     m.put("k", "still-works")
     assert m.get("k") == "still-works"
+
+
+@pytest.mark.parametrize("kind", ["threaded", "asyncio"])
+def test_a_value_over_the_frame_cap_is_refused_by_name_and_the_client_stays(kind: str, name: str) -> None:
+    """Not a bare TargetDisconnectedError: the error names the operation and the cap; the connection lives."""
+    from hazelcast.errors import IllegalArgumentError
+
+    with EmbeddedMember(max_frame_bytes=1 << 20) as m:
+        d = Driver(kind, True, m.address)
+        try:
+            imap = d.map(name)
+            with pytest.raises(IllegalArgumentError, match=r"Map\.Put: the request is [\d,]+ bytes, over .* frame cap "
+                                                           r"of 1,048,576 bytes \(1 MiB\)"):
+                imap.put("big", "x" * (2 << 20))
+            with pytest.raises(IllegalArgumentError, match=r"Map\.Set: .* frame cap"):
+                imap.set("big", "y" * (3 << 20))
+            assert imap.get("big") is None and imap.size() == 0  # nothing half-stored
+            imap.put("small", "fine")  # same connection, still served
+            assert imap.get("small") == "fine"
+            assert m.call(lambda mem: (mem.counters["requests_too_large"], mem.counters["protocol_violations"])) == (2, 0)
+        finally:
+            d.shutdown()
+
+
+def test_without_cp_every_cp_call_is_refused_by_name() -> None:
+    """`--no-cp` answers like a community Hazelcast cluster: UnsupportedOperation, at once, naming the call."""
+    with EmbeddedMember(cp_enabled=False) as m:
+        d = Driver("threaded", True, m.address)
+        try:
+            with pytest.raises(UnsupportedOperationError, match=r"CPGroup\.CreateCPGroup: the CP subsystem is off"):
+                d.atomic_reference("DOLPHIN_SAFETY")
+        finally:
+            d.shutdown()
 
 
 def test_unsupported_operation_never_leaves_the_caller_waiting(member: EmbeddedMember, name: str) -> None:

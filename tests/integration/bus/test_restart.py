@@ -207,3 +207,40 @@ def test_asyncio_client_reconnects_after_kill9_and_its_listener_returns(tmp_path
         asyncio.run(scenario())
     finally:
         member.stop_quietly()
+
+
+def test_real_cluster_loses_a_member_without_losing_data_and_it_rejoins(tmp_path: Path) -> None:
+    """kill -9 one of three real members: its partitions' backups take over, clients keep working,
+    listeners keep firing; the restarted member rejoins and the clients connect to it again."""
+    from tests.hzcluster import RealCluster, require_real_cluster
+
+    require_real_cluster()
+    cluster = RealCluster(tmp_path / "hz", 3).start()
+    options = {**FAST_RECONNECT, "invocation_timeout": 60}
+    writer = cluster.client(**options)
+    reader = cluster.client(smart_routing=False, **options)
+    try:
+        events = EventLog()
+        reader.get_map("features").blocking().add_entry_listener(include_value=True, added_func=events,
+                                                                 updated_func=events)
+        features = writer.get_map("features").blocking()
+        expected = {f"k{i}": f"v{i}" for i in range(300)}  # spread over the 271 partitions, so over all members
+        features.put_all(expected)
+        events.wait_for(300)
+        victim = cluster.members[1]
+        victim.kill9()
+        assert features.get_all(list(expected)) == expected  # the backups were promoted: nothing lost
+        features.put("after-kill", "1")
+        wait_until(lambda: ("after-kill" in {e[1] for e in events.snapshot()}), timeout=60)
+        wait_until(lambda: len(writer.cluster_service.get_members()) == 2, timeout=60)
+        cluster.restart(victim)
+        cluster.wait_size(3)
+        wait_until(lambda: len(writer.cluster_service.get_members()) == 3, timeout=60)
+        wait_until(lambda: len(reader.cluster_service.get_members()) == 3, timeout=60)
+        assert features.size() == 301 and features.get_all(list(expected)) == expected
+        features.put("after-rejoin", "2")
+        wait_until(lambda: ("after-rejoin" in {e[1] for e in events.snapshot()}), timeout=60)
+    finally:
+        writer.shutdown()
+        reader.shutdown()
+        cluster.stop()

@@ -145,8 +145,10 @@ def test_signed_requests_follow_a_fast_simulated_clock() -> None:
                 await rest.account()
                 for _ in range(2):
                     await asyncio.sleep(1.5)  # 90 s of simulated time: a rate-unaware clock would be -1021
-                    await rest.account()
-                assert rest.clock.rate == pytest.approx(60.0, rel=0.2)  # learned from two /time samples
+                    await rest.account()      # succeeds: the client resyncs on -1021 and learns the rate
+                clock = rest.clock
+                # learned from /time samples, as exact as their round trips allow (wide on a loaded machine)
+                assert abs(clock.rate - 60.0) / 60.0 <= clock.rate_error + 0.01, (clock.rate, clock.rate_error)
 
         run(go())
 

@@ -78,3 +78,34 @@ def test_a_message_that_never_ends_is_refused() -> None:
     with pytest.raises(ProtocolViolation):
         for _ in range(100):
             assembler.feed(frame(b"x" * 50))  # no IS_FINAL, ever
+
+
+def test_an_oversized_request_is_skipped_unbuffered_and_reported_then_the_stream_goes_on() -> None:
+    """A value over the cap: the request comes out as OversizedMessage (answerable), the next one intact."""
+    from dolphin.bus.member.protocol import OversizedMessage
+
+    initial = struct.pack("<iqi", 0x010100, 41, 7)
+    big = b"v" * 5000
+    stream = (frame(initial, UNFRAGMENTED) + frame(b"name") + frame(b"key") + frame(big, IS_FINAL)
+              + message(42))
+    assembler = FrameAssembler(1000)
+    got: list[object] = []
+    for i in range(0, len(stream), 300):
+        got.extend(assembler.feed(stream[i:i + 300]))
+        assert len(assembler._buf) < 1000  # the big frame is never held in memory
+    oversized, after = got
+    assert isinstance(oversized, OversizedMessage)
+    request = oversized.request()
+    assert (request.message_type, request.correlation_id) == (0x010100, 41)
+    assert request.oversized_bytes == len(stream) - len(message(42))
+    assert struct.unpack_from("<q", after[0][1], 4)[0] == 42  # type: ignore[index]
+    assert assembler.pending_bytes == 0
+
+
+def test_a_message_over_the_cap_made_of_small_frames_is_reported_too() -> None:
+    from dolphin.bus.member.protocol import OversizedMessage
+
+    initial = struct.pack("<iqi", 0x012C00, 5, -1)  # Map.PutAll with many entries
+    stream = frame(initial, UNFRAGMENTED) + b"".join(frame(b"e" * 90) for _ in range(20)) + frame(b"end", IS_FINAL)
+    (only,) = FrameAssembler(1000).feed(stream)
+    assert isinstance(only, OversizedMessage) and only.request().correlation_id == 5

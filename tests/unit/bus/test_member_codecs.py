@@ -70,6 +70,9 @@ MESSAGE_TYPES = [
     (sm.KEY_SET, "map_key_set_codec"), (sm.GET_ALL, "map_get_all_codec"), (sm.VALUES, "map_values_codec"),
     (sm.ENTRY_SET, "map_entry_set_codec"), (sm.SIZE, "map_size_codec"), (sm.PUT_ALL, "map_put_all_codec"),
     (sm.CLEAR, "map_clear_codec"),
+    (sm.PUT_IF_ABSENT, "map_put_if_absent_codec"), (sm.IS_EMPTY, "map_is_empty_codec"),
+    (sm.CONTAINS_VALUE, "map_contains_value_codec"),
+    (sm.ADD_NEAR_CACHE_INVALIDATION_LISTENER, "map_add_near_cache_invalidation_listener_codec"),
     (scp.CREATE_CP_GROUP, "cp_group_create_cp_group_codec"),
     (scp.DESTROY_CP_OBJECT, "cp_group_destroy_cp_object_codec"),
     (scp.CREATE_SESSION, "cp_session_create_session_codec"),
@@ -94,6 +97,8 @@ def test_message_types_match_the_client(ours: int, codec_name: str) -> None:
 # client encode offsets include the 6-byte frame header and the 16-byte request header
 FIXED_OFFSETS = [
     ("map_put_codec", "_REQUEST_TTL_OFFSET", 8),
+    ("map_put_if_absent_codec", "_REQUEST_TTL_OFFSET", 8),
+    ("map_add_near_cache_invalidation_listener_codec", "_REQUEST_LISTENER_FLAGS_OFFSET", 0),
     ("map_set_codec", "_REQUEST_TTL_OFFSET", 8),
     ("map_add_entry_listener_codec", "_REQUEST_LISTENER_FLAGS_OFFSET", 1),
     ("map_add_entry_listener_to_key_codec", "_REQUEST_LISTENER_FLAGS_OFFSET", 1),
@@ -262,3 +267,23 @@ def test_entry_events_decode_with_the_client() -> None:
 def test_proxy_request_round_trip() -> None:
     req = _request(client_create_proxy_codec.encode_request("DOLPHIN_FEATURES", sc.MAP_SERVICE))
     assert (req.string(), req.string()) == ("DOLPHIN_FEATURES", sc.MAP_SERVICE)
+
+
+def test_message_names_match_the_client_codecs() -> None:
+    """Every request type the client can send has its name, so an unsupported call is named in its error."""
+    import pkgutil
+
+    import hazelcast.protocol.codec as codecs
+
+    from dolphin.bus.member.message_names import MESSAGE_NAMES, operation_name
+
+    sent = {}
+    for info in pkgutil.iter_modules(codecs.__path__):
+        mtype = getattr(_module(info.name), "_REQUEST_MESSAGE_TYPE", None) if info.name.endswith("_codec") else None
+        if mtype is not None:
+            sent[mtype] = info.name
+    assert set(MESSAGE_NAMES) == set(sent)
+    for mtype, module in sent.items():  # Map.PutIfAbsent <-> map_put_if_absent_codec
+        assert MESSAGE_NAMES[mtype].replace(".", "").lower() == module[: -len("_codec")].replace("_", ""), module
+    assert operation_name(0x010E00) == "Map.PutIfAbsent"
+    assert operation_name(0x7F0100) == "message type 0x7f0100"

@@ -353,3 +353,16 @@ def test_classify_mirrors_for_long() -> None:
     assert classify(cfg.signal_threshold, cfg) is SignalState.NONE
     assert classify(cfg.signal_threshold + 1e-6, cfg) is SignalState.SIGNAL
     assert classify(cfg.signal_extreme, cfg) is SignalState.EXTREME
+
+
+def test_position_marks_by_hand() -> None:
+    from dolphin.engine.position_view import position_marks
+
+    cfg = StrategyConfig()   # TP 0.95 %, stop 100 % (disabled), max hold 120 bars
+    short = position_marks("SHORT", 100.0, 1_000.0, 99.5, cfg, bars_held=20)
+    assert short.unrealised_pct == pytest.approx(0.005) and short.unrealised == pytest.approx(5.0)
+    assert short.tp_price == pytest.approx(99.05) and short.sl_price is None and short.to_sl_pct is None
+    assert short.to_tp_pct == pytest.approx((99.5 - 99.05) / 99.5) and short.bars_left == 100
+    long = position_marks("LONG", 100.0, 1_000.0, 101.0, StrategyConfig(direction="long"))
+    assert long.unrealised == pytest.approx(10.0) and long.tp_price == pytest.approx(100.95)
+    assert long.to_tp_pct < 0                                  # past take-profit: the engine exits next bar

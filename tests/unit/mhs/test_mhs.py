@@ -31,6 +31,13 @@ def test_control_plane_weights() -> None:
     assert S.m4_control_plane(False, False) == 0.0
 
 
+def test_control_plane_scales_with_the_cluster_health() -> None:
+    """One of three members lost: the bus part is 2/3 of its weight; a down bus stays 0 whatever the health."""
+    assert S.m4_control_plane(True, True, 2 / 3) == pytest.approx(0.8 * 2 / 3 + 0.2)
+    assert S.m4_control_plane(False, True, 1.0) == pytest.approx(0.2)
+    assert S.m4_control_plane(True, True, float("nan")) == pytest.approx(0.2)  # a broken reading counts as 0
+
+
 def test_process_integrity() -> None:
     states = {"sim": "RUNNING", "scanner": "STOPPED", "mhs": "RUNNING"}
     assert S.m1_process_integrity(states, ["sim", "scanner"]) == 0.5

@@ -2,84 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dolphin.backtest.synthetic import synthetic_scan_table
-from dolphin.config import load_config
 from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.engine import NDAlphaEngine
-from dolphin.execution.executor import PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
 from dolphin.execution.ob_inputs import StepOBProvider
-from dolphin.execution.trader import ScanBar, TraderCore
+from dolphin.execution.trader import ScanBar
 from dolphin.scan.volatility import vol_regime_ok
-from dolphin.store.journal import Journal, JournalLocked
+from dolphin.store.journal import JournalLocked
+from tests.unit.trader.support import NOW, WARM, CountingExecutor, bars_of, drive, make_core, run
 
 pytestmark = [pytest.mark.actor]
-
-WARM = 900
-NOW = 1_780_000_000.0
-
-
-@pytest.fixture(scope="module")
-def market():
-    table, _ = synthetic_scan_table(1, 7)
-    return table
-
-
-@pytest.fixture(scope="module")
-def blue():
-    return load_config("blue")
-
-
-def bars_of(table, start: int, stop: int, published: float | None = NOW) -> list[ScanBar]:
-    out = []
-    for i in range(start, stop):
-        prices = {a: float(p) for a, p in zip(table.assets, table.prices[i]) if math.isfinite(p) and p > 0}
-        out.append(ScanBar(scan_number=int(table.scan_number[i]), ts_ms=int(table.ts[i]),
-                           vel_div=float(table.vel_div[i]), v50=float(table.v50_lambda_max_velocity[i]),
-                           v750=float(table.v750_lambda_max_velocity[i]), prices=prices, published_s=published))
-    return out
-
-
-class CountingExecutor(PaperExecutor):
-    """The paper executor, counting real submissions (a restart must never submit twice)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.submitted: list[str] = []
-
-    async def submit(self, intent):
-        if intent.client_order_id not in self._fills:
-            self.submitted.append(intent.client_order_id)
-        return await super().submit(intent)
-
-
-def make_core(cfg, table, path: Path, executor=None, fsync: bool = False, **kw) -> TraderCore:
-    """fsync off: these tests simulate crashes by cutting the file; real kill -9 is the integration test's."""
-    return TraderCore(cfg, list(table.assets), Journal(path, fsync=fsync), executor or CountingExecutor(),
-                      clock=lambda: NOW, **kw)
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def drive(core: TraderCore, bars: list[ScanBar], warm: list[ScanBar] | None = None, fresh: bool = True):
-    recovered = await core.start()
-    if fresh and not recovered and warm:
-        core.warm(warm)
-    for bar in bars:
-        await core.process(bar)
-    return core
-
 
 def backtest_trades(cfg, table, warm_until: int, stop: int):
     """The backtest engine on the same bars: warm (no trading) before `warm_until`, trade after."""
@@ -194,7 +133,7 @@ def test_gatesnap_flags_a_posture_change_mid_step(market, blue, tmp_path: Path) 
 def test_hibernate_and_kill_switch(market, blue, tmp_path: Path) -> None:
     kill = tmp_path / "KILL"
     kill.touch()
-    core = run(drive(make_core(blue, market, tmp_path / "a.jsonl", kill_switch=KillSwitch(kill)),
+    core = run(drive(make_core(blue, market, tmp_path / "a.jsonl", kill_switch=KillSwitch.under(tmp_path, "KILL")),
                      bars_of(market, WARM, market.rows), warm=bars_of(market, 0, WARM, published=None)))
     assert core.trades == [] and core.engine.open_position is None
     hib = run(drive(make_core(blue, market, tmp_path / "b.jsonl", posture_now=lambda: "HIBERNATE"),
@@ -330,9 +269,20 @@ def test_the_market_clock_takes_the_simulators_speed(tmp_path: Path) -> None:
                 assert await clock.sync()
                 first = clock.now_ms()
                 server = await rest.server_time()
-                return clock.rate, first, server
+                return clock.rate, first, server, clock.uncertainty_ms
             finally:
                 await rest.close()
 
-        rate, first, server = run(go())
-    assert rate == 20.0 and first is not None and server >= first
+        rate, first, server, uncertainty = run(go())
+    # the venue read its clock somewhere inside the sync's round trip: the estimate is good to half of it
+    assert rate == 20.0 and first is not None and server >= first - uncertainty
+
+
+def test_a_stale_scans_age_reads_as_a_duration_or_a_date() -> None:
+    from dolphin.execution.trader import _age_words
+
+    assert _age_words(12.34, 0) == "12.3 s of market time old"
+    assert _age_words(600.0, 0) == "10.0 min of market time old"
+    assert _age_words(3 * 3600.0, 0) == "3.0 h of market time old"
+    # a bar from years ago is named by its date, not by an epoch-sized count of seconds
+    assert _age_words(1_796_485_451.9, 0) == "its bar closed 1970-01-01 00:00 UTC, 20793 days before market time"
