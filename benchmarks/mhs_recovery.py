@@ -25,7 +25,7 @@ import numpy as np
 from benchmarks.machine import machine
 from dolphin.supervision.render import FamilyPaths
 from dolphin.supervision.rpc import SupervisorClient
-from tests.e2e.family import start_family
+from tests.e2e.support import start_family
 
 
 def back_running(sup: SupervisorClient, old_pid: int, timeout: float = 120.0) -> float:

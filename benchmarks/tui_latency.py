@@ -58,7 +58,7 @@ from dolphin.bus import (  # noqa: E402
     schema,
     subscribe,
 )
-from tests.tui import _support as S  # noqa: E402
+from tests.tui import support as S  # noqa: E402
 
 WARMUP = 50
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -23,6 +23,7 @@ from commands import (
     health_cmd,
     hz_cmd,
     kill_cmd,
+    obf_cmd,
     paper_cmd,
     scan_cmd,
     sim_cmd,
@@ -55,6 +56,7 @@ app.command("up")(family_cmd.up)
 app.command("down")(family_cmd.down)
 app.add_typer(svc_cmd.app, name="svc")
 app.command("health")(health_cmd.health)
+app.add_typer(obf_cmd.app, name="obf")
 app.command("paper")(paper_cmd.paper)
 app.add_typer(kill_cmd.app, name="kill")
 app.add_typer(trade_cmd.app, name="trade")

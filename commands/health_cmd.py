@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from commands._output import console, print_json
 
+if TYPE_CHECKING:
+    from dolphin.bus import MetaHealth
+
 STATUS_STYLE = {"GREEN": "bold green", "DEGRADED": "bold yellow", "CRITICAL": "bold red", "DEAD": "bold white on red",
                 "UNKNOWN": "bold white on grey35"}
 
 
 def health(json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False) -> None:
-    """Print the latest MHS report: rm_meta, status, sensors M1–M5, services and data keys.
+    """Print the latest MHS report: rm_meta, status, sensors M1–M5, services, data keys, MHS restarts.
 
     Read from the bus; when the bus is unreachable, from run_logs/meta_health.json.
     """
@@ -90,3 +93,21 @@ def health(json_out: Annotated[bool, typer.Option("--json", help="Print the repo
         keys.add_row(key, ks.status or "", "" if ks.age_s is None else f"{ks.age_s:.1f} s", f"{ks.score:.1f}")
     console.print(services)
     console.print(keys)
+    if report.recoveries or report.recent_recoveries:
+        console.print(_recoveries_table(report, time.time()))
+
+
+def _recoveries_table(report: MetaHealth, now: float) -> Table:
+    """What MHS restarted since it started: a count per service, then its latest restarts."""
+    table = Table(title="MHS recoveries (since MHS started)")
+    for col in ("service", "restarts", "found", "when", "outcome"):
+        table.add_column(col, justify="right" if col == "restarts" else "left")
+    last = {e.service: e for e in report.recent_recoveries}
+    for name in sorted(set(report.recoveries) | set(last)):
+        event = last.get(name)
+        found, when, outcome = "", "", ""
+        if event is not None:
+            found, when = event.found, f"{max(0.0, now - event.at):.0f} s ago"
+            outcome = event.outcome + (f": {event.error}" if event.error else "")
+        table.add_row(name, str(report.recoveries.get(name, 0)), found, when, outcome)
+    return table

@@ -117,6 +117,15 @@ class HealthStatus(StrEnum):
 
 
 @unique
+class RecoveryOutcome(StrEnum):
+    """How a restart MHS started has ended (bible §24.5.3): still running, done, or failed."""
+
+    PENDING = "pending"
+    OK = "ok"
+    FAILED = "failed"
+
+
+@unique
 class McStatus(StrEnum):
     """MC-Forewarner status on the bus (bible §28.6)."""
 
@@ -151,6 +160,15 @@ class ObRegime(StrEnum):
     @classmethod
     def of_signal(cls, signal: float) -> ObRegime:
         return cls.STRESS if signal > 0.5 else cls.CALM if signal < -0.5 else cls.NEUTRAL
+
+
+@unique
+class CircuitState(StrEnum):
+    """A bus writer's circuit breaker (bible §15.6, §20.1): closed pushes, open falls back to a file."""
+
+    CLOSED = "closed"          # pushing to the bus
+    OPEN = "open"              # too many failed pushes: file-only until the back-off has passed
+    HALF_OPEN = "half_open"    # one probe push decides: closed again, or open with a longer back-off
 
 
 @unique
@@ -210,5 +228,6 @@ class SignalState(StrEnum):
         return self in (SignalState.SIGNAL, SignalState.EXTREME)
 
 
-__all__ = ["HealthStatus", "KillLevel", "McStatus", "ObRegime", "ObSource", "OrderSide", "PositionSide", "Posture", "ProcessState", "ScanRejection",
+__all__ = ["HealthStatus", "KillLevel", "McStatus", "ObRegime", "ObSource", "OrderSide", "PositionSide", "Posture",
+           "ProcessState", "RecoveryOutcome", "ScanRejection",
            "ServiceAction", "SignalState"]

@@ -1,11 +1,50 @@
-"""Helpers every test layer shares: a free loopback port, and polling with a hang guard."""
+"""Helpers every test layer shares: the project root, a free loopback port, polling with a hang guard.
+
+Naming: helpers live in a module named ``support.py`` — this one for every layer, and one
+per test directory that needs its own (``tests/tui/support.py``, ``tests/e2e/support.py``,
+``tests/integration/support.py``, ``tests/integration/<room>/support.py``…), imported as
+``tests.<dir>.support``. A layer's support module does not re-export these. ``conftest.py``
+files hold fixtures only; nothing imports from a conftest. Every test directory with Python
+files is a package (an empty ``__init__.py``).
+"""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: A CLI call's guard against hangs, not a speed check: a cold `python -m commands` on a
+#: loaded 2-core machine takes many seconds before it does anything.
+CLI_TIMEOUT_S = 300.0
+
+
+def dolphin(*args: str, env: Mapping[str, str] | None = None, timeout: float = CLI_TIMEOUT_S,
+            cwd: Path = PROJECT_ROOT, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """``dolphin ARGS`` as an operator runs it (``python -m commands``), no terminal, output captured.
+
+    ``env`` replaces the environment (None: this process's); ``prefix`` runs it elsewhere
+    (e.g. ``ip netns exec HOST`` for a host of a split family).
+    """
+    return subprocess.run([*prefix, sys.executable, "-m", "commands", *args], cwd=cwd, capture_output=True, text=True,
+                          env=None if env is None else dict(env), timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def pid_alive(pid: int) -> bool:
+    """A process with this pid exists (it may belong to someone else)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def free_port() -> int:
@@ -15,7 +54,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02,
+def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.02,
                what: str = "condition", *, tolerate_errors: bool = False) -> Any:
     """Poll until `predicate()` is truthy and return its value; the timeout only guards against hangs.
 

@@ -45,7 +45,7 @@ CLUSTER_RECHECK_S = (1.0, 3.0, 10.0)  # after a membership change: the partition
 
 #: (map, key or None for the whole map) — what the TUI listens to.
 SUBSCRIPTIONS: tuple[tuple[str, str | None], ...] = (
-    (schema.FEATURES, None),           # the five feature keys; the map holds nothing else
+    (schema.FEATURES, None),           # the feature keys (FEATURE_KEYS); the map holds nothing else
     (schema.SAFETY, schema.LATEST),
     (schema.STATE_BLUE, schema.LATEST),  # not the per-run snapshots (large engine states)
     (schema.PNL_BLUE, None),
@@ -53,7 +53,7 @@ SUBSCRIPTIONS: tuple[tuple[str, str | None], ...] = (
     (schema.META_HEALTH, schema.LATEST),
 )
 FEATURE_KEYS = (schema.LATEST_EIGEN_SCAN, schema.ACB_BOOST, schema.EXF_LATEST, schema.OBF_UNIVERSE_LATEST,
-                schema.MC_FOREWARNER_LATEST)
+                schema.OB_MACRO_LATEST, schema.OBF_STATUS, schema.MC_FOREWARNER_LATEST)
 
 
 class Feed(Protocol):

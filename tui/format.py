@@ -63,6 +63,17 @@ def money(value: Any, *, signed: bool = False) -> str:
     return f"{f:+,.2f}" if signed else f"{f:,.2f}"
 
 
+def usd(value: Any) -> str:
+    """A USD amount in a few characters: 850, 12.3k, 4.1M, 2.0B."""
+    f = finite(value)
+    if f is None:
+        return DASH
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(f) >= scale:
+            return f"{f / scale:.1f}{suffix}"
+    return f"{f:.0f}"
+
+
 def pct(value: Any, digits: int = 1, *, signed: bool = False) -> str:
     """A fraction (0.123) as a percentage (12.3%)."""
     f = finite(value)

@@ -38,6 +38,8 @@ SCAN = "scan"
 ACB = "acb"
 EXF = "exf"
 OBF = "obf"
+OB_MACRO = "ob_macro"
+OBF_STATUS = "obf_status"
 MC = "mc"
 SAFETY = "safety"
 STRATEGY = "strategy"
@@ -55,6 +57,8 @@ _FEATURE_TOPICS = {
     schema.ACB_BOOST: ACB,
     schema.EXF_LATEST: EXF,
     schema.OBF_UNIVERSE_LATEST: OBF,
+    schema.OB_MACRO_LATEST: OB_MACRO,
+    schema.OBF_STATUS: OBF_STATUS,
     schema.MC_FOREWARNER_LATEST: MC,
 }
 
@@ -97,6 +101,8 @@ STALE_AFTER_S: dict[str, float] = {
     ACB: 3 * 3600.0,   # ACB: daily boost plus sub-day updates
     EXF: 300.0,        # external factors: about a minute
     OBF: 180.0,        # OBF universe: 60 s push cadence (§26.2)
+    OB_MACRO: 30.0,    # OB macro: one per 5 s bar of market time
+    OBF_STATUS: 30.0,  # the OBF daemon's status: every 5 s
     MC: 5 * 3600.0,    # MC-Forewarner: every 4 h (§28.6)
     SAFETY: 60.0,      # watchdog posture
     STRATEGY: 120.0,   # trader state
@@ -113,6 +119,8 @@ SOURCES: dict[str, Source] = {
     ACB: Source(schema.FEATURES, schema.ACB_BOOST, "acb", STALE_AFTER_S[ACB]),
     EXF: Source(schema.FEATURES, schema.EXF_LATEST, "exf", STALE_AFTER_S[EXF]),
     OBF: Source(schema.FEATURES, schema.OBF_UNIVERSE_LATEST, "obf", STALE_AFTER_S[OBF]),
+    OB_MACRO: Source(schema.FEATURES, schema.OB_MACRO_LATEST, "macro", STALE_AFTER_S[OB_MACRO]),
+    OBF_STATUS: Source(schema.FEATURES, schema.OBF_STATUS, "status", STALE_AFTER_S[OBF_STATUS]),
     MC: Source(schema.FEATURES, schema.MC_FOREWARNER_LATEST, "mc", STALE_AFTER_S[MC]),
     SAFETY: Source(schema.SAFETY, schema.LATEST, "safety", STALE_AFTER_S[SAFETY]),
     STRATEGY: Source(schema.STATE_BLUE, schema.LATEST, "state", STALE_AFTER_S[STRATEGY]),
@@ -289,7 +297,7 @@ class TuiState:
                     self._scan = None
                 if event.map_name == schema.HEARTBEAT:
                     self._heartbeats.clear()
-                self._mark({SCAN, ACB, EXF, OBF, MC, SAFETY, STRATEGY, PNL, HEARTBEAT, META})
+                self._mark({SCAN, ACB, EXF, OBF, OB_MACRO, OBF_STATUS, MC, SAFETY, STRATEGY, PNL, HEARTBEAT, META})
             self._fire_if_armed()
             return
         if topic is None:

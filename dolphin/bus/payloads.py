@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from dolphin.enums import HealthStatus, McStatus, Posture
+from dolphin.enums import HealthStatus, McStatus, Posture, RecoveryOutcome
 from dolphin.isotime import parse_iso_utc
 
 POSTURES: tuple[Posture, ...] = tuple(Posture)
@@ -309,6 +309,46 @@ class ObMacro(Payload, frozen=True, kw_only=True):
         return self.pushed_at
 
 
+# ---------------------------------------------------------------- DOLPHIN_FEATURES["obf_status"]
+class ObfStatus(Payload, frozen=True, kw_only=True):
+    """The OBF daemon's own counters (a DOLPHIN key, docs/obf.md): what `dolphin obf status` shows.
+
+    Also written to ``<home>/ob_cache/obf_status.json`` so the status reads during a bus outage.
+    """
+
+    timestamp: float                     # wall clock of this status
+    pid: int
+    phase: str                           # starting | warming | live | stalled
+    started_at: float                    # wall clock the daemon started
+    symbols: int                         # streams subscribed (the venue's USDT perpetuals)
+    covered: int                         # symbols with a valid, not-dark book
+    dark: int                            # symbols dark now (no update for `dark_bars` bars)
+    messages: int                        # depth updates received since start
+    message_rate: float                  # per second, over the last status interval
+    last_bar_ms: int | None = None       # market time of the last bar closed
+    last_snapshot_at: float | None = None  # wall clock of the last universe snapshot
+    connections: int = 0
+    reconnects: int = 0
+    stalls: int = 0                      # whole-feed stalls (no update from any symbol for the timeout)
+    dark_events: int = 0                 # symbols that went dark, counted each time
+    dropped: dict[str, int] = {}         # frames and books dropped, by reason
+    circuit: str = "closed"              # CircuitState of the bus writer
+    push_failures: int = 0
+    circuit_opens: int = 0
+    fallback_writes: int = 0
+    history_rows: int = 0
+    history_parts: int = 0
+    warmup_left_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if min(self.symbols, self.covered, self.dark, self.messages) < 0 or self.message_rate < 0:
+            raise ValueError("counts and rates must be >= 0")
+
+    def timestamp_s(self) -> float:
+        return self.timestamp
+
+
 # ---------------------------------------------------------------- DOLPHIN_OB[symbol]
 class ObSnapshot(Payload, frozen=True, kw_only=True):
     """Raw top-of-book levels of one asset (DOLPHIN's shape: the bible leaves it open)."""
@@ -505,8 +545,23 @@ class HzKeyStatus(Payload, frozen=True, kw_only=True):
         _in_range(self.score, 0.0, 1.0, "score")
 
 
+class RecoveryEvent(Payload, frozen=True, kw_only=True):
+    """One restart MHS started (DOLPHIN's own): whom, in which supervisord state, when, and how it ended."""
+
+    service: str
+    found: str                     # the supervisord state MHS found the service in (STOPPED, EXITED, FATAL)
+    at: float                      # unix seconds when MHS started the restart
+    outcome: RecoveryOutcome
+    error: str | None = None       # why it failed (outcome "failed")
+
+
 class MetaHealth(Payload, frozen=True, kw_only=True):
-    """MHS v3 report (§15.1, §24.5, §26.3)."""
+    """MHS v3 report (§15.1, §24.5, §26.3).
+
+    ``recoveries`` and ``recent_recoveries`` are DOLPHIN's own: the durable record of
+    what MHS restarted since it started (a count per service, and the latest events), so
+    a restart that happened between two looks at the report is never missed.
+    """
 
     rm_meta: float
     status: HealthStatus
@@ -523,6 +578,8 @@ class MetaHealth(Payload, frozen=True, kw_only=True):
     trader_lag_scans: int | None = None    # scans published but not (yet) stepped by a running trader
     trader_rejected_scans: int = 0         # bus scans the trader refused so far
     check_interval_s: float | None = None  # the MHS cadence: a report older than a few of these is stale
+    recoveries: dict[str, int] = {}
+    recent_recoveries: list[RecoveryEvent] = []
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -42,6 +42,7 @@ EXF_LATEST = "exf_latest"
 OBF_UNIVERSE_LATEST = "obf_universe_latest"
 MC_FOREWARNER_LATEST = "mc_forewarner_latest"
 OB_MACRO_LATEST = "ob_macro_latest"
+OBF_STATUS = "obf_status"
 LATEST_NAUTILUS = "latest_nautilus"
 NAUTILUS_FLOW_HEARTBEAT = "nautilus_flow_heartbeat"
 PROBE_TS = "probe_ts"
@@ -144,6 +145,7 @@ SPECS: tuple[KeySpec, ...] = (
     KeySpec(FEATURES, OBF_UNIVERSE_LATEST, p.ObfUniverse, f"{FEATURES}[{OBF_UNIVERSE_LATEST}]", "_snapshot_utc"),
     KeySpec(FEATURES, MC_FOREWARNER_LATEST, p.McForewarner, f"{FEATURES}[{MC_FOREWARNER_LATEST}]", "timestamp"),
     KeySpec(FEATURES, OB_MACRO_LATEST, p.ObMacro, f"{FEATURES}[{OB_MACRO_LATEST}]", "_pushed_at"),
+    KeySpec(FEATURES, OBF_STATUS, p.ObfStatus, f"{FEATURES}[{OBF_STATUS}]", "timestamp"),
     KeySpec(SAFETY, LATEST, p.SafetyState, f"{SAFETY}[{LATEST}]", "timestamp"),
     KeySpec(STATE_BLUE, LATEST, p.StrategyState, f"{STATE_BLUE}[{LATEST}]", "updated_at"),
     KeySpec(STATE_BLUE, LATEST_NAUTILUS, p.NautilusState, f"{STATE_BLUE}[{LATEST_NAUTILUS}]", "updated_at"),

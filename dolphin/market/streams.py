@@ -44,6 +44,10 @@ from dolphin.market.urls import normalize_base
 log = logging.getLogger("dolphin.market.streams")
 
 MAX_STREAMS_PER_CONNECTION = 200
+YIELD_EVERY = 32
+"""Frames read before the connection's task yields to the loop. The library hands over frames
+already received without suspending, so a 200-stream burst (a depth tick) would otherwise run
+as one ~5 ms block; other tasks (a bar worker, a bus writer) get a turn every few hundred µs."""
 _KIND_TYPES: dict[str, type] = {"depth": P.DepthUpdate, "aggTrade": P.AggTrade, "kline": P.KlineEvent,
                                 "markPrice": P.MarkPrice}
 
@@ -334,6 +338,8 @@ class MarketStreams:
                 data = self._accept(conn, raw)
                 if data is not None:
                     await self._deliver(conn, data)
+                if conn.frames % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)   # a burst already received must not hold the loop for its whole length
         except websockets.exceptions.ConnectionClosed as exc:
             if not self._closing and not conn.stalled:
                 self._warn(conn, "closed", "%s: connection %d closed by peer (%s); reconnecting", self.name,

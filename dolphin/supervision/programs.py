@@ -3,7 +3,8 @@
 Two groups as in the bible (§16.2–§16.3): `dolphin_data` starts with the family
 (the bus member when no external cluster is configured, the simulator when the market
 is simulated, the scanner and the data services), `dolphin` holds the trading programs
-(trader, bridge). The bridge is in the family only when `bridge.watch` names an external
+(trader, bridge). The OBF daemon runs in `dolphin_data` with the scanner: one process for the universe
+snapshot and the per-bar OB features (docs/obf.md says why). The bridge is in the family only when `bridge.watch` names an external
 scanner's folder, and then starts on demand; the trader starts with the family when
 it paper-trades (`trader.autostart`, so `dolphin up` trades on its own) — set it to
 false for the bible's start-by-hand discipline. `critical_data` marks what MHS may restart.
@@ -68,6 +69,11 @@ PROGRAMS: tuple[Program, ...] = (
     Program("scanner", DATA_GROUP, "dolphin.services.scanner", "eigen scanner: 5 s bars → scans (NG8)",
             autostart=True, critical_data=True, priority=30,
             publishes=("DOLPHIN_FEATURES[latest_eigen_scan]",)),
+    Program("obf", DATA_GROUP, "dolphin.services.obf",
+            "OBF: depth5 books of every USDT perp → universe snapshot, OB features, Parquet history",
+            autostart=True, critical_data=True, priority=40,
+            publishes=("DOLPHIN_FEATURES[obf_universe_latest]", "DOLPHIN_FEATURES[ob_macro_latest]",
+                       "DOLPHIN_FEATURES_SHARD_NN[<symbol>]", "DOLPHIN_FEATURES[obf_status]")),
     Program("mhs", DATA_GROUP, "dolphin.services.mhs", "meta health: sensors M1–M5, rm_meta, auto-restart",
             autostart=True, critical_data=False, priority=50, publishes=("DOLPHIN_META_HEALTH[latest]",)),
     Program("trader", TRADING_GROUP, "dolphin.services.trader", "trader: scans → engine → executor (paper)",
@@ -87,6 +93,9 @@ PUBLISHERS: dict[str, str] = {
     "DOLPHIN_FEATURES[acb_boost]": "acb",
     "DOLPHIN_FEATURES[exf_latest]": "exf",
     "DOLPHIN_FEATURES[obf_universe_latest]": "obf",
+    "DOLPHIN_FEATURES[ob_macro_latest]": "obf",
+    "DOLPHIN_FEATURES[obf_status]": "obf",
+    "DOLPHIN_FEATURES_SHARD_NN[<symbol>]": "obf",
     "DOLPHIN_FEATURES[mc_forewarner_latest]": "mc",
     "DOLPHIN_SAFETY[latest]": "watchdog",
     "DOLPHIN_STATE_BLUE[latest]": "trader",
@@ -103,6 +112,8 @@ def publisher_of(map_name: str, key: str) -> str | None:
         return exact
     if map_name == "DOLPHIN_PNL_BLUE":
         return "trader"
+    if map_name.startswith("DOLPHIN_FEATURES_SHARD_"):
+        return "obf"
     return None
 
 

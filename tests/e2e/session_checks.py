@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .family import Family
+from .support import Family
 
 
 def journal(home: Path) -> list[dict[str, Any]]:

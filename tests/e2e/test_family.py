@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from .family import Family, start_family, wait_for
+from tests.e2e.support import Family, start_family, wait_for
+from tests.support import pid_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 
@@ -17,24 +18,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 @pytest.fixture(scope="module")
 def family(tmp_path_factory: pytest.TempPathFactory):
     # MHS recovery off here: these tests stop services on purpose and check they stay stopped
-    fam = start_family(tmp_path_factory.mktemp("family"), speed=30.0, extra_env={"DOLPHIN_MHS_RECOVERY": "0"})
+    fam = start_family(tmp_path_factory.mktemp("family"), speed=30.0,
+                       extra_env={"DOLPHIN_MHS_RECOVERY": "0", "DOLPHIN_OBF_WARMUP_S": "1", "DOLPHIN_OBF_SNAPSHOT_S": "2"})
     try:
         yield fam
     finally:
         fam.down()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_up_brings_every_autostart_program_to_running(family: Family) -> None:
     procs = family.status()
-    for name in ("hz", "sim", "scanner", "mhs", "trader"):
+    for name in ("hz", "sim", "scanner", "obf", "mhs", "trader"):
         assert procs[name]["state"] == "RUNNING", procs[name]
     assert "bridge" not in procs          # no external scanner configured: the family has no bridge
     conf = (family.home / "supervisor" / "dolphin-supervisord.conf").read_text()
@@ -61,7 +55,7 @@ def test_scans_reach_the_archive_and_the_bus(family: Family) -> None:
         client.shutdown()
     # the scanner puts a scan before it writes its file (the file follows within milliseconds;
     # scan N+1 is published only once N's file exists)
-    numbers = wait_for(lambda: (ns := family.archive_numbers()) and scan.scan_number in ns and ns, 10,
+    numbers = wait_for(lambda: (ns := family.archive_numbers()) and scan.scan_number in ns and ns, 60,
                        f"scan {scan.scan_number}'s file")
     assert numbers == list(range(1, len(numbers) + 1))
     assert len(scan.asset_prices) == 50
@@ -72,7 +66,32 @@ def test_restart_scanner_gives_a_new_pid(family: Family) -> None:
     res = family.cli("svc", "restart", "scanner")
     assert res.returncode == 0, res.stderr
     after = family.status()["scanner"]
-    assert after["state"] == "RUNNING" and after["pid"] != before and not _alive(before)
+    assert after["state"] == "RUNNING" and after["pid"] != before and not pid_alive(before)
+
+
+def test_obf_publishes_the_universe_and_restarts_through_svc(family: Family) -> None:
+    from dolphin.bus import Bus, schema
+
+    client = family.bus_client()
+    try:
+        universe = wait_for(lambda: (u := Bus(client).get(schema.FEATURES, schema.OBF_UNIVERSE_LATEST)) and
+                            u.n_assets == 50 and u, 120, "the OBF universe of the simulator's 50 perpetuals")
+        assert "BTCUSDT" in universe.assets and Bus(client).get(schema.FEATURES, schema.OB_MACRO_LATEST) is not None
+    finally:
+        client.shutdown()
+    status = wait_for(lambda: (r := family.cli("obf", "status", "--json")).returncode == 0 and
+                      (out := json.loads(r.stdout))["status"]["phase"] == "live" and out, 60, "obf status")
+    assert status["status"]["covered"] == 50 and status["status"]["circuit"] == "closed" and not status["stale"]
+    before = family.pid("obf")
+    res = family.cli("svc", "restart", "obf")
+    assert res.returncode == 0, res.stderr
+    after = family.status()["obf"]
+    assert after["state"] == "RUNNING" and after["pid"] != before and not pid_alive(before)
+    wait_for(lambda: json.loads(family.cli("obf", "status", "--json").stdout)["status"]["pid"] == after["pid"], 60,
+             "the restarted daemon's status")
+    rows = wait_for(lambda: (r := family.cli("obf", "query", "--asset", "BTCUSDT", "--json")).returncode == 0
+                    and json.loads(r.stdout)["rows"], 60, "BTCUSDT in the OB history")
+    assert {"bar_ms", "imbalance_ma5", "depth_quality"} <= set(rows[0])
 
 
 def test_stop_and_start(family: Family) -> None:
@@ -100,7 +119,7 @@ def test_kill_9_scanner_leaves_no_gap_and_no_duplicate(family: Family) -> None:
     wait_for(lambda: len(family.archive_numbers()) > 20, 120, "scans before the kill")
     pid = family.pid("scanner")
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: (p := family.status()["scanner"])["state"] == "RUNNING" and p["pid"] != pid, 90,
+    wait_for(lambda: (p := family.process("scanner")).state == "RUNNING" and p.pid != pid, 90,
              "supervisord to restart the scanner")
     n_after_restart = len(family.archive_numbers())
     wait_for(lambda: len(family.archive_numbers()) > n_after_restart + 10, 120, "live scans after the restart")
@@ -119,6 +138,6 @@ def test_down_leaves_no_process(tmp_path: Path) -> None:
     sup_pid = int((fam.home / "supervisor" / "supervisord.pid").read_text())
     res = fam.cli("down")
     assert res.returncode == 0, res.stderr
-    assert not any(_alive(pid) for pid in pids | {sup_pid})
+    assert not any(pid_alive(pid) for pid in pids | {sup_pid})
     assert fam.cli("svc", "status").returncode == 30                            # no supervisord any more
     assert "not running" in fam.cli("down").stdout                             # idempotent

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from .family import Family, start_family, wait_for
+from .support import Family, start_family, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 
 SIM_KEY, SIM_SECRET = "sim-key-4b1d7e", "sim-secret-9c2f0a"
 REAL_KEY, REAL_SECRET = "real-binance-key-77aa21", "real-binance-secret-5e6f33"
 STRAY = "stray-cloud-secret-0d9e8c"
-FAMILY_PROGRAMS = ("hz", "sim", "scanner", "mhs", "trader")
+FAMILY_PROGRAMS = ("hz", "sim", "scanner", "obf", "mhs", "trader")
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ import pytest
 
 from tests.hzcluster import RealCluster, require_real_cluster
 
-from .family import Family, start_family, wait_for
 from .session_checks import assert_nothing_lost, journal, last_commit, with_trader_log
+from .support import Family, start_family, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 

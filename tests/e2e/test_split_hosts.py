@@ -32,8 +32,8 @@ import pytest
 from tests.hzcluster import RealCluster, require_real_cluster
 from tests.netns import Network, require_netns
 
-from .family import PROJECT_ROOT, free_port, start_family, wait_for
 from .session_checks import assert_nothing_lost, journal, last_commit, with_trader_log
+from .support import PROJECT_ROOT, free_port, start_family, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
 

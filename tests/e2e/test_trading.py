@@ -5,14 +5,21 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
 import pytest
 
-from .family import start_family, wait_for
+from tests.e2e.support import configs_with, start_family, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.actor]
+# The suite's 300 s per-test guard is shorter than these tests' own waits (600 s for a first
+# trade): on a loaded machine the scanner lags the simulator's clock and a family's first
+# trade can take minutes. Their waits are the hang guards here; this one only backs them up.
+pytestmark = [pytest.mark.slow, pytest.mark.actor, pytest.mark.timeout(900)]
+
+
+TRADE_RECORD = re.compile(rb'"type"\s*:\s*"trade"')
 
 
 def _journal(home: Path) -> list[dict]:
@@ -22,12 +29,24 @@ def _journal(home: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_bytes().splitlines() if line.endswith(b"}")]
 
 
+def _has_a_trade(home: Path) -> bool:
+    """Cheap to poll: a search in the bytes, not a decode of the whole journal (the family needs the CPU)."""
+    path = home / "journal" / "blue.jsonl"
+    return path.exists() and TRADE_RECORD.search(path.read_bytes()) is not None
+
+
 def test_paper_session_equals_backtest_of_the_archived_scans(tmp_path: Path) -> None:
-    """Parity by construction: the live trader and `dolphin backtest` on the scanner's archive."""
-    fam = start_family(tmp_path / "home", speed=15.0)
+    """Parity by construction: the live trader and `dolphin backtest` on the scanner's archive.
+
+    At speed 15 the default staleness gate (10 s of market time) is 0.67 s of wall time from the
+    scanner's put to the trader's step: a loaded machine misses it on every scan and the trader
+    never trades. Parity does not depend on it (stale scans are journaled and replayed as such),
+    so this family's gate is wide; the gate itself is tested in tests/integration/trader.
+    """
+    configs = configs_with(tmp_path, "trader", stale_after_s=600)
+    fam = start_family(tmp_path / "home", speed=15.0, extra_env={"DOLPHIN_CONFIG_DIR": str(configs)})
     try:
-        wait_for(lambda: any(r["type"] == "trade" for r in _journal(fam.home)), 600,
-                 "the family's first closed paper trade")
+        wait_for(lambda: _has_a_trade(fam.home), 600, "the family's first closed paper trade", poll=1.0)
         fam.cli("svc", "stop", "trader", check=True)          # freeze the books to compare them
         records = _journal(fam.home)
     finally:
@@ -54,27 +73,42 @@ def test_paper_session_equals_backtest_of_the_archived_scans(tmp_path: Path) -> 
 
 
 def test_mhs_restarts_a_stopped_scanner_and_never_touches_a_running_service(tmp_path: Path) -> None:
+    """Observed through MHS's own record of its restarts (a count and events that only grow), never
+    through the DEGRADED report in between: MHS may restart the scanner before anyone reads that one."""
     fam = start_family(tmp_path / "home", speed=5.0, extra_env={"DOLPHIN_MHS_INTERVAL": "2"})
     try:
-        def health() -> dict:
-            res = fam.cli("health", "--json")
-            return json.loads(res.stdout)["report"] if res.returncode == 0 else {}
-
-        wait_for(lambda: health().get("status") == "GREEN", 180, "a GREEN family")
+        health = fam.health_report  # polled: the file MHS writes after every check (the CLI is checked at the end)
+        before = wait_for(lambda: (h := health()).get("status") == "GREEN" and h, 180, "a GREEN family")
         others = {name: p["pid"] for name, p in fam.status().items() if p["pid"] and name != "scanner"}
+        restarted_before = before["recoveries"].get("scanner", 0)
         old = fam.pid("scanner")
         fam.cli("svc", "stop", "scanner", check=True)
-        degraded = wait_for(lambda: (h := health()).get("status") in ("DEGRADED", "CRITICAL") and h, 60,
-                            "MHS to see the stopped scanner")
-        assert degraded["service_status"]["scanner"] != "RUNNING" and degraded["m1_data_infra"] < 1.0
-        wait_for(lambda: (p := fam.status()["scanner"])["state"] == "RUNNING" and p["pid"] != old, 90,
-                 "MHS to restart the scanner")
+
+        def scanner_recovered() -> dict | None:
+            report = health()
+            events = [e for e in report.get("recent_recoveries", []) if e["service"] == "scanner"]
+            done = report.get("recoveries", {}).get("scanner", 0) > restarted_before and events \
+                and events[-1]["outcome"] == "ok"
+            return report if done else None
+
+        report = wait_for(scanner_recovered, 120, "MHS to record its restart of the stopped scanner")
+        event = [e for e in report["recent_recoveries"] if e["service"] == "scanner"][-1]
+        assert event["found"] == "STOPPED" and event["error"] is None
+        wait_for(lambda: (p := fam.process("scanner")).state == "RUNNING" and p.pid != old, 90,
+                 "the restarted scanner RUNNING")
         wait_for(lambda: health().get("status") == "GREEN", 180, "GREEN again")
+        res = fam.cli("health", "--json", check=True)                      # what the operator reads
+        report = json.loads(res.stdout)["report"]
+        assert report["recoveries"]["scanner"] > restarted_before
         after = fam.status()
-        for name, pid in others.items():                       # nothing RUNNING was restarted
+        for name, pid in others.items():                       # nothing RUNNING was restarted, by anyone
             assert after[name]["pid"] == pid, name
-        log = fam.cli("svc", "logs", "mhs", "-n", "400").stdout
-        assert "recovering scanner" in log
+            assert report["recoveries"].get(name, 0) == 0, (name, report["recent_recoveries"])
+        assert {e["service"] for e in report["recent_recoveries"]} == {"scanner"}
+        assert "recovering scanner" in fam.cli("svc", "logs", "mhs", "-n", "400").stdout
+        table = fam.cli("health", check=True).stdout
+        assert "MHS recoveries" in table and any("scanner" in ln and "STOPPED" in ln and "ok" in ln
+                                                 for ln in table.splitlines())
     finally:
         fam.down()
 
@@ -85,7 +119,7 @@ def test_kill_9_of_a_critical_service_is_back_running(tmp_path: Path) -> None:
     try:
         old = fam.pid("sim")
         os.kill(old, signal.SIGKILL)
-        wait_for(lambda: (p := fam.status()["sim"])["state"] == "RUNNING" and p["pid"] != old, 60,
+        wait_for(lambda: (p := fam.process("sim")).state == "RUNNING" and p.pid != old, 60,
                  "the simulator back")
     finally:
         fam.down()

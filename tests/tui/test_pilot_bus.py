@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from dolphin.bus import Bus, BusSettings, EmbeddedMember, schema
-from tests.tui import _support as S
-from tests.tui.conftest import FakeClock, panel_text, wait_for
+from tests.support import free_port
+from tests.tui import support as S
+from tests.tui.support import FakeClock, panel_text, wait_for
 from tui.app import build_live_app
 
 pytestmark = pytest.mark.actor
@@ -38,8 +39,9 @@ def test_puts_update_the_right_panels(settings: BusSettings, bus: Bus, tmp_path:
             now = clock()
             bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, S.scan(4242, now, vel_div=-0.0312))
             await wait_for(pilot, lambda: "#4242" in panel_text(app, "scan"))
-            assert "-0.0312" in panel_text(app, "alpha") and "SHORT signal" in panel_text(app, "alpha")
-            assert "#4242" in panel_text(app, "trader")
+            # every panel repaints from the same state, each in its own time: wait for each one
+            await wait_for(pilot, lambda: "-0.0312" in (t := panel_text(app, "alpha")) and "SHORT signal" in t)
+            await wait_for(pilot, lambda: "#4242" in panel_text(app, "trader"))
             assert "never published" in panel_text(app, "syshealth")  # untouched panels stay as they were
 
             bus.put(schema.META_HEALTH, schema.LATEST, S.meta_health(now, status="DEGRADED", rm=0.72))
@@ -48,12 +50,12 @@ def test_puts_update_the_right_panels(settings: BusSettings, bus: Bus, tmp_path:
 
             bus.put(schema.STATE_BLUE, schema.LATEST, S.strategy_state(now, capital=26_001.25))
             await wait_for(pilot, lambda: "26,001.25" in panel_text(app, "capital"))
-            trader = panel_text(app, "trader", width=80)
-            assert "SHORT BTCUSDT" in trader and "64,123.50" in trader and "SOLUSDT" in trader
+            await wait_for(pilot, lambda: all(s in panel_text(app, "trader", width=80)
+                                              for s in ("SHORT BTCUSDT", "64,123.50", "SOLUSDT")))
 
             bus.put(schema.SAFETY, schema.LATEST, S.safety(now, posture="TURTLE", rm=0.41))
             await wait_for(pilot, lambda: "TURTLE" in panel_text(app, "capital"))
-            assert "TURTLE" in panel_text(app, "header", width=200)
+            await wait_for(pilot, lambda: "TURTLE" in panel_text(app, "header", width=200))
 
             bus.put(schema.PNL_BLUE, "2026-04-05", S.daily_result(now, pnl=-123.45))
             await wait_for(pilot, lambda: "-123.45" in panel_text(app, "trader", width=80))
@@ -84,10 +86,9 @@ def test_values_already_on_the_bus_show_at_start_and_ng7_reads(settings: BusSett
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: _connected(app))  # connected = the first read of every key is done
             await wait_for(pilot, lambda: "+77.70" in panel_text(app, "trader", width=80))
-            text = panel_text(app, "scan")
-            assert "NG7" in text and "+0.01100" in text and "9.500" in text
-            assert "-0.0200" in panel_text(app, "alpha")  # vel_div = v50 − v750 for NG7 (§3.1)
-            assert "1.347" in panel_text(app, "acb")
+            await wait_for(pilot, lambda: all(s in panel_text(app, "scan") for s in ("NG7", "+0.01100", "9.500")))
+            await wait_for(pilot, lambda: "-0.0200" in panel_text(app, "alpha"))  # vel_div = v50 − v750 for NG7 (§3.1)
+            await wait_for(pilot, lambda: "1.347" in panel_text(app, "acb"))
             assert "+77.70" in panel_text(app, "trader", width=80)  # the latest date
             assert "scanner" in app.state.heartbeats()
             feed = app.feeds[0]
@@ -152,8 +153,6 @@ def test_rejected_values_are_counted_in_the_header(settings: BusSettings, bus: B
 
 @pytest.mark.degradation
 def test_a_lost_bus_shows_in_the_header_and_the_app_reconnects(tmp_path: Path, clock: FakeClock) -> None:
-    from tests.tui._support import free_port
-
     port = free_port()
     first = EmbeddedMember(port=port).start()
     settings = BusSettings(members=(f"127.0.0.1:{port}",), connect_timeout_s=10.0)
@@ -168,31 +167,29 @@ def test_a_lost_bus_shows_in_the_header_and_the_app_reconnects(tmp_path: Path, c
             w.shutdown()
             await wait_for(pilot, lambda: "#10" in panel_text(app, "scan"))
             first.stop()
-            await wait_for(pilot, lambda: "bus LOST" in panel_text(app, "header", width=200), timeout=20)
+            await wait_for(pilot, lambda: "bus LOST" in panel_text(app, "header", width=200))
             await wait_for(pilot, lambda: app.query_one("#scan").has_class("-stale"))  # data of a lost bus is not trusted as fresh
             assert "bus lost" in app.query_one("#scan").age_text
             second = EmbeddedMember(port=port).start()
             try:
-                await wait_for(pilot, lambda: _connected(app), timeout=30)
+                await wait_for(pilot, lambda: _connected(app))
                 w2 = connect(settings)
                 Bus(w2).put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, S.scan(11, clock()))
                 w2.shutdown()
-                await wait_for(pilot, lambda: "#11" in panel_text(app, "scan"), timeout=20)
-                assert "bus ●" in panel_text(app, "header", width=200)
+                await wait_for(pilot, lambda: "#11" in panel_text(app, "scan"))
+                await wait_for(pilot, lambda: "bus ●" in panel_text(app, "header", width=200))
             finally:
                 second.stop()
     asyncio.run(scenario())
 
 
 def test_cold_start_without_a_bus_says_so(tmp_path: Path, clock: FakeClock) -> None:
-    from tests.tui._support import free_port
-
     settings = BusSettings(members=(f"127.0.0.1:{free_port()}",), connect_timeout_s=10.0)
 
     async def scenario() -> None:
         app = _app(settings, tmp_path, clock, connect_timeout_s=0.5, retry_s=(0.2,))
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: "bus DOWN" in panel_text(app, "header", width=200), timeout=20)
+            await wait_for(pilot, lambda: "bus DOWN" in panel_text(app, "header", width=200))
             assert "no bus connection yet" in panel_text(app, "scan")
             assert "supervisord is not running" in panel_text(app, "services", width=120)
     asyncio.run(scenario())

@@ -9,8 +9,8 @@ import pytest
 
 from dolphin.bus import Bus, connect, schema
 from tests.hzcluster import RealCluster, require_real_cluster
-from tests.tui import _support as S
-from tests.tui.conftest import FakeClock, panel_text, wait_for
+from tests.tui import support as S
+from tests.tui.support import FakeClock, panel_text, wait_for
 from tui.app import build_live_app
 
 pytestmark = [pytest.mark.actor, pytest.mark.degradation]

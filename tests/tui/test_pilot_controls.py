@@ -16,8 +16,8 @@ from dolphin.engine.trades import ClosedTrade
 from dolphin.enums import KillLevel
 from dolphin.execution.controls import TraderControls
 from dolphin.store.journal import Commit, Journal, SessionStart, TradeRecord
-from tests.tui import _support as S
-from tests.tui.conftest import FakeClock, panel_text, wait_for
+from tests.tui import support as S
+from tests.tui.support import FakeClock, panel_text, wait_for
 from tui.app import build_live_app
 from tui.controls import KillSwitchScreen, ReasonScreen, TradesScreen
 
@@ -95,7 +95,7 @@ def test_force_exit_requests_the_published_position(settings: BusSettings, bus: 
             # the position line carries the engine's marks: SHORT from 64,123.50 at 63,500 is +0.97 %
             await wait_for(pilot, lambda: "mark 63,500.00" in panel_text(app, "trader", width=140))
             trader = panel_text(app, "trader", width=140)
-            assert "+116.68 (+0.97%)" in trader and "TP 63,514.33 reached" in trader and "bar 6/" in trader, trader
+            assert "+116.68 (+0.97%)" in trader and "TP 63,514.33 reached" in trader and "held        6 bars (30 s) · 114 to max hold" in trader, trader
 
             await pilot.press("x")
             await wait_for(pilot, lambda: isinstance(app.screen, ReasonScreen))

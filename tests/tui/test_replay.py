@@ -14,8 +14,8 @@ from dolphin.scan.definitions import DEFAULT_WINDOWS
 from dolphin.scan.record import ScanRecord, iso_from_ns
 from dolphin.scan.table import ScanTable
 from dolphin.store.scan_table import write_scan_table
-from tests.tui import _support as S
-from tests.tui.conftest import panel_text, wait_for
+from tests.tui import support as S
+from tests.tui.support import panel_text, wait_for
 from tui.replay import ArrowScanArchive, ReplayClock, open_archive, scan_payload
 
 pytestmark = pytest.mark.data_integrity
@@ -97,14 +97,16 @@ def test_replay_drives_the_screen_on_market_time(tmp_path: Path) -> None:
         async with app.run_test(size=(160, 50)) as pilot:
             await wait_for(pilot, lambda: app.state.replay is not None and app.state.replay.finished)
             await wait_for(pilot, lambda: "#12" in panel_text(app, "scan"))
-            header = panel_text(app, "header", width=200)
-            assert "REPLAY" in header and "span.parquet" in header and "scan 12/12" in header
+            # the header repaints on its own: it may still say "scan 9/12" when the scan panel shows #12
+            await wait_for(pilot, lambda: all(s in panel_text(app, "header", width=200)
+                                              for s in ("REPLAY", "span.parquet", "scan 12/12")))
             assert app.state.replay.skipped == 2  # warm-up rows are not scans the scanner would publish
             assert len(app.state.vel_div_history()) == 10
             # ages are market time of the replay: the last scan is "0 s" old when it lands
             assert "is not in this replay" in panel_text(app, "syshealth")
             await pilot.press("space")
-            assert app.state.replay.paused and "PAUSED" in panel_text(app, "header", width=200)
+            assert app.state.replay.paused
+            await wait_for(pilot, lambda: "PAUSED" in panel_text(app, "header", width=200))  # repainted on a message
             await pilot.press("plus")
             assert app.feeds[0].clock.speed == 400.0
     asyncio.run(scenario())

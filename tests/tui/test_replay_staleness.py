@@ -10,7 +10,7 @@ import pytest
 from dolphin.bus import BusEvent, schema
 from dolphin.scan.table import ScanTable
 from dolphin.store.scan_table import write_scan_table
-from tests.tui import _support as S
+from tests.tui import support as S
 from tui.panels import ScanPanel
 from tui.replay import ParquetScanArchive, bar_interval_s, scan_payload
 from tui.state import SCAN, SOURCES, TuiState

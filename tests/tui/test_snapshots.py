@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dolphin.engine.params import StrategyConfig
-from tests.tui import _support as S
+from tests.tui import support as S
 from tui.app import DolphinTui
 from tui.state import LINK_CONNECTED, LINK_CONNECTING, LINK_LOST, Catalog, StrategyView, TuiState
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from dolphin.bus import Bus, BusSettings, schema
-from tests.tui import _support as S
-from tests.tui.conftest import FakeClock, panel_text, wait_for
+from tests.tui import support as S
+from tests.tui.support import FakeClock, panel_text, wait_for
 from tui.app import build_live_app
 
 pytestmark = pytest.mark.actor

@@ -10,7 +10,7 @@ import pytest
 from dolphin.bus import BusEvent, schema
 from dolphin.supervision.programs import BY_NAME
 from dolphin.supervision.rpc import ProcessInfo
-from tests.tui import _support as S
+from tests.tui import support as S
 from tui import format as fmt
 from tui.panels.base import missing_reason
 from tui.state import (

@@ -12,20 +12,22 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from dolphin.bus import Bus, BusSettings, connect, schema
 from dolphin.supervision.rpc import SupervisorClient
-from tests.tui import _support as S
+from tests.support import PROJECT_ROOT, dolphin, free_port, wait_until
+from tests.tui import support as S
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
 DOLPHIN = [sys.executable, "-m", "commands"]
 WIDTH, HEIGHT = 160, 50
+SCREEN_TIMEOUT_S = 120.0  # a guard against hangs: a loaded machine can take long to start and paint the TUI
 
 
 class Tmux:
@@ -57,15 +59,21 @@ class Tmux:
     def alive(self) -> bool:
         return self._run("has-session", "-t", self.session, check=False).returncode == 0
 
-    def wait_screen(self, *needles: str, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.capture()
-            if all(n in screen for n in needles):
-                return screen
-            time.sleep(0.5)
-        raise AssertionError(f"{needles} not on screen after {timeout} s; screen was:\n{screen}")
+    def wait_screen(self, *needles: str, timeout: float = SCREEN_TIMEOUT_S) -> str:
+        """The screen once every needle is on it (each one stays there: never wait for a toast)."""
+        return self.wait_screen_for(lambda screen: all(n in screen for n in needles), str(needles), timeout)
+
+    def wait_screen_for(self, ok: Callable[[str], bool], what: str, timeout: float = SCREEN_TIMEOUT_S) -> str:
+        seen: list[str] = [""]
+
+        def look() -> str | None:
+            seen[0] = self.capture()
+            return seen[0] if ok(seen[0]) else None
+
+        try:
+            return wait_until(look, timeout, 0.5, what)
+        except AssertionError:
+            raise AssertionError(f"{what} not on screen after {timeout:.0f} s; screen was:\n{seen[0]}") from None
 
     def kill(self) -> None:
         self._run("kill-server", check=False)
@@ -85,9 +93,14 @@ def tmux() -> Iterator[Tmux]:
 def _env(home: Path, **extra: str) -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM_PROGRAM")
     env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update(TERM="xterm-256color", DOLPHIN_HOME=str(home), PYTHONPATH=str(S.PROJECT_ROOT), COLORTERM="truecolor",
+    env.update(TERM="xterm-256color", DOLPHIN_HOME=str(home), PYTHONPATH=str(PROJECT_ROOT), COLORTERM="truecolor",
                **extra)
     return env
+
+
+def _row_shows(screen: str, *cells: str) -> bool:
+    """Some line of the screen holds every cell (a row of the services table)."""
+    return any(all(c in line for c in cells) for line in screen.splitlines())
 
 
 def _panels_say_something(screen: str) -> None:
@@ -100,32 +113,34 @@ def _panels_say_something(screen: str) -> None:
 def test_tui_against_dolphin_up(tmp_path: Path, tmux: Tmux) -> None:
     """`dolphin up --detach`, then `dolphin tui`: every panel shows data or why not; q leaves the family up."""
     home = tmp_path / "home"
-    env = _env(home, DOLPHIN_HZ_PORT=str(S.free_port()), DOLPHIN_SIM_PORT=str(S.free_port()))
-    up = subprocess.run([*DOLPHIN, "up", "--detach"], cwd=S.PROJECT_ROOT, env={**os.environ, **env},
-                        capture_output=True, text=True, timeout=300)
+    env = _env(home, DOLPHIN_HZ_PORT=str(free_port()), DOLPHIN_SIM_PORT=str(free_port()))
+    up = dolphin("up", "--detach", env={**os.environ, **env})
     try:
         from dolphin.supervision.render import FamilyPaths
 
         sup = SupervisorClient(FamilyPaths.for_home(home).socket, timeout=10)
         assert sup.ping(), f"`dolphin up` did not start supervisord:\n{up.stdout}\n{up.stderr}"
-        tmux.start([*DOLPHIN, "tui"], env, S.PROJECT_ROOT)
+        tmux.start([*DOLPHIN, "tui"], env, PROJECT_ROOT)
         screen = tmux.wait_screen("bus ●", "polled", "Services (supervisord)")
         _panels_say_something(screen)
-        for info in sup.all_processes():
-            assert info.name in screen and info.state in screen
+
+        def every_program_as_supervisord_says(screen: str) -> bool:
+            # states are read again at each look: the table shows them one poll later
+            return all(_row_shows(screen, info.name, info.state) for info in sup.all_processes())
+
+        tmux.wait_screen_for(every_program_as_supervisord_says, "every program with its supervisord state")
         tmux.keys("q")
-        S.wait_until(lambda: not tmux.alive(), timeout=20)
+        wait_until(lambda: not tmux.alive(), 60, what="the TUI to quit")
         assert sup.ping(), "quitting the TUI must leave the family running"
         # `dolphin up` must start the whole family; until every program exists this reports which did not
         assert up.returncode == 0, f"dolphin up failed (the TUI part passed):\n{up.stderr.strip()[-1500:]}"
     finally:
-        subprocess.run([*DOLPHIN, "down"], cwd=S.PROJECT_ROOT, env={**os.environ, **env}, capture_output=True,
-                       timeout=120)
+        dolphin("down", env={**os.environ, **env})
 
 
 def test_tui_against_a_bus_and_supervisord(tmp_path: Path, tmux: Tmux) -> None:
     """A member and a sleeper under a real supervisord; a scan on the bus shows; restart works from the keys."""
-    port = S.free_port()
+    port = free_port()
     sup = S.MiniSupervisor(tmp_path / "family", programs={
         "hz": [sys.executable, "-m", "dolphin.bus.member", "--port", str(port)],
         "scanner": [sys.executable, str(tmp_path / "family" / "sleeper.py"), "scanner"],
@@ -137,27 +152,30 @@ def test_tui_against_a_bus_and_supervisord(tmp_path: Path, tmux: Tmux) -> None:
         bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, S.scan(777, now))
         bus.put(schema.META_HEALTH, schema.LATEST, S.meta_health(now))
         env = _env(tmp_path / "home", DOLPHIN_HZ_PORT=str(port))
-        tmux.start([*DOLPHIN, "tui", "--socket", str(sup.socket)], env, S.PROJECT_ROOT)
+        tmux.start([*DOLPHIN, "tui", "--socket", str(sup.socket)], env, PROJECT_ROOT)
         screen = tmux.wait_screen("bus ●", "#777", "GREEN", "polled")
         _panels_say_something(screen)
         assert "scanner" in screen and "RUNNING" in screen
         assert "no test results yet" in screen
         bus.put(schema.FEATURES, schema.LATEST_EIGEN_SCAN, S.scan(778, time.time()))
-        tmux.wait_screen("#778", timeout=20)
+        tmux.wait_screen("#778")
         before = sup.client.process("dolphin_data:scanner").pid
         names = [p.name for p in sup.client.all_processes()]
         tmux.keys("s")
         for _ in range(names.index("scanner")):
             tmux.keys("Down")
         tmux.keys("Enter")
-        tmux.wait_screen("Restart (r)", timeout=10)
+        tmux.wait_screen("Restart (r)")
         tmux.keys("r")
-        tmux.wait_screen("Restart dolphin_data:scanner?", timeout=10)
+        tmux.wait_screen("Restart dolphin_data:scanner?")
         tmux.keys("y")
-        S.wait_until(lambda: sup.client.process("dolphin_data:scanner").pid not in (0, before), timeout=30)
-        tmux.wait_screen("restarted scanner (pid", timeout=20)
+        after = wait_until(lambda: (p := sup.client.process("dolphin_data:scanner")).state == "RUNNING"
+                           and p.pid not in (0, before) and p, 60, what="the restart from the keys")
+        # the table keeps showing the new pid (the "restarted" toast goes away after 5 s: not waited for)
+        tmux.wait_screen_for(lambda screen: _row_shows(screen, "scanner", "RUNNING", str(after.pid)),
+                             f"scanner RUNNING with its new pid {after.pid}")
         tmux.keys("q")
-        S.wait_until(lambda: not tmux.alive(), timeout=20)
+        wait_until(lambda: not tmux.alive(), 60, what="the TUI to quit")
         assert sup.client.process("dolphin_data:hz").state == "RUNNING"
         client.shutdown()
     finally:
@@ -166,16 +184,15 @@ def test_tui_against_a_bus_and_supervisord(tmp_path: Path, tmux: Tmux) -> None:
 
 def test_plain_dolphin_up_opens_the_tui_and_q_leaves_the_family_running(tmp_path: Path, tmux: Tmux) -> None:
     home = tmp_path / "home"
-    env = _env(home, DOLPHIN_HZ_PORT=str(S.free_port()), DOLPHIN_SIM_PORT=str(S.free_port()))
+    env = _env(home, DOLPHIN_HZ_PORT=str(free_port()), DOLPHIN_SIM_PORT=str(free_port()))
     try:
-        tmux.start([*DOLPHIN, "up"], env, S.PROJECT_ROOT)
-        screen = tmux.wait_screen("bus ●", "polled", "Services (supervisord)", timeout=180)
+        tmux.start([*DOLPHIN, "up"], env, PROJECT_ROOT)
+        screen = tmux.wait_screen("bus ●", "polled", "Services (supervisord)", timeout=300)
         _panels_say_something(screen)
         tmux.keys("q")
-        S.wait_until(lambda: not tmux.alive(), timeout=20)
+        wait_until(lambda: not tmux.alive(), 60, what="the TUI to quit")
         from dolphin.supervision.render import FamilyPaths
 
         assert SupervisorClient(FamilyPaths.for_home(home).socket, timeout=10).ping()
     finally:
-        subprocess.run([*DOLPHIN, "down"], cwd=S.PROJECT_ROOT, env={**os.environ, **env}, capture_output=True,
-                       timeout=120)
+        dolphin("down", env={**os.environ, **env})

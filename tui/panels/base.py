@@ -19,12 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from rich.color import Color as RichColor
 from rich.console import RenderableType
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.color import Color
 from textual.containers import Vertical
-from textual.filter import Monochrome
+from textual.filter import LineFilter, monochrome_style
 from textual.strip import Strip
 from textual.widgets import Static
 
@@ -45,14 +49,38 @@ from tui.state import (
 RenderHook = Callable[[str, Any], None]
 
 
-_GREY = Monochrome()
+class Greyed(LineFilter):
+    """Every glyph in one mid grey, backgrounds in their own greys, no bold.
+
+    Textual's `Monochrome` keeps each colour's luminance, so a stale red or green value
+    turns almost black on a dark background: unreadable exactly when the operator wants
+    to read the last known value. One grey reads as "old" and stays legible.
+    """
+
+    def __init__(self, grey: str = "#8a8a8a") -> None:
+        super().__init__()
+        self.grey = RichColor.parse(grey)
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        grey = self.grey
+        out: list[Segment] = []
+        for text, style, _ in segments:
+            if style is None:
+                out.append(Segment(text, Style(color=grey)))
+                continue
+            mono = monochrome_style(style)  # backgrounds (selection, bars) keep their shape in greys
+            out.append(Segment(text, mono + Style(color=grey, bold=False)))
+        return out
+
+
+_GREY = Greyed()
 
 
 class Body(Static):
     """A panel's body. With a render hook set (benchmarks, tests), reports when a new value is rendered.
 
-    While its data is stale the body is drawn in greys (Textual's `Monochrome` line
-    filter): a green "GREEN" from a dead feed must not read as health.
+    While its data is stale the body is drawn in one grey (`Greyed`): a green "GREEN"
+    from a dead feed must not read as health.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

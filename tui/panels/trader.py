@@ -15,7 +15,7 @@ from rich.text import Text
 
 from tui import format as fmt
 from tui.panels.base import STATUS_STYLE, Panel, kv_table
-from tui.state import JOURNAL, PNL, SCAN, STRATEGY, StrategyView
+from tui.state import JOURNAL, OB_MACRO, OBF, PNL, SCAN, STRATEGY, StrategyView
 
 _POSITION_KEYS = ("open_position", "position")
 _TRADES_KEYS = ("last_trades", "recent_trades", "trades")
@@ -33,46 +33,87 @@ def _decode_engine_state(payload: Any) -> dict[str, Any] | None:
 
 
 def position_text(pos: Any) -> Text:
+    """Side, asset, leverage and notional: the position's first line."""
     if not isinstance(pos, dict):
         return Text("flat", style="dim")
     side = fmt.text(pos.get("side"), 6)
     out = Text()
     out.append(f"{side} ", style="bold red" if side == "SHORT" else "bold green")
     out.append(fmt.text(pos.get("asset") or pos.get("symbol"), 14), style="bold")
-    out.append(f" @ {fmt.price(pos.get('entry_price'))}")
     lev = fmt.finite(pos.get("leverage"))
     if lev is not None:
-        out.append(f" {lev:.2f}x")
+        out.append(f"  {lev:.2f}x")
     notional = fmt.finite(pos.get("notional"))
     if notional is not None:
-        out.append(f" {fmt.money(notional)}", style="dim")
+        out.append(f"  size {fmt.money(notional)}", style="dim")
     return out
 
 
-def marks_text(pos: Any, scan: Any, strategy: StrategyView | None) -> Text | None:
-    """Mark, unrealised PnL and the distance to take-profit / stop / max hold (engine numbers, §7.1)."""
-    if not isinstance(pos, dict) or scan is None or strategy is None or strategy.config is None:
-        return None
-    from dolphin.engine.position_view import position_marks
-
-    asset = pos.get("asset")
-    mark = scan.price_map().get(asset) if isinstance(asset, str) else None
-    entry, notional = fmt.finite(pos.get("entry_price")), fmt.finite(pos.get("notional"))
-    if mark is None or not entry or notional is None or pos.get("side") not in ("LONG", "SHORT"):
-        return None
+def _held_words(pos: dict[str, Any], scan: Any, bar_s: float | None) -> tuple[str, int | None]:
+    """"6 bars (30 s)" since the entry scan (the engine counts max hold in bars), and the bar count."""
     entry_scan = pos.get("entry_scan")
-    held = scan.scan_number - entry_scan if isinstance(entry_scan, int) and scan.scan_number >= entry_scan else None
-    m = position_marks(str(pos["side"]), entry, notional, mark, strategy.config, bars_held=held)
-    out = Text(f"mark {fmt.price(m.mark)} ")
-    style = "green" if m.unrealised > 0 else "red" if m.unrealised < 0 else ""
-    out.append(f"{fmt.money(m.unrealised, signed=True)} ({m.unrealised_pct * 100:+.2f}%)", style=style)
-    out.append(f"  TP {fmt.price(m.tp_price)}", style="dim")
-    out.append(f" {m.to_tp_pct * 100:.2f}% away" if m.to_tp_pct > 0 else " reached", style="dim")
-    out.append("  SL off" if m.sl_price is None or m.to_sl_pct is None
-               else f"  SL {fmt.price(m.sl_price)} {m.to_sl_pct * 100:.2f}% away", style="dim")
-    if m.bars_held is not None and m.bars_left is not None:
-        out.append(f"  bar {m.bars_held}/{m.bars_held + m.bars_left}", style="yellow" if m.bars_left <= 10 else "dim")
-    return out
+    if scan is None or not isinstance(entry_scan, int) or scan.scan_number < entry_scan:
+        return "", None
+    bars = scan.scan_number - entry_scan
+    return (f"{bars} bars" + (f" ({fmt.age(bars * bar_s)})" if bar_s else "")), bars
+
+
+def position_rows(pos: Any, scan: Any, strategy: StrategyView | None, *, bar_s: float | None = None,
+                  obf: Any = None, macro: Any = None) -> list[tuple[str, RenderableType]]:
+    """The open position, one labelled row per fact (issue 15 §2), in the engine's own numbers (§7.1).
+
+    position: side, asset, leverage, size · entry → mark · unrealised PnL · held and bars to max hold ·
+    TP and SL with their distances · the asset's book and the market's OB regime.
+    """
+    rows: list[tuple[str, RenderableType]] = [("position", position_text(pos))]
+    if not isinstance(pos, dict):
+        return rows
+    asset = pos.get("asset") or pos.get("symbol")
+    entry, notional = fmt.finite(pos.get("entry_price")), fmt.finite(pos.get("notional"))
+    mark = scan.price_map().get(asset) if scan is not None and isinstance(asset, str) else None
+    line = Text(fmt.price(entry))
+    line.append(f"  mark {fmt.price(mark)}" if mark is not None else "  mark —", style="" if mark else "dim")
+    rows.append(("entry", line))
+    held_words, bars = _held_words(pos, scan, bar_s)
+    if (mark is not None and entry and notional is not None and pos.get("side") in ("LONG", "SHORT")
+            and strategy is not None and strategy.config is not None):
+        from dolphin.engine.position_view import position_marks
+
+        m = position_marks(str(pos["side"]), entry, notional, mark, strategy.config, bars_held=bars)
+        style = "green" if m.unrealised > 0 else "red" if m.unrealised < 0 else ""
+        rows.append(("unrealised", Text(f"{fmt.money(m.unrealised, signed=True)} ({m.unrealised_pct * 100:+.2f}%)",
+                                        style=style)))
+        if held_words:
+            held = Text(held_words)
+            if m.bars_left is not None:
+                held.append(f" · {m.bars_left} to max hold", style="yellow" if m.bars_left <= 10 else "dim")
+            rows.append(("held", held))
+        exits = Text(f"TP {fmt.price(m.tp_price)} ")
+        exits.append(f"{m.to_tp_pct * 100:.2f}% away" if m.to_tp_pct > 0 else "reached", style="dim")
+        exits.append("  SL off" if m.sl_price is None or m.to_sl_pct is None
+                     else f"  SL {fmt.price(m.sl_price)} {m.to_sl_pct * 100:.2f}% away")
+        rows.append(("exits", exits))
+    elif held_words:
+        rows.append(("held", Text(held_words)))
+    book = _book_text(asset, obf, macro)
+    if book is not None:
+        rows.append(("OB", book))
+    return rows
+
+
+def _book_text(asset: Any, obf: Any, macro: Any) -> Text | None:
+    """The asset's spread and imbalance from the OBF universe, and the market's OB regime."""
+    from dolphin.enums import ObRegime
+    from tui.panels.obf import REGIME_STYLE
+
+    out = Text()
+    health = getattr(obf, "assets", {}).get(asset) if isinstance(asset, str) and obf is not None else None
+    if macro is not None:
+        regime = ObRegime.of_signal(macro.regime_signal)
+        out.append(regime.value, style=REGIME_STYLE[regime])
+    if health is not None:
+        out.append(("  " if out else "") + f"spread {health.spread_bps:.1f} bp · imb {health.imbalance:+.2f}")
+    return out if out else None
 
 
 def trade_line(trade: Any) -> Text:
@@ -112,7 +153,7 @@ def _inputs_line(st: Any) -> Text | None:
 
 class TraderPanel(Panel):
     TITLE = "Trader"
-    TOPICS = frozenset({STRATEGY, PNL, SCAN, JOURNAL})
+    TOPICS = frozenset({STRATEGY, PNL, SCAN, JOURNAL, OBF, OB_MACRO})
     SOURCES = (STRATEGY, PNL)
 
     def __init__(self, *args: Any, strategy: StrategyView | None = None, **kwargs: Any) -> None:
@@ -138,17 +179,16 @@ class TraderPanel(Panel):
             rows.append(("strategy", f"{fmt.text(state_payload.strategy, 12)}  day {fmt.text(state_payload.date, 10)}"
                                      + (f"  {state_payload.venue}" if getattr(state_payload, "venue", None) else "")))
             position = self._position(state_payload, engine)
-            rows.append(("position", position_text(position)))
-            marks = marks_text(position, self.state.scan_record(), self.strategy)
-            if marks is not None:
-                rows.append(("", marks))
+            rows.extend(position_rows(position, self.state.scan_record(), self.strategy,
+                                      bar_s=self.state.bar_interval_s, obf=self.payload(OBF),
+                                      macro=self.payload(OB_MACRO)))
         if pnl is not None:
             line = Text()
             line.append(fmt.money(pnl.pnl, signed=True), style="bold green" if pnl.pnl > 0 else "bold red"
                         if pnl.pnl < 0 else "bold")
             line.append(f"  {pnl.date}", style="dim")
             rows.append(("session PnL", line))
-            detail = Text(f"trades {fmt.integer(pnl.trades)} · capital {fmt.money(pnl.capital)} · mc ")
+            detail = Text(f"{fmt.integer(pnl.trades)} trades · mc ")
             detail.append(fmt.text(pnl.mc_status, 8), style=STATUS_STYLE.get(pnl.mc_status, ""))
             rows.append(("", detail))
             if pnl.stale_state:

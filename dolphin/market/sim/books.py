@@ -21,10 +21,21 @@ subscribed or skipped. Per symbol and bucket:
 * **liquidity withdrawal** episodes: seeded per 10-minute window (≈1 in 3 windows) on one
   symbol, a group (~15 %) or the whole market, depth falls to 8–38 % and the spread
   widens 2–5× for 30–180 s, ramping in and out;
+* **panic withdrawals** (the synthetic market's instability episodes): market makers see
+  a panic coming and leave before it. Through an episode's precursor every symbol's book
+  leaks up to 30 % of the episode's severity; at the fracture (the correlation break
+  that precedes the panic) the makers pull the rest within `PULL_MS`; the book stays thin
+  through the panic and refills over the first 30 % of the recovery. Severity grows with
+  the episode's move (40–75 % of the depth; half that for a false alarm), each symbol
+  takes part with its own share (60–100 %), and spreads widen with it;
 * **cascades**: where the 1 s path has moved more than 2.5 typical 30 s moves within the
   last 30 s (in the synthetic market: each instability episode's panic), the side being
-  hit thins by up to 85 % and the spread widens — one-sided thinning with price
-  acceleration, as in a liquidation cascade.
+  hit thins by up to 85 %, the other side by up to 40 % (makers pull both), and the
+  spread widens — thinning with price acceleration, as in a liquidation cascade.
+
+Together they make the OBF features move where the strategy trades: depth quality
+falls before a panic, withdrawal velocity turns sharply negative at its fracture and
+cascades appear across assets in it, so the OB regime (docs/obf.md) leaves CALM there.
 
 Our own fills do not change later books (no market impact): the market stays
 deterministic and the same for every client.
@@ -51,6 +62,12 @@ _DEEP_SHARE = 0.05
 _LEVEL_SHARE = np.array([0.12, 0.16, 0.20, 0.24, 0.28])
 _LOOKAHEAD_MS = 5_000
 _LOOKBACK_MS = 30_000
+PULL_MS = 10_000
+"""How fast makers pull their books at a fracture (market time)."""
+_LEAK_SHARE = 0.3            # of an episode's severity, leaked through its precursor
+_REFILL_SHARE = 0.3          # of the recovery phase, over which books refill
+_HIT_SIDE_THIN = 0.85        # cascade: the side being hit thins by up to this
+_OTHER_SIDE_THIN = 0.40      # … and the other side by up to this
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +113,18 @@ class _Top:
 
 
 @dataclass(frozen=True, slots=True)
+class _Panic:
+    """Market times of one instability episode, as the book model uses them."""
+
+    onset_bar: int
+    start_ms: int
+    onset_ms: int
+    panic_end_ms: int
+    refilled_ms: int
+    severity: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Episode:
     start_ms: int
     end_ms: int
@@ -108,9 +137,12 @@ class _Episode:
 class BookModel:
     """Computes `Books` for any subset of a source's symbols at any time (vectorised)."""
 
-    def __init__(self, seed: int, source: MarketSource) -> None:
+    def __init__(self, seed: int, source: MarketSource, *, panic_withdrawals: bool = True) -> None:
         self.seed = int(seed)
         self.source = source
+        # off: the books before makers pulled around panics — no pull ahead of a panic, a cascade
+        # thins only the side being hit (the baseline of benchmarks/ob_regimes.py)
+        self.panic_withdrawals = panic_withdrawals
         ins = source.instruments
         self.keys = np.array([i.key for i in ins], dtype=np.int64)
         self.scale = np.array([float(10**i.price_decimals) for i in ins])
@@ -122,6 +154,7 @@ class BookModel:
         ref = np.asarray(source.price_at(source.first_ms), dtype=float)
         self.grid = np.maximum(1, np.rint(self.spread_bps * ref * self.scale / 2e4)).astype(np.int64)
         self._episodes: dict[int, tuple[_Episode, ...]] = {}
+        self._panics: dict[int, tuple[_Panic, ...]] = {}
         self._lock = threading.Lock()
 
     # -- episodes -----------------------------------------------------------------------
@@ -146,10 +179,59 @@ class BookModel:
                 self._episodes.pop(next(iter(self._episodes)))
         return episodes
 
+    def panics(self, t_ms: int) -> tuple[_Panic, ...]:
+        """The source's instability episodes around ``t_ms`` in market time (cached per hour)."""
+        hour = int(t_ms) // 3_600_000
+        with self._lock:
+            found = self._panics.get(hour)
+            if found is not None:
+                return found
+        src = self.source
+        panics = []
+        for e in src.instability_episodes(t_ms):
+            severity = min(0.75, max(0.4, 0.35 + 15.0 * e.move))
+            if e.direction == 0:
+                severity *= 0.5  # a false alarm: the fracture scares makers, no panic follows
+            panic_end = e.onset_bar + e.fracture_bars + e.panic_bars
+            refill = panic_end + max(1, int(_REFILL_SHARE * e.recovery_bars))
+            panics.append(_Panic(e.onset_bar, src.bar_open_ms(e.start_bar), src.bar_open_ms(e.onset_bar),
+                                 src.bar_open_ms(panic_end), src.bar_open_ms(refill), severity))
+        found = tuple(panics)
+        with self._lock:
+            self._panics[hour] = found
+            if len(self._panics) > 64:
+                self._panics.pop(next(iter(self._panics)))
+        return found
+
+    def _panic_pull(self, keys: np.ndarray, t_ms: int) -> np.ndarray | None:
+        """Share of each symbol's book its makers have pulled around a panic at ``t_ms`` (None: no episode)."""
+        pulled: np.ndarray | None = None
+        if not self.panic_withdrawals:
+            return None
+        for p in self.panics(t_ms):
+            if not p.start_ms <= t_ms < p.refilled_ms:
+                continue
+            if t_ms < p.onset_ms:
+                stage = _LEAK_SHARE * (t_ms - p.start_ms) / max(1, p.onset_ms - p.start_ms)
+            elif t_ms < p.onset_ms + PULL_MS:
+                stage = _LEAK_SHARE + (1.0 - _LEAK_SHARE) * (t_ms - p.onset_ms) / PULL_MS
+            elif t_ms < p.panic_end_ms:
+                stage = 1.0
+            else:
+                stage = 1.0 - (t_ms - p.panic_end_ms) / max(1, p.refilled_ms - p.panic_end_ms)
+            share = 0.6 + 0.4 * rand.uniform(self.seed, rand.PANIC, p.onset_bar, keys)
+            pull = p.severity * share * stage
+            pulled = pull if pulled is None else 1.0 - (1.0 - pulled) * (1.0 - pull)
+        return pulled
+
     def _withdrawal(self, keys: np.ndarray, t_ms: int) -> tuple[np.ndarray, np.ndarray]:
-        """(depth multiplier, spread multiplier) per symbol from active withdrawal episodes."""
+        """(depth multiplier, spread multiplier) per symbol from withdrawal episodes and panics."""
         depth = np.ones(keys.shape[0])
         spread = np.ones(keys.shape[0])
+        pulled = self._panic_pull(keys, t_ms)
+        if pulled is not None:
+            depth = depth * (1.0 - pulled)
+            spread = spread * (1.0 + 1.5 * pulled)
         window = t_ms // WINDOW_MS
         for w in (window - 1, window):
             for ep in self.episodes(w):
@@ -200,8 +282,10 @@ class BookModel:
         lean = (slow - 0.5) * 0.4 + np.clip(0.15 * (ahead - mid) / mid * 1e4 / self.vol30_bps[cols] * np.sqrt(6.0),
                                             -0.35, 0.35)
         side_usd = self.depth_usd[cols] * withdraw
-        bid_usd = side_usd * (1.0 + lean) * np.where(falling, 1.0 - 0.85 * cascade, 1.0)
-        ask_usd = side_usd * (1.0 - lean) * np.where(falling, 1.0, 1.0 - 0.85 * cascade)
+        hit = 1.0 - _HIT_SIDE_THIN * cascade
+        other = 1.0 - _OTHER_SIDE_THIN * cascade if self.panic_withdrawals else 1.0
+        bid_usd = side_usd * (1.0 + lean) * np.where(falling, hit, other)
+        ask_usd = side_usd * (1.0 - lean) * np.where(falling, other, hit)
         share = _LEVEL_SHARE if S <= 5 else np.concatenate([_LEVEL_SHARE, 0.28 * 1.1 ** np.arange(1, S - 4)])
         share = share[:S][None, :]
         step = self.step[cols][:, None]

@@ -32,6 +32,8 @@ DEEP = 105
 """Keys: symbol, absolute grid index, refresh epoch — quantities deep in the book."""
 LIQUIDATION = 106
 """Keys: symbol, second — the market's forced liquidations during cascades."""
+PANIC = 107
+"""Keys: episode onset bar, symbol — how much of its book a symbol's makers pull around a panic."""
 
 
 def _mix(z: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,9 @@ from dolphin.market.sim.config import DAY_MS, SimConfig
 PANIC_LEAD_MS = 3 * 60_000  # the default start leaves this long before the first panic signal
 SIGNAL_GATE = -0.02         # the champion's vel_div threshold (bible §19.1)
 from dolphin.market.symbols import MAX_UNIVERSE, symbol_index, universe
+
+if TYPE_CHECKING:
+    from dolphin.market.synthetic.regimes import Episode
 
 log = logging.getLogger("dolphin.market.sim")
 
@@ -266,6 +270,10 @@ class MarketSource(ABC):
         """Baseline share of volume bought by takers on the day of ``ts_ms`` (0.5 = balanced)."""
         return 0.5
 
+    def instability_episodes(self, ts_ms: int) -> tuple[Episode, ...]:
+        """The scheduled instability episodes that may touch ``ts_ms`` (bars absolute; none for a replay)."""
+        return ()
+
     def describe(self) -> str:
         return type(self).__name__
 
@@ -383,6 +391,13 @@ class SyntheticSource(MarketSource):
             with self._lock:
                 self._factor_days[day] = share
         return share
+
+    def instability_episodes(self, ts_ms: int) -> tuple[Episode, ...]:
+        """Episodes of the day of ``ts_ms`` and of the day before (a late episode runs past midnight)."""
+        day = (int(ts_ms) - self.first_ms) // DAY_MS
+        if day < 0:
+            return ()
+        return (self.market.episodes(day - 1) if day > 0 else ()) + self.market.episodes(day)
 
     def describe(self) -> str:
         return f"synthetic seed {self.market.config.seed}, {len(self.instruments)} symbols, {self.bar_seconds} s bars"

@@ -265,7 +265,13 @@ class HealthMonitor:
 
     async def check(self) -> MetaHealth:
         obs = await self.observe()
+        if self.recovery is not None and obs.supervisor_reachable:
+            for name in self.family.critical:
+                self.recovery.maybe_recover(name, obs.states.get(name, "UNKNOWN"), critical=True)
         report = build_report(obs, self.family, time.time())
+        if self.recovery is not None:  # what MHS restarted, this check's restarts included
+            report = msgspec.structs.replace(report, recoveries=self.recovery.counts(),
+                                             recent_recoveries=self.recovery.recent())
         self.last = report
         self.last_cluster = obs.cluster
         if obs.bus_reachable:
@@ -275,9 +281,6 @@ class HealthMonitor:
                 pass  # the file below still carries the report
         if self.report_path is not None:
             await self._write_report(report)
-        if self.recovery is not None and obs.supervisor_reachable:
-            for name in self.family.critical:
-                self.recovery.maybe_recover(name, obs.states.get(name, "UNKNOWN"), critical=True)
         return report
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +21,16 @@ from dolphin.engine.engine import NDAlphaEngine
 from dolphin.scan.volatility import vol_regime_ok
 from dolphin.store.scan_table import read_scan_table, write_scan_table
 from tests.reference.engine_ref import ReferenceEngine
+from tests.support import dolphin
 
-pytestmark = [pytest.mark.signal_fill, pytest.mark.cli]
+# a CLI backtest gets 600 s (its subprocess guard); the suite's 300 s per-test guard must not cut it first
+pytestmark = [pytest.mark.signal_fill, pytest.mark.cli, pytest.mark.timeout(900)]
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     import os
 
-    env = {**os.environ, "DOLPHIN_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "commands", "backtest", *args], capture_output=True, text=True,
-                          timeout=600, env=env)
+    return dolphin("backtest", *args, env={**os.environ, "DOLPHIN_HOME": str(home)}, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dolphin.bus.member import EmbeddedMember
-from tests.integration.bridge._support import ExternalScanner
-from tests.integration.scan_bus import ScanWatch, member_for_services, scan_watch
+from tests.integration.bridge.support import ExternalScanner
+from tests.integration.support import ScanWatch, member_for_services, scan_watch
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dolphin.services.bridge import Bridge, BridgeOptions
-from tests.integration.bridge._support import ExternalScanner, make_record
+from tests.integration.bridge.support import ExternalScanner, make_record
 
 pytestmark = [pytest.mark.degradation]
 

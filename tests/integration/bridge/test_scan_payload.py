@@ -17,7 +17,7 @@ from dolphin.bus.scan_codec import (
 )
 from dolphin.scan import ScanUpdater
 from dolphin.scan.record import ScanRecord
-from tests.integration.bridge._support import make_record
+from tests.integration.bridge.support import make_record
 
 pytestmark = [pytest.mark.data_integrity]
 

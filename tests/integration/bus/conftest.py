@@ -23,7 +23,7 @@ import pytest
 from dolphin.bus import BusSettings
 from dolphin.bus.member import EmbeddedMember
 from tests.hzcluster import RealCluster, require_real_cluster
-from tests.integration.bus._support import KIND_IDS, KINDS, Driver
+from tests.integration.bus.support import KIND_IDS, KINDS, Driver
 
 BACKENDS = ("embedded", "hazelcast")
 #: Client kinds run against the real cluster: both client implementations and both routing modes. The

@@ -26,7 +26,7 @@ from hazelcast.protocol.codec import (
 
 from dolphin.bus.member import EmbeddedMember
 from dolphin.bus.member.service_cp import group_id_of
-from tests.integration.bus._support import PROJECT_ROOT, Driver, RawClient, to_inbound, wait_until
+from tests.integration.bus.support import PROJECT_ROOT, Driver, RawClient, to_inbound, wait_until
 
 pytestmark = pytest.mark.embedded_only
 

@@ -24,7 +24,7 @@ from hazelcast.errors import UnsupportedOperationError
 from dolphin.bus import schema
 from dolphin.bus.cluster_config import MemberConfigSpec, member_config_xml
 from tests.hzcluster import RealCluster, RealMember, require_real_cluster
-from tests.integration.bus._support import free_port
+from tests.integration.bus.support import free_port
 
 ENTERPRISE = r"CP subsystem is an Enterprise feature"
 

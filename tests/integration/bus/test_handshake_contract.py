@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from dolphin.bus.member import EmbeddedMember
-from tests.integration.bus._support import KIND_IDS, KINDS, Driver
+from tests.integration.bus.support import KIND_IDS, KINDS, Driver
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_session_opening_sequence(member: EmbeddedMember, recorder: list[tuple[i
 def test_ping_and_statistics_are_answered(member: EmbeddedMember, recorder: list[tuple[int, int]]) -> None:
     import hazelcast
 
-    from tests.integration.bus._support import wait_until
+    from tests.integration.bus.support import wait_until
 
     client = hazelcast.HazelcastClient(cluster_members=[member.address], cluster_name="dolphin",
                                        cluster_connect_timeout=10, heartbeat_interval=0.1,

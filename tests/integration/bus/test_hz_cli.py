@@ -13,7 +13,7 @@ from pathlib import Path
 import hazelcast
 import pytest
 
-from tests.integration.bus._support import PROJECT_ROOT, free_port, wait_until
+from tests.integration.bus.support import PROJECT_ROOT, free_port, wait_until
 
 DOLPHIN = [sys.executable, "-m", "commands"]
 

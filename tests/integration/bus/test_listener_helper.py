@@ -24,8 +24,8 @@ from dolphin.bus import (
     subscribe,
     subscribe_async,
 )
-from tests.integration.bus._support import wait_until
 from tests.integration.bus.conftest import Backend
+from tests.integration.bus.support import wait_until
 
 
 @pytest.fixture

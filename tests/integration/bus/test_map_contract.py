@@ -8,8 +8,8 @@ import time
 import pytest
 
 from dolphin.bus.member import EmbeddedMember
-from tests.integration.bus._support import Driver, EventLog, wait_until
 from tests.integration.bus.conftest import Backend
+from tests.integration.bus.support import Driver, EventLog, wait_until
 
 ADDED, REMOVED, UPDATED, EXPIRED, CLEAR_ALL = 1, 2, 4, 16, 64
 

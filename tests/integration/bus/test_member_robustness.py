@@ -15,7 +15,7 @@ from hazelcast.serialization.data import Data
 from dolphin.bus import BusSettings, BusUnavailableError, connect
 from dolphin.bus.cp_health import wait_future
 from dolphin.bus.member import EmbeddedMember
-from tests.integration.bus._support import (
+from tests.integration.bus.support import (
     Driver,
     RawClient,
     auth_request_bytes,

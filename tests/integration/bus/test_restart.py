@@ -12,7 +12,7 @@ import pytest
 from hazelcast.errors import LockOwnershipLostError
 
 from dolphin.bus.member.persistence import SNAPSHOT_NAME, Snapshot
-from tests.integration.bus._support import FAST_RECONNECT, EventLog, MemberProcess, free_port, wait_until
+from tests.integration.bus.support import FAST_RECONNECT, EventLog, MemberProcess, free_port, wait_until
 
 
 def _client(address: str) -> hazelcast.HazelcastClient:

@@ -1,4 +1,4 @@
-"""The scanner against a real simulator (``--speed 60``) and a real embedded member, over real sockets.
+"""The scanner against a real simulator (``--speed 20``) and a real embedded member, over real sockets.
 
 First start (backfill archived, not published), live scans on the bus, a stream hole, a
 graceful stop, a restart as a process that is then ``kill -9``-ed, another restart: the
@@ -25,10 +25,13 @@ from dolphin.scan.updater import ScanUpdater
 from dolphin.services.scanner import ScannerOptions
 from dolphin.store.arrow_scans import archive_dir, read_scan
 from dolphin.store.scan_archive import list_scan_files, load_arrow_scans
-from tests.integration.scan_bus import ScanWatch
-from tests.integration.scanner._support import ScannerProcess, ScannerThread, archive_numbers, check_archive, wait_until
+from tests.integration.scanner.support import ScannerProcess, ScannerThread, archive_numbers, check_archive
+from tests.integration.support import ScanWatch
+from tests.support import wait_until
 
-pytestmark = [pytest.mark.degradation, pytest.mark.data_integrity, pytest.mark.slow]
+# Each phase waits with its own hang guard (up to 90 s); together they can pass the suite's
+# 300 s per-test guard on a loaded machine (3 min seen beside two CPU burners).
+pytestmark = [pytest.mark.degradation, pytest.mark.data_integrity, pytest.mark.slow, pytest.mark.timeout(900)]
 
 BAR_MS = 5_000
 BACKFILL_SCANS = 1_650 - 751   # WARMUP_BARS minus the bars before the first defined vel_div
@@ -40,7 +43,7 @@ def _options(sim: SimExchange, **kw: object) -> ScannerOptions:
 
 def _let_the_market_move(sim: SimExchange, bars: int) -> None:
     start = sim.now_ms()
-    wait_until(lambda: sim.now_ms() >= start + bars * BAR_MS, 30, what=f"{bars} bars of market time")
+    wait_until(lambda: sim.now_ms() >= start + bars * BAR_MS, 60, what=f"{bars} bars of market time")
 
 
 def _consecutive(numbers: list[int]) -> bool:
@@ -63,7 +66,7 @@ def test_first_start_stream_hole_restart_and_kill9_leave_no_gap(sim: SimExchange
     finally:
         first.stop()
     st = first.stats
-    wait_until(lambda: len(bus_watch.numbers()) >= st.published, 20, what="the listener to see every write")
+    wait_until(lambda: len(bus_watch.numbers()) >= st.published, 60, what="the listener to see every write")
     published = bus_watch.numbers()
     assert published[0] == BACKFILL_SCANS + 1 and _consecutive(published), published[:5]
     # every live (and gap-filled) scan written once (a graceful stop flushes the publisher)
@@ -82,9 +85,9 @@ def test_first_start_stream_hole_restart_and_kill9_leave_no_gap(sim: SimExchange
     try:
         wait_until(lambda: bus_watch.numbers()[-1] > high1 + 25, 90, what="the restarted process to go live")
         beat = wait_until(lambda: Bus(bus_watch.client).get(schema.HEARTBEAT, schema.heartbeat_key("scanner")),
-                          30, what="the scanner's heartbeat")
+                          60, what="the scanner's heartbeat")
         wait_until(lambda: (Bus(bus_watch.client).get(schema.HEARTBEAT, schema.heartbeat_key("scanner")).phase
-                            or "").startswith("scanning"), 30, what="a scanning heartbeat phase")
+                            or "").startswith("scanning"), 60, what="a scanning heartbeat phase")
         assert beat.service == "scanner"
     except AssertionError:
         print(proc.log_text())
@@ -113,13 +116,18 @@ def test_first_start_stream_hole_restart_and_kill9_leave_no_gap(sim: SimExchange
         | set(range(t3.first_scan, t3.first_scan + t3.backfilled))
     # The put goes out before the file is written, so a kill -9 in between leaves the killed
     # process's last published scan unarchived; the next start archives it from its backfill
-    # (unpublished). That one scan may be in both — and must be the very same scan.
+    # (unpublished). That one scan may be in both — and must be the very same scan: same bar,
+    # same prices. Its statistics come from another path (a fresh warm-up over the history
+    # instead of the killed process's running window), so they agree to rounding, not bit
+    # for bit (the trader journals the published one; `backtest --journal` replays it exactly).
+    # A slow machine widens the put-to-file gap, so this case is common under load.
     both = unpublished & set(written)
     assert both <= {t3.first_scan}, sorted(both)[:10]
     for n in both:
         on_bus = next(s for s in bus_watch.scans if s.scan_number == n)
         archived = next(read_scan(f.path) for f in list_scan_files(archive_dir(home)) if f.scan_number == n)
-        assert archived.vel_div == on_bus.vel_div and archived.timestamp_ns == on_bus.timestamp_ns
+        assert archived.timestamp_ns == on_bus.timestamp_ns and archived.price_map() == on_bus.asset_prices
+        assert abs(archived.vel_div - on_bus.vel_div) < 1e-12, (archived.vel_div, on_bus.vel_div)
     last = read_scan(list_scan_files(archive_dir(home))[-1].path)
     assert np.isfinite(last.vel_div) and last.n_assets == 50
 

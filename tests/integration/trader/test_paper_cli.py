@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support import dolphin
+
 pytestmark = [pytest.mark.degradation]
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
@@ -19,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[3]
     (("--venue", "binance"), 2, "--venue must be paper or sim"),
 ])
 def test_paper_refuses_bad_input_in_one_line(args: tuple[str, ...], code: int, message: str, tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "commands", "paper", *args], cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, "DOLPHIN_HOME": str(tmp_path)}, timeout=60)
+    res = dolphin("paper", *args, env={**os.environ, "DOLPHIN_HOME": str(tmp_path)})
     assert res.returncode == code, (res.stdout, res.stderr)
     assert message in res.stderr and "Traceback" not in res.stderr + res.stdout
     assert not (tmp_path / "journal").exists()    # no trader ran: no books were opened

@@ -28,11 +28,10 @@ from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
 from dolphin.scan import ScanUpdater
 from dolphin.scan.record import ScanRecord
 from dolphin.store.arrow_scans import write_scan
-from tests.support import wait_until
+from tests.support import PROJECT_ROOT, wait_until
 
 pytestmark = [pytest.mark.actor, pytest.mark.degradation, pytest.mark.slow]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 WARM_UNTIL = 620      # scans 1..619 are archived history; 620.. are fed live
 LAST = 1000           # the synthetic day 0 enters at 02:07:55 UTC in this span (THETAUSDT)
 

@@ -73,12 +73,22 @@ EXAMPLES: list[tuple[str, str, Any]] = [
     (schema.META_HEALTH, schema.LATEST, p.MetaHealth(
         rm_meta=0.975, status="GREEN", m4_control_plane=1.0, m1_data_infra=1.0, m1_trader=0.0, m2_heartbeat=1.0,
         m3_data_freshness=0.9, m5_coherence=1.0, service_status={"dolphin_data:exf_fetcher": "RUNNING"},
-        hz_key_status={"exf_latest": p.HzKeyStatus(score=1.0, age_s=12.0, status="fresh")}, timestamp=NOW - 4)),
+        hz_key_status={"exf_latest": p.HzKeyStatus(score=1.0, age_s=12.0, status="fresh")}, timestamp=NOW - 4,
+        recoveries={"scanner": 2},
+        recent_recoveries=[p.RecoveryEvent(service="scanner", found="STOPPED", at=NOW - 40, outcome="ok"),
+                           p.RecoveryEvent(service="scanner", found="FATAL", at=NOW - 20, outcome="failed",
+                                           error="spawn error")])),
     (schema.ORDER_BOOK, "BTCUSDT", p.ObSnapshot(symbol="BTCUSDT", bids=[(71281.0, 1.5)], asks=[(71281.1, 0.7)],
                                                 timestamp=NOW - 1)),
     (schema.SHARD_MAPS[7], "BTCUSDT", p.ObFeatures(imbalance=0.2, fill_probability=0.7, depth_quality=1.4,
                                                    regime_signal=-1.0, timestamp=NOW - 1)),
     (schema.SHARD_MAPS[7], "vel_div_BTCUSDT", -0.03),
+    (schema.FEATURES, schema.OB_MACRO_LATEST, p.ObMacro(bar_ms=1_780_000_000_000, cascade_count=2, regime_signal=1.0,
+                                                       market_imbalance=-0.05, assets=50, pushed_at=NOW - 1)),
+    (schema.FEATURES, schema.OBF_STATUS, p.ObfStatus(timestamp=NOW - 1, pid=4242, phase="live", started_at=NOW - 600,
+                                                     symbols=540, covered=538, dark=2, messages=1_000_000,
+                                                     message_rate=1080.0, last_bar_ms=1_780_000_000_000,
+                                                     dropped={"crossed": 3}, circuit="closed")),
 ]
 
 
@@ -125,6 +135,18 @@ def test_values_written_by_an_existing_deployment_decode() -> None:
     assert safety.posture == "APEX" and safety.timestamp_s() is None
     exf = c.decode(schema.FEATURES, schema.EXF_LATEST, json.dumps({"_pushed_at": NOW, "fng": 30, "new_factor": 1}))
     assert exf.fng == 30.0
+
+
+def test_a_meta_health_report_without_dolphin_recovery_fields_decodes() -> None:
+    """The bible's MHS writes no recovery record: it reads as "nothing restarted"."""
+    doc = {"rm_meta": 0.9, "status": "GREEN", "m4_control_plane": 1.0, "m1_data_infra": 1.0, "m1_trader": 1.0,
+           "m2_heartbeat": 1.0, "m3_data_freshness": 1.0, "m5_coherence": 1.0, "service_status": {},
+           "hz_key_status": {}, "timestamp": NOW - 1}
+    report = codec().decode(schema.META_HEALTH, schema.LATEST, json.dumps(doc))
+    assert report.recoveries == {} and report.recent_recoveries == []
+    bad = {**doc, "recent_recoveries": [{"service": "scanner", "found": "STOPPED", "at": NOW, "outcome": "maybe"}]}
+    with pytest.raises(PayloadError):
+        codec().decode(schema.META_HEALTH, schema.LATEST, json.dumps(bad))
 
 
 SAFE = {"posture": "APEX", "Rm": 0.95, "timestamp": NOW - 1}

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -14,8 +13,7 @@ from hypothesis import strategies as st
 
 from dolphin.bus import schema
 from dolphin.bus.shards import SHARD_COUNT, shard_index, shard_map_name, symbols_in_keys
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+from tests.support import PROJECT_ROOT
 
 
 @pytest.mark.parametrize(("symbol", "code_point_sum", "shard"), [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import yaml
 from dolphin.config import CHAMPION_HASH, FROZEN_CHAMPION, champion_hash, drift, load_config
 from dolphin.errors import ConfigError
 from dolphin.paths import config_dir
+from tests.support import dolphin
 
 pytestmark = [pytest.mark.config, pytest.mark.data_integrity]
 
@@ -20,7 +20,7 @@ PINNED_CHAMPION_HASH = "a386ce8d610ff6bc"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "commands", *args], capture_output=True, text=True, timeout=120)
+    return dolphin(*args)
 
 
 def _write(tmp_path: Path, data: dict, name: str = "cfg.yml") -> Path:

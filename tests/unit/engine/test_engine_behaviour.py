@@ -15,8 +15,7 @@ from dolphin.engine.mc_gate import MCReport, StaticForewarner
 from dolphin.engine.ob import RecordedOBProvider
 from dolphin.engine.params import StrategyConfig
 from tests.reference.engine_ref import ReferenceEngine
-
-from .markets import falling_market, random_market
+from tests.unit.engine.support import falling_market, random_market
 
 pytestmark = [pytest.mark.engine, pytest.mark.signal_fill]
 

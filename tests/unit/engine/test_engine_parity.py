@@ -14,8 +14,7 @@ from dolphin.engine.mc_gate import MCReport
 from dolphin.engine.ob import RecordedOBProvider
 from dolphin.engine.params import StrategyConfig
 from tests.reference.engine_ref import ReferenceEngine
-
-from .markets import Market, random_market
+from tests.unit.engine.support import Market, random_market
 
 pytestmark = [pytest.mark.engine, pytest.mark.signal_fill]
 

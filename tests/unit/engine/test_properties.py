@@ -22,8 +22,7 @@ from dolphin.engine.survival import (
     cat5_capital,
     combine,
 )
-
-from .markets import random_market
+from tests.unit.engine.support import random_market
 
 pytestmark = [pytest.mark.finance_fuzz, pytest.mark.engine]
 

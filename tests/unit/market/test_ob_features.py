@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dolphin.enums import ObRegime
 from dolphin.market.ob_features import (
     AssetTracker,
+    RollingMedian,
     book_problem,
     macro_of,
     snapshot_of,
@@ -121,3 +122,15 @@ def test_feature_bounds(mid: float, spread: float, bids: list[tuple[float, float
     assert 0.0 <= f.depth_quality <= 4.0 and 0.0 <= f.fill_probability <= 1.0
     assert -1.0 <= f.imbalance_ma5 <= 1.0 and 0.0 <= f.imbalance_persistence <= 1.0
     assert -1.0 <= f.withdrawal_velocity <= 5.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.floats(0.0, 1e9), min_size=1, max_size=60), size=st.integers(1, 12))
+def test_the_rolling_median_is_the_median_of_its_window(values: list[float], size: int) -> None:
+    rolling = RollingMedian(size)
+    for i, v in enumerate(values):
+        rolling.append(v)
+        window = sorted(values[max(0, i + 1 - size):i + 1])
+        n = len(window)
+        expected = window[n // 2] if n % 2 else (window[n // 2 - 1] + window[n // 2]) / 2.0
+        assert rolling.median() == expected and len(rolling) == n and rolling[-1] == v

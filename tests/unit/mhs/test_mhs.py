@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 
 import pytest
 from hypothesis import given
@@ -15,8 +14,9 @@ from dolphin.bus import AcbBoost, EigenScan, ObfUniverse, StrategyState, schema
 from dolphin.bus.codec import BusCodec
 from dolphin.config.services import ServicesConfig
 from dolphin.services.mhs import sensors as S
-from dolphin.services.mhs.recovery import RecoveryManager
+from dolphin.services.mhs.recovery import RECENT_EVENTS, RecoveryManager
 from dolphin.services.mhs.service import FamilyView, KeyObservation, Observation, build_report, family_view
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.degradation]
 
@@ -101,6 +101,8 @@ def test_report_for_a_stopped_scanner_is_degraded() -> None:
     states = {p.name: "RUNNING" for p in fam.programs}
     states["scanner"] = "STOPPED"
     keys = {k: KeyObservation(present=True, age_s=3.0) for k in fam.watched_keys()}
+    keys[(schema.FEATURES, schema.OBF_UNIVERSE_LATEST)] = KeyObservation(   # full coverage: M5 coherent
+        present=True, age_s=3.0, payload=ObfUniverse(snapshot_utc=NOW, n_assets=fam.obf_universe, assets={}))
     report = build_report(Observation(True, True, states, keys), fam, NOW)
     n_critical = len(fam.critical)
     assert report.m1_data_infra == pytest.approx((n_critical - 1) / n_critical)
@@ -206,7 +208,7 @@ def test_only_stopped_critical_non_trader_services_are_restarted() -> None:
     assert not rm.maybe_recover("trader", "STOPPED", True)         # never the trader
     assert not rm.maybe_recover("mhs", "STOPPED", False)           # not critical
     assert rm.maybe_recover("scanner", "FATAL", True)
-    assert done.wait(5) and calls == ["scanner"]
+    assert done.wait(60) and calls == ["scanner"]
 
 
 def test_cooldown_and_concurrent_attempts_fire_once() -> None:
@@ -231,10 +233,8 @@ def test_cooldown_and_concurrent_attempts_fire_once() -> None:
         t.start()
     for t in threads:
         t.join()
-    deadline = time.monotonic() + 5
-    while not fired and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert results.count(True) == 1 and fired == ["scanner"]
+    wait_until(lambda: fired, 60, what="the restart thread to run")
+    assert results.count(True) == 1 and fired == ["scanner"] and rm.counts() == {"scanner": 1}
     clock[0] += 9.9
     assert not rm.maybe_recover("scanner", "STOPPED", True)
     clock[0] += 0.2
@@ -246,9 +246,35 @@ def test_failed_recovery_is_reported_and_retried_after_cooldown() -> None:
     rm = RecoveryManager(lambda name: (_ for _ in ()).throw(RuntimeError("spawn error")), cooldown_s=10.0,
                          clock=lambda: clock[0])
     assert rm.maybe_recover("sim", "FATAL", True)
-    deadline = time.monotonic() + 5
-    while "sim" not in rm.failures and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: "sim" in rm.failures, 60, what="the failed restart to be reported")
     assert rm.failures["sim"] == "spawn error"
+    [event] = rm.recent()
+    assert (event.service, event.found, event.outcome, event.error) == ("sim", "FATAL", "failed", "spawn error")
     clock[0] = 11.0
     assert rm.maybe_recover("sim", "FATAL", True)
+    assert rm.counts() == {"sim": 2} and len(rm.recent()) == 2
+
+
+def test_every_restart_is_recorded_with_its_outcome() -> None:
+    """The record a report carries: a count per service and the latest events, pending until the restart ends."""
+    release = threading.Event()
+    rm = RecoveryManager(lambda name: release.wait(60), cooldown_s=10.0, clock=lambda: 0.0,
+                         wall_clock=lambda: NOW)
+    assert rm.counts() == {} and rm.recent() == []
+    assert not rm.maybe_recover("scanner", "RUNNING", True)         # a running service is never touched
+    assert rm.maybe_recover("scanner", "STOPPED", True)
+    assert not rm.maybe_recover("scanner", "STOPPED", True)         # cooldown: not a second restart
+    assert rm.counts() == {"scanner": 1}
+    assert [(e.service, e.found, e.at, e.outcome) for e in rm.recent()] == [("scanner", "STOPPED", NOW, "pending")]
+    release.set()
+    wait_until(lambda: rm.recent()[0].outcome == "ok", 60, what="the restart to finish")
+    assert rm.recent()[0].error is None
+
+
+def test_the_event_list_is_bounded_and_the_counts_are_not() -> None:
+    clock = [0.0]
+    rm = RecoveryManager(lambda name: None, cooldown_s=1.0, clock=lambda: clock[0])
+    for _ in range(RECENT_EVENTS + 5):
+        clock[0] += 2.0
+        assert rm.maybe_recover("sim", "EXITED", True)
+    assert rm.counts() == {"sim": RECENT_EVENTS + 5} and len(rm.recent()) == RECENT_EVENTS

@@ -1,1 +1,0 @@
-"""Tests of the eigen scan, its files and `dolphin scan build`."""

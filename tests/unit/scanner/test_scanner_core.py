@@ -303,19 +303,19 @@ def test_publisher_writes_every_scan_in_order_and_survives_an_outage(
         pub = ScanPublisher(lambda: bus, LOG, timeout_s=0.2)
         task = asyncio.create_task(pub.run())
         sent = [pub.submit(r) for r in records[:2]]
-        assert await pub.wait_idle(5)
+        assert await pub.wait_idle(60)
         bus.failures = 2
         sent.append(pub.submit(records[2]))    # fails: counted, logged once
-        assert await pub.wait_idle(5)
+        assert await pub.wait_idle(60)
         assert pub.failing
         sent.append(pub.submit(records[3]))    # fails again: only counted
-        assert await pub.wait_idle(5)
+        assert await pub.wait_idle(60)
         sent.append(pub.submit(records[4]))    # the bus is back: the latest goes through
-        assert await pub.wait_idle(5)
+        assert await pub.wait_idle(60)
         assert not pub.failing
         bus.hang = True
         sent.append(pub.submit(records[5]))    # a put that never answers is bounded by the timeout
-        assert await pub.wait_idle(5)
+        assert await pub.wait_idle(60)
         assert [f.result() for f in sent] == [True, True, False, False, True, False]
         task.cancel()
         return pub
@@ -336,7 +336,7 @@ def test_publisher_without_a_bus_counts_and_keeps_going(tmp_path: Path,
         pub = ScanPublisher(lambda: None, LOG, timeout_s=0.2)
         task = asyncio.create_task(pub.run())
         sent = [pub.submit(r) for r in records]
-        assert await pub.wait_idle(5)
+        assert await pub.wait_idle(60)
         assert all(f.done() and f.result() is False for f in sent)   # failed or dropped, never left pending
         task.cancel()
         return pub

@@ -23,7 +23,7 @@ def test_short_and_group_names_resolve() -> None:
 
 @pytest.mark.parametrize(("name", "reason"), [
     ("nosuch", "unknown service 'nosuch'; valid:"),
-    ("obf", "a data service this family does not have yet"),
+    ("exf", "a data service this family does not have yet"),
     ("watchdog", "a data service this family does not have yet"),
 ])
 def test_unknown_names_say_why(name: str, reason: str) -> None:

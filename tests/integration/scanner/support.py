@@ -15,10 +15,8 @@ from dolphin.services.runtime import ServiceContext
 from dolphin.services.scanner import ScannerOptions, ScannerStats, run_scanner
 from dolphin.store.arrow_scans import archive_dir
 from dolphin.store.scan_archive import list_scan_files, load_arrow_scans
-from tests.integration.service_thread import ServiceThread
-from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+from tests.integration.support import ServiceThread
+from tests.support import PROJECT_ROOT, wait_until
 
 
 class ScannerThread(ServiceThread):
@@ -38,7 +36,7 @@ class ScannerThread(ServiceThread):
         self.start_thread()
         return self
 
-    def wait_live(self, scans: int, timeout: float = 90.0) -> None:
+    def wait_live(self, scans: int, timeout: float = 300.0) -> None:
         wait_until(lambda: self.stats.live >= scans or self.error or not self.alive, timeout,
                    what=f"{scans} live scans")
         assert self.error is None, self.error

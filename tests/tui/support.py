@@ -8,17 +8,20 @@ XML-RPC interface without needing the whole daemon family.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import msgspec
+from rich.console import Console
 
 from dolphin.bus import (
     AcbBoost,
@@ -31,19 +34,21 @@ from dolphin.bus import (
     McForewarner,
     MetaHealth,
     ObfAssetHealth,
+    ObfStatus,
     ObfUniverse,
+    ObMacro,
     SafetyState,
     StrategyState,
     WindowStats,
     iso_utc,
 )
 from dolphin.supervision.rpc import SupervisorClient
-from tests.support import free_port, wait_until  # noqa: F401 - re-exported to this layer's tests
+from tests.support import PROJECT_ROOT, free_port, pid_alive, wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TYPED_TRADER_STATE = "open_position" in StrategyState.__struct_fields__
 T0 = 1775390400.0  # 2026-04-05 12:00:00 UTC: the frozen "now" of the snapshot tests
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT")
+PRICES = {"BTCUSDT": 63_980.4, "ETHUSDT": 3_121.55, "SOLUSDT": 151.84, "BNBUSDT": 584.3, "XRPUSDT": 0.5231}
 
 
 # ------------------------------------------------------------------------ payloads
@@ -54,7 +59,7 @@ def scan(number: int, now: float, vel_div: float = -0.0312, *, market_ahead_s: f
     market = now + market_ahead_s
     return EigenScan(scan_number=number, timestamp_ns=int(market * 1e9), vel_div=vel_div, w50_velocity=v50,
                      w750_velocity=v750, w150_velocity=0.0042, w300_velocity=-0.0017, instability_50=0.031,
-                     instability_150=0.024, asset_prices={s: 100.0 * (i + 1) for i, s in enumerate(SYMBOLS)},
+                     instability_150=0.024, asset_prices=dict(PRICES),
                      timestamp=iso_utc(market), bridge_ts=now, multi_window_results=mwr)
 
 
@@ -85,7 +90,7 @@ def strategy_state(now: float, capital: float = 25_431.55, position: bool = True
                    last_scan: int | None = 107) -> StrategyState:
     """The trader's state. Uses the typed position/trades fields when the payload has them, else engine_state."""
     pos = {"trade_id": 43, "asset": "BTCUSDT", "side": "SHORT", "entry_price": 64123.5, "leverage": 2.5,
-           "notional": 12_000.0, "entry_ts": int(now * 1000), "entry_scan": 101}
+           "notional": 12_000.0, "entry_ts": int(now * 1000), "entry_scan": (last_scan or 107) - 6}
     trades = [{"trade_id": 41, "asset": "ETHUSDT", "side": "SHORT", "entry_price": 3150.0, "exit_price": 3120.0,
                "pnl": 84.12, "exit_reason": "FIXED_TP", "exit_ts": int(now * 1000) - 60_000},
               {"trade_id": 42, "asset": "SOLUSDT", "side": "SHORT", "entry_price": 150.0, "exit_price": 151.2,
@@ -116,10 +121,21 @@ def exf(now: float) -> ExfLatest:
 
 def obf(now: float) -> ObfUniverse:
     assets = {s: ObfAssetHealth(spread_bps=1.0 + i, depth_1pct_usd=2_000_000.0 / (i + 1), depth_quality=1.2,
-                                fill_probability=0.8, imbalance=0.05 * (i - 2), best_bid=100.0 * (i + 1),
-                                best_ask=100.0 * (i + 1) + 0.1, n_bid_levels=20, n_ask_levels=20)
+                                fill_probability=0.8, imbalance=0.05 * (i - 2), best_bid=PRICES[s],
+                                best_ask=PRICES[s] * (1 + (1.0 + i) / 1e4), n_bid_levels=20, n_ask_levels=20)
               for i, s in enumerate(SYMBOLS)}
     return ObfUniverse(snapshot_utc=now, n_assets=len(assets), assets=assets)
+
+
+def ob_macro(now: float, regime: float = 1.0, cascades: int = 3) -> ObMacro:
+    return ObMacro(bar_ms=int(now * 1000) // 5000 * 5000, cascade_count=cascades, regime_signal=regime,
+                   market_imbalance=-0.042, assets=50, pushed_at=now)
+
+
+def obf_status(now: float, circuit: str = "closed") -> ObfStatus:
+    return ObfStatus(timestamp=now, pid=4242, phase="live", started_at=now - 3600, symbols=5, covered=5, dark=0,
+                     messages=1_000_000, message_rate=50.0, last_bar_ms=int(now * 1000) // 5000 * 5000,
+                     last_snapshot_at=now, circuit=circuit)
 
 
 def mc(now: float, prob: float = 0.07) -> McForewarner:
@@ -208,7 +224,7 @@ class MiniSupervisor:
         self.names = [f"{group}:{n}" for n in progs]
         self.client = SupervisorClient(self.socket, timeout=10)
 
-    def start(self, timeout: float = 30.0) -> MiniSupervisor:
+    def start(self, timeout: float = 60.0) -> MiniSupervisor:
         proc = subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr or proc.stdout
@@ -222,24 +238,14 @@ class MiniSupervisor:
             pids = [p.pid for p in self.client.all_processes() if p.pid] + [pid]
             self.client.shutdown()
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
                 time.sleep(0.1)
             for p in pids:
-                if _alive(p):
+                if pid_alive(p):
                     os.kill(p, signal.SIGKILL)
         except Exception:
             pass
         self.socket.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ------------------------------------------------------------------------ fixed states (snapshots)
@@ -278,6 +284,8 @@ def fill(state: Any, published: float, *, scans: int = 24) -> None:
     put(schema.FEATURES, schema.ACB_BOOST, acb(published))
     put(schema.FEATURES, schema.EXF_LATEST, exf(published))
     put(schema.FEATURES, schema.OBF_UNIVERSE_LATEST, obf(published))
+    put(schema.FEATURES, schema.OB_MACRO_LATEST, ob_macro(published))
+    put(schema.FEATURES, schema.OBF_STATUS, obf_status(published))
     for p in (0.05, 0.07, 0.12, 0.07):
         put(schema.FEATURES, schema.MC_FOREWARNER_LATEST, mc(published, prob=p))
     put(schema.SAFETY, schema.LATEST, safety(published))
@@ -303,3 +311,46 @@ def write_results(path: Path, *, broken: bool = False) -> Path:
                                "actor": {"passed": 9, "total": 9, "status": "PASS"},
                                "bus": {"passed": 180, "total": 180, "status": "PASS"}},
                               path=path, run_at=datetime(2026, 4, 5, 9, 0, tzinfo=UTC))
+
+
+# ------------------------------------------------------------------------ pilot helpers
+class FakeClock:
+    """Wall time plus an offset the test advances (the codec still checks real time)."""
+
+    def __init__(self, frozen: float | None = None) -> None:
+        self.offset = 0.0
+        self.frozen = frozen
+
+    def __call__(self) -> float:
+        return (self.frozen if self.frozen is not None else time.time()) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+def plain(renderable: Any, width: int = 60) -> str:
+    """A panel body as plain text."""
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def panel_text(app: Any, panel_id: str, width: int = 60) -> str:
+    panel = app.query_one(f"#{panel_id}")
+    return plain(panel.body_widget.content, width)
+
+
+async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 60.0, step: float = 0.05,
+                   what: str = "condition") -> Any:
+    """`tests.support.wait_until` for a running app: the pilot pauses between looks so the app keeps working.
+
+    The timeout only guards against hangs: on a busy machine a repaint can take seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(step)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from commands.app import app
 from dolphin.paths import shared_data_dir
 from dolphin.store.scan_table import read_scan_table
+from tests.support import dolphin
 
 pytestmark = [pytest.mark.scan, pytest.mark.cli]
 
@@ -76,8 +77,7 @@ def test_user_errors_exit_with_one_line(tmp_path: Path) -> None:
         (["--klines", str(src), "--out", str(tmp_path / "o.csv")], 2, "Parquet"),
     ]
     for args, code, text in cases:
-        proc = subprocess.run([sys.executable, "-m", "commands", "scan", "build", *args],
-                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[3])
+        proc = dolphin("scan", "build", *args)
         assert proc.returncode == code, (args, proc.stderr)
         assert text in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 

@@ -10,15 +10,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tests.support import free_port, wait_until  # noqa: F401 - free_port re-exported
+from tests.support import CLI_TIMEOUT_S, PROJECT_ROOT, dolphin, free_port, wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from dolphin.supervision.rpc import ProcessInfo
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.25) -> Any:
@@ -33,10 +33,9 @@ class Family:
     pids: set[int] = field(default_factory=set)
     prefix: tuple[str, ...] = ()  # runs every command elsewhere, e.g. on a network-namespace host
 
-    def cli(self, *args: str, timeout: float = 300.0, check: bool = False,
+    def cli(self, *args: str, timeout: float = CLI_TIMEOUT_S, check: bool = False,
             env_update: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run([*self.prefix, sys.executable, "-m", "commands", *args], capture_output=True, text=True,
-                             env={**self.env, **(env_update or {})}, timeout=timeout, cwd=PROJECT_ROOT)
+        res = dolphin(*args, env={**self.env, **(env_update or {})}, timeout=timeout, prefix=self.prefix)
         if check and res.returncode != 0:
             raise AssertionError(f"dolphin {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         return res
@@ -46,6 +45,22 @@ class Family:
         procs = {p["name"]: p for p in json.loads(res.stdout)["processes"]}
         self.pids |= {p["pid"] for p in procs.values() if p["pid"]}
         return procs
+
+    def process(self, name: str) -> ProcessInfo:
+        """One program straight from supervisord's RPC: cheap enough to poll (a CLI call starts a whole Python)."""
+        from dolphin.supervision.programs import BY_NAME
+        from dolphin.supervision.render import FamilyPaths
+        from dolphin.supervision.rpc import SupervisorClient
+
+        info = SupervisorClient(FamilyPaths.for_home(self.home).socket, timeout=30).process(BY_NAME[name].fullname)
+        if info.pid:
+            self.pids.add(info.pid)
+        return info
+
+    def health_report(self) -> dict[str, Any]:
+        """MHS's latest report as it writes it after every check (what `dolphin health` reads without a bus)."""
+        path = self.home / "meta_health.json"
+        return json.loads(path.read_bytes()) if path.exists() else {}
 
     def pid(self, name: str) -> int | None:
         return self.status()[name]["pid"]
@@ -73,6 +88,23 @@ class Family:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def configs_with(root: Path, section: str, **values: Any) -> Path:
+    """A copy of the project's configs/ with some keys of one services.yml section replaced.
+
+    Give it to a family as ``DOLPHIN_CONFIG_DIR``: the strategy configs stay the project's own.
+    """
+    import shutil
+
+    import yaml
+
+    target = root / "configs"
+    shutil.copytree(PROJECT_ROOT / "configs", target)
+    services = yaml.safe_load((target / "services.yml").read_text()) or {}
+    services.setdefault(section, {}).update(values)
+    (target / "services.yml").write_text(yaml.safe_dump(services, sort_keys=False))
+    return target
 
 
 def start_family(home: Path, *, speed: float = 30.0, extra_env: dict[str, str] | None = None,

@@ -12,8 +12,8 @@ from dolphin.scan.record import WINDOW_COLUMNS, ScanRecord, iso_from_ns, regime_
 from dolphin.services.bridge import BridgeOptions, BridgeStats, run_bridge
 from dolphin.services.runtime import ServiceContext
 from dolphin.store.arrow_scans import encode_scan, scan_path
-from tests.integration.service_thread import ServiceThread
-from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
+from tests.integration.support import ServiceThread
+from tests.support import wait_until
 
 T0_NS = 1_775_390_400_000_000_000  # 2026-04-05 12:00:00 UTC, market time
 STEP_NS = 5_000_000_000
@@ -83,6 +83,7 @@ class BridgeThread(ServiceThread):
 
     def start(self) -> BridgeThread:
         self.start_thread()
-        wait_until(lambda: self.ctx is not None and self.ctx.phase.startswith("watching") or self.error, 30.0)
+        wait_until(lambda: self.ctx is not None and self.ctx.phase.startswith("watching") or self.error, 60.0,
+                   what="the bridge to watch")
         assert self.error is None, self.error
         return self

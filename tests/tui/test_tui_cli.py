@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.tui._support import PROJECT_ROOT
+from tests.support import PROJECT_ROOT, dolphin
 
 pytestmark = pytest.mark.cli
 
 
 def _dolphin(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOLPHIN_HOME": str(home), "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.run([sys.executable, "-m", "commands", *args], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return dolphin(*args, env={**os.environ, "DOLPHIN_HOME": str(home), "PYTHONPATH": str(PROJECT_ROOT)})
 
 
 def test_tui_without_a_terminal_is_one_line_and_exit_2(tmp_path: Path) -> None:

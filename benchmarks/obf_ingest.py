@@ -1,0 +1,379 @@
+"""OBF speed: ingest CPU at 5,400 depth updates/s, hot-loop gaps during a flush and a bus outage, bar → bus latency.
+
+Three processes per measurement, as under supervisord: the simulator (``dolphin sim
+--symbols 540``), the bus member, and the daemon under test (``--role …``), so the
+daemon's CPU is measured alone (``getrusage`` inside it, over the same window).
+
+1. **Ingest** (simulator at speed 1, ``depth5@100ms`` → 5,400 updates/s; 5 s bars): the
+   shipped daemon (`run_obf`: msgspec typed decode, book guard per update, features per bar
+   close, coalesced pushes, Parquet history) beside a *baseline* in the same run: a plain
+   loop of the same features — ``json.loads`` of every frame into dicts, float conversion of
+   the levels in Python, the snapshot (spread, depth, imbalance) recomputed on every update,
+   then the same per-bar trackers, macro and bus pushes. CPU % of one core, updates/s,
+   bars, snapshots (none may be dropped).
+2. **Gaps** (simulator at speed 10: a bar every 0.5 s of wall time, the history flushed
+   every second): a probe task in the daemon's loop sleeps 2 ms at a time and records how
+   late it wakes (how long the hot loop could not run), split into steady state, Parquet
+   flushes, and a bus outage (the member killed for ``--outage`` seconds, then restarted).
+3. **Latency**: from the moment the daemon processed the depth update that closed a bar to
+   the moment a listener of another bus client (in the benchmark's own process, as a
+   consumer would be) received ``BTCUSDT``'s shard document of that bar (and the macro);
+   both are wall-clock times of one machine.
+
+    /work/venv/bin/python -m benchmarks.obf_ingest            # --duration 30 --gap-seconds 60 --outage 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+GOAL_CPU_PCT = 25.0
+GOAL_GAP_MS = 50.0
+GOAL_LATENCY_P99_MS = 5.0
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+# --------------------------------------------------------------------------- daemon roles (child processes)
+
+
+async def _shipped(args: argparse.Namespace) -> dict[str, Any]:
+    """The OBF daemon's service body, measured from inside (CPU window, probe, latency listener)."""
+    from dolphin.services.obf import ObfDaemon, ObfOptions, ObfStats, run_obf
+    from dolphin.services.runtime import ServiceContext
+
+    home = Path(args.home)
+    stats = ObfStats()
+    ctx = ServiceContext(name="obf", log=logging.getLogger("dolphin.obf"), home=home)
+    holder: dict[str, ObfDaemon] = {}
+    flushes: list[tuple[float, float]] = []
+
+    def keep(d: ObfDaemon) -> None:
+        holder["d"] = d
+        original = d.flush
+
+        async def timed_flush() -> None:
+            t0 = time.time()
+            await original()
+            flushes.append((t0, time.time()))
+        d.flush = timed_flush  # type: ignore[method-assign]
+
+    options = ObfOptions(rest_url=args.rest, ws_url=args.ws, cadence="100ms", warmup_s=2.0,
+                         snapshot_interval_s=args.snapshot_s, push_timeout_s=0.5, breaker_backoff_s=0.5,
+                         breaker_backoff_max_s=2.0)
+    body = asyncio.ensure_future(run_obf(ctx, options, stats=stats, on_daemon=keep))
+    lags: list[tuple[float, float]] = []
+
+    async def probe() -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.002)
+            lags.append((time.time(), (time.perf_counter() - t0 - 0.002) * 1000.0))
+
+    deadline = time.monotonic() + 120
+    while "d" not in holder or stats.ingest is None or stats.ingest.counters.messages == 0:
+        if time.monotonic() > deadline or body.done():
+            raise SystemExit("the daemon received no depth update within 120 s")
+        await asyncio.sleep(0.1)
+    if args.probe:
+        task = asyncio.ensure_future(probe())
+    await asyncio.sleep(args.warmup)
+    ru0, m0, b0, s0, t0 = (resource.getrusage(resource.RUSAGE_SELF), stats.ingest.counters.messages,
+                           stats.bars_closed, stats.snapshots, time.time())
+    await asyncio.sleep(args.duration)
+    ru1, m1, b1, s1, t1 = (resource.getrusage(resource.RUSAGE_SELF), stats.ingest.counters.messages,
+                           stats.bars_closed, stats.snapshots, time.time())
+    if args.probe:
+        task.cancel()
+    ctx.stop.set()
+    await body
+    await ctx.close()
+    span = t1 - t0
+    closed_at = {str(k): v for k, v in stats.closed_at.items() if t0 <= v <= t1}
+    return {"role": "shipped", "seconds": span, "cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
+            "messages": m1 - m0, "bars": b1 - b0, "snapshots": s1 - s0,
+            "expected_snapshots": int(span // args.snapshot_s), "dropped": dict(stats.ingest.counters.dropped),
+            "close_ms_p50": 1000 * _pct(list(stats.close_times), 0.5),
+            "close_ms_max": 1000 * max(stats.close_times, default=0.0),
+            "lags": lags, "flushes": flushes, "closed_at": closed_at,
+            "circuit_opens": stats.publisher.breaker.opens if stats.publisher else 0,
+            "fallback_writes": stats.publisher.fallback_writes if stats.publisher else 0}
+
+
+async def _baseline(args: argparse.Namespace) -> dict[str, Any]:
+    """The same features the plain way: json.loads, Python float loops, a snapshot per update."""
+    from benchmarks.market_throughput import _json_streams_class
+    from dolphin.bus import AsyncBus, connect_async
+    from dolphin.bus.ob_codec import features_payload, macro_payload
+    from dolphin.market.ob_features import OB_BAR_MS, AssetTracker, macro_of, snapshot_of
+    from dolphin.market.rest import BinanceRest
+    from dolphin.market.symbols import universe
+    from dolphin.services.obf.breaker import CircuitBreaker
+    from dolphin.services.obf.publisher import ObfPublisher
+    from dolphin.services.obf.service import usdt_perpetuals
+
+    async with BinanceRest(args.rest) as rest:
+        symbols = usdt_perpetuals(await rest.exchange_info())
+    priority = [s for s in universe(50) if s in set(symbols)]
+    client = await connect_async(client_name="obf-bench-baseline")
+    bus = AsyncBus(client)
+    publisher = ObfPublisher(lambda: bus, logging.getLogger("baseline"), home=Path(args.home),
+                             breaker=CircuitBreaker(5), timeout_s=0.5)
+    pub_task = asyncio.ensure_future(publisher.run())
+    trackers = {s: AssetTracker() for s in symbols}
+    latest: dict[str, Any] = {}
+    state = {"bar": None, "messages": 0, "bars": 0}
+
+    def close_bar(bar: int) -> None:
+        now = time.time()
+        bar_ms = (bar + 1) * OB_BAR_MS
+        feats = {s: trackers[s].close_bar(snap) for s, snap in latest.items()}
+        macro = macro_of(feats[s] for s in priority if s in feats)
+        publisher.offer_macro(macro_payload(macro, bar_ms=bar_ms, pushed_at=now))
+        publisher.offer_features({s: features_payload(f, bar_ms=bar_ms, regime_signal=macro.regime_signal,
+                                                      timestamp=now) for s, f in feats.items()}, bar_ms)
+        state["bars"] += 1
+
+    def on_message(data: Any) -> None:
+        if data.get("e") != "depthUpdate":
+            return
+        state["messages"] += 1
+        bar = int(data["E"]) // OB_BAR_MS
+        if state["bar"] is None:
+            state["bar"] = bar
+        elif bar > state["bar"]:
+            close_bar(state["bar"])
+            state["bar"] = bar
+        bids, asks = data["b"], data["a"]
+        bad = False
+        for p, q in (*bids, *asks):
+            if not (p > 0 and q >= 0 and p == p and q == q and p != float("inf") and q != float("inf")):
+                bad = True
+        if not bad:
+            latest[data["s"]] = snapshot_of(bids, asks)      # the snapshot on every update
+
+    streams = _json_streams_class()(args.ws, [f"{s.lower()}@depth5@100ms" for s in symbols], on_message=on_message,
+                                    stall_timeout_s=30.0)
+    await streams.start()
+    await streams.wait_connected(60)
+    await asyncio.sleep(args.warmup)
+    ru0, m0, b0, t0 = resource.getrusage(resource.RUSAGE_SELF), state["messages"], state["bars"], time.time()
+    await asyncio.sleep(args.duration)
+    ru1, m1, b1, t1 = resource.getrusage(resource.RUSAGE_SELF), state["messages"], state["bars"], time.time()
+    await streams.close()
+    pub_task.cancel()
+    await client.shutdown()
+    return {"role": "baseline", "seconds": t1 - t0,
+            "cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime), "messages": m1 - m0,
+            "bars": b1 - b0, "snapshots": 0, "expected_snapshots": 0, "dropped": {}}
+
+
+# --------------------------------------------------------------------------- orchestration (parent)
+
+
+class _Proc:
+    def __init__(self, args: list[str], env: dict[str, str], ready: Path | None = None, what: str = "") -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, text=True)
+        if ready is not None:
+            deadline = time.time() + 120
+            while not ready.exists():
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise SystemExit(f"{what} did not start")
+                time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(60)
+
+
+def _env(hz_port: int) -> dict[str, str]:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "DOLPHIN_HZ_PORT": str(hz_port), "DOLPHIN_HZ_CONNECT_TIMEOUT": "3"}
+    env.pop("DOLPHIN_HZ_MEMBERS", None)
+    return env
+
+
+def _member(tmp: Path, port: int) -> _Proc:
+    ready = tmp / f"member-{time.monotonic_ns()}.json"
+    return _Proc(["dolphin.bus.member", "--port", str(port), "--log-level", "WARNING", "--ready-file", str(ready)],
+                 _env(port), ready, "the bus member")
+
+
+def _sim(tmp: Path, speed: float) -> tuple[_Proc, dict[str, Any]]:
+    ready = tmp / f"sim-{speed:g}.json"
+    proc = _Proc(["dolphin.market.sim", "--port", "0", "--symbols", "540", "--speed", repr(speed), "--ready-file",
+                  str(ready), "--log-level", "WARNING", "--no-rate-limits"], _env(0), ready, "the simulator")
+    return proc, json.loads(ready.read_text())
+
+
+def _role(role: str, sim: dict[str, Any], port: int, home: Path, args: argparse.Namespace,
+          extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.obf_ingest", "--role", role, "--rest", sim["rest_url"],
+                             "--ws", sim["ws_url"], "--home", str(home), *extra], cwd=ROOT, env=_env(port),
+                            stdout=subprocess.PIPE, text=True)
+
+
+def _result(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=timeout)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _reader(port: int, received: list[tuple[str, int, float]]) -> Any:
+    """A threaded client in this process: every BTCUSDT shard document and macro, with its arrival time."""
+    from dolphin.bus import BusSettings, connect, schema, shard_map_name, subscribe
+
+    client = connect(BusSettings.from_env(_env(port)), client_name="obf-bench-reader",
+                     cluster_connect_timeout=600.0)
+
+    class Sink:
+        def deliver(self, event: Any) -> None:
+            if event.payload is not None:
+                received.append((event.key, int(event.payload.bar_ms), time.time()))
+
+    subscribe(client, shard_map_name("BTCUSDT"), Sink(), key="BTCUSDT", source="bench")  # type: ignore[arg-type]
+    subscribe(client, schema.FEATURES, Sink(), key=schema.OB_MACRO_LATEST, source="bench")  # type: ignore[arg-type]
+    return client
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--role", choices=("main", "shipped", "baseline"), default="main")
+    p.add_argument("--rest", default="")
+    p.add_argument("--ws", default="")
+    p.add_argument("--home", default="")
+    p.add_argument("--duration", type=float, default=30.0, help="measured seconds of the ingest runs")
+    p.add_argument("--warmup", type=float, default=8.0)
+    p.add_argument("--snapshot-s", type=float, default=5.0)
+    p.add_argument("--probe", action="store_true")
+    p.add_argument("--gap-seconds", type=float, default=60.0, help="length of the gaps/latency run")
+    p.add_argument("--outage", type=float, default=15.0, help="seconds the member is down in the gaps run")
+    args = p.parse_args(argv)
+    if args.role != "main":
+        logging.basicConfig(level=logging.WARNING)
+        run = _shipped if args.role == "shipped" else _baseline
+        print(json.dumps(asyncio.run(run(args))), flush=True)
+        return 0
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        port = _free_port()
+        member = _member(tmp, port)
+        sim, info = _sim(tmp, 1.0)
+        try:
+            ingest = {}
+            for role in ("shipped", "baseline"):
+                home = tmp / role
+                home.mkdir()
+                proc = _role(role, info, port, home, args, ("--duration", repr(args.duration), "--warmup",
+                                                             repr(args.warmup), "--snapshot-s", repr(args.snapshot_s)))
+                ingest[role] = _result(proc, args.duration + args.warmup + 180)
+        finally:
+            sim.stop()
+        sim, info = _sim(tmp, 10.0)
+        received: list[tuple[str, int, float]] = []
+        reader = _reader(port, received)
+        try:
+            home = tmp / "gaps"
+            home.mkdir()
+            proc = _role("shipped", info, port, home, args, ("--duration", repr(args.gap_seconds), "--warmup", "5",
+                                                             "--snapshot-s", "1", "--probe"))
+            time.sleep(5 + 15 + args.gap_seconds / 3)          # start-up, warm-up, a third of the window steady
+            outage = (time.time(), 0.0)
+            member.stop(signal.SIGKILL)
+            time.sleep(args.outage)
+            member = _member(tmp, port)
+            outage = (outage[0], time.time())
+            gaps = _result(proc, args.gap_seconds + 240)
+        finally:
+            reader.shutdown()
+            sim.stop()
+            member.stop()
+
+    print(f"OBF ingest: 540 USDT perps × depth5@100ms from dolphin sim (speed 1), {args.duration:.0f} s measured; "
+          f"{os.cpu_count()} CPUs visible")
+    print(f"{'daemon':<10}{'CPU % core':>11}{'updates/s':>11}{'µs/update':>11}{'bars':>6}{'snapshots':>11}"
+          f"{'dropped':>9}")
+    for role in ("shipped", "baseline"):
+        r = ingest[role]
+        snaps = f"{r['snapshots']}/{r['expected_snapshots']}" if role == "shipped" else "—"
+        print(f"{role:<10}{100 * r['cpu_s'] / r['seconds']:>11.1f}{r['messages'] / r['seconds']:>11,.0f}"
+              f"{1e6 * r['cpu_s'] / max(1, r['messages']):>11.1f}{r['bars']:>6}{snaps:>11}"
+              f"{sum(r['dropped'].values()):>9}")
+    s, b = ingest["shipped"], ingest["baseline"]
+    ratio = (b["cpu_s"] / max(1, b["messages"])) / (s["cpu_s"] / max(1, s["messages"]))
+    cpu = 100 * s["cpu_s"] / s["seconds"]
+    print(f"CPU per update, baseline / shipped: {ratio:.2f}×; bar close (540 symbols, wall incl. yields) "
+          f"p50 {s['close_ms_p50']:.1f} ms, max {s['close_ms_max']:.1f} ms")
+    print(f"goal ≤ {GOAL_CPU_PCT:.0f} % of one core at ≥ 5,400 updates/s: "
+          f"{'met' if cpu <= GOAL_CPU_PCT and s['messages'] / s['seconds'] >= 5_130 else 'NOT met'} ({cpu:.1f} %)")
+
+    lags, flushes = gaps["lags"], gaps["flushes"]
+
+    def phase(t: float) -> str:
+        if outage[0] <= t <= outage[1]:
+            return "outage"
+        if any(a - 0.005 <= t <= e + 0.005 for a, e in flushes):
+            return "flush"
+        return "steady"
+
+    print(f"\nhot loop (simulator speed 10: a bar every 0.5 s; history flushed every second; member killed for "
+          f"{args.outage:.0f} s): how late a 2 ms probe in the daemon's loop wakes, per phase")
+    print(f"{'phase':<8}{'samples':>9}{'lag p50 ms':>11}{'lag p99 ms':>11}{'lag max ms':>11}")
+    worst = {}
+    for name in ("steady", "flush", "outage"):
+        lv = [lag for t, lag in lags if phase(t) == name]
+        worst[name] = max(lv, default=float("nan"))
+        print(f"{name:<8}{len(lv):>9}{_pct(lv, .5):>11.2f}{_pct(lv, .99):>11.2f}{worst[name]:>11.2f}")
+    base = _pct([lag for t, lag in lags if phase(t) == "steady"], .99)
+    print(f"flushes seen: {len(flushes)}; circuit openings in the outage: {gaps['circuit_opens']}, fallback writes: "
+          f"{gaps['fallback_writes']}; max lag vs steady p99: flush {worst['flush'] / base:.1f}×, outage "
+          f"{worst['outage'] / base:.1f}×")
+    ok = worst["flush"] <= GOAL_GAP_MS and worst["outage"] <= GOAL_GAP_MS
+    print(f"goal max gap ≤ {GOAL_GAP_MS:.0f} ms during a flush and an outage: {'met' if ok else 'NOT met'}")
+
+    closed_at = {int(k): v for k, v in gaps["closed_at"].items()}
+    lat: dict[str, list[float]] = {"shard": [], "macro": []}
+    for key, bar_ms, at in received:
+        if bar_ms in closed_at:
+            lat["shard" if key == "BTCUSDT" else "macro"].append((at - closed_at[bar_ms]) * 1000.0)
+    print(f"\ndepth update that closes a bar (processed by the daemon) → BTCUSDT's shard document / the macro "
+          f"received by a listener in another process ({len(lat['shard'])} bars)")
+    for key in ("shard", "macro"):
+        v = lat[key]
+        print(f"  {key:<6} p50 {_pct(v, .5):6.2f} ms   p99 {_pct(v, .99):6.2f} ms   max "
+              f"{max(v, default=float('nan')):6.2f} ms   mean {statistics.fmean(v) if v else float('nan'):6.2f} ms")
+    ok = _pct(lat["shard"], .99) <= GOAL_LATENCY_P99_MS
+    print(f"goal p99 ≤ {GOAL_LATENCY_P99_MS:.0f} ms: {'met' if ok else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
