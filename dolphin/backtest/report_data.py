@@ -34,7 +34,9 @@ from dolphin.backtest.metrics import Metrics, PnlGroup, compute_metrics, pnl_gro
 from dolphin.engine.trades import ClosedTrade
 
 if TYPE_CHECKING:
-    from dolphin.backtest.runner import BacktestResult
+    from collections.abc import Iterator
+
+    from dolphin.backtest.runner import BacktestResult, ScanSource
     from dolphin.engine.params import StrategyConfig
     from dolphin.scan.table import ScanTable
 
@@ -260,13 +262,49 @@ def _position_text(result: BacktestResult) -> str | None:
     return None if p is None else f"{p.side} {p.asset} @ {p.entry_price:g} (not counted)"
 
 
-def backtest_report_data(result: BacktestResult, table: ScanTable | None = None) -> ReportData:
-    """A backtest's report: its trades and metrics; vel_div from the replayed span of ``table``."""
+class VelDivTap:
+    """A scan source that keeps the time and vel_div of each row it hands to the replay (16 bytes a scan).
+
+    A streamed replay keeps no table (issue 19: memory flat with the span), yet a report's
+    vel_div chart needs those two columns of the replayed span; this keeps only them.
+    """
+
+    def __init__(self, source: ScanSource) -> None:
+        self.source = source
+        self.stages = source.stages          # the same dict: the source's own stages show through
+        self._ts: list[np.ndarray] = []
+        self._vel_div: list[np.ndarray] = []
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return self.source.assets
+
+    def keys(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return self.source.keys()
+
+    def pieces(self, stop: int) -> Iterator[ScanTable]:
+        for piece in self.source.pieces(stop):
+            self._ts.append(np.array(piece.ts, dtype=np.int64))
+            self._vel_div.append(np.array(piece.vel_div, dtype=np.float64))
+            yield piece
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ts, vel_div) of every row handed out so far, in order."""
+        if not self._ts:
+            return np.empty(0, np.int64), np.empty(0, np.float64)
+        return np.concatenate(self._ts), np.concatenate(self._vel_div)
+
+
+def backtest_report_data(result: BacktestResult, table: ScanTable | VelDivTap | None = None) -> ReportData:
+    """A backtest's report: its trades and metrics; vel_div from the replayed span of ``table``
+    (the scan table, or the tap the streamed replay read through)."""
     series = None
-    if table is not None and table.rows:
-        lo = int(np.searchsorted(table.ts, result.span_start_ms, side="left"))
-        hi = int(np.searchsorted(table.ts, result.span_end_ms, side="right"))
-        series = VelDivSeries.of(table.ts[lo:hi], table.vel_div[lo:hi], source=result.source)
+    ts, vel_div = table.columns() if isinstance(table, VelDivTap) else (
+        (table.ts, table.vel_div) if table is not None else (np.empty(0, np.int64), np.empty(0, np.float64)))
+    if len(ts):
+        lo = int(np.searchsorted(ts, result.span_start_ms, side="left"))
+        hi = int(np.searchsorted(ts, result.span_end_ms, side="right"))
+        series = VelDivSeries.of(ts[lo:hi], vel_div[lo:hi], source=result.source)
     m = result.metrics
     threshold, extreme, direction = _gate(result.config)
     days = [d.date for d in result.days] or calendar(result.span_start_ms, result.span_end_ms)

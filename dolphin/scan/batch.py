@@ -47,17 +47,22 @@ def advance_block(state: ScanState, prices: np.ndarray, *, parallel: bool | None
 
 def build_scan_features(prices: np.ndarray, windows: Sequence[int] = DEFAULT_WINDOWS, *,
                         chunk_rows: int | None = None, progress: ProgressFn | None = None,
-                        parallel: bool | None = None) -> ScanFeatureArrays:
-    """The scan of every bar of `prices` (bars, assets), starting from an empty state.
+                        parallel: bool | None = None, state: ScanState | None = None) -> ScanFeatureArrays:
+    """The scan of every bar of `prices` (bars, assets), from an empty state or from `state`.
 
     chunk_rows: bars per kernel call (default: all at once, or 4096 when `progress` is
-    given); progress(done_bars, total_bars) is called after each chunk.
+    given); progress(done_bars, total_bars) is called after each chunk. `state` (its
+    windows win over `windows`) is advanced in place: a long history can be scanned
+    piece by piece with the same numbers as in one call.
     """
     matrix = as_price_matrix(prices)
     T, n = matrix.shape
     if n == 0:
         raise ValueError("prices: need at least one asset column")
-    state = ScanState.new(n, windows)
+    if state is None:
+        state = ScanState.new(n, windows)
+    elif state.n_assets != n:
+        raise ValueError(f"prices: expected {state.n_assets} asset columns, got {n}")
     if chunk_rows is not None and int(chunk_rows) < 1:
         raise ValueError(f"chunk_rows must be ≥ 1, got {chunk_rows}")
     step = max(T, 1) if chunk_rows is None and progress is None else int(chunk_rows or 4096)

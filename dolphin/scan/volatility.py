@@ -166,16 +166,26 @@ class VolGate:
                   self._rets, self._hist, self._srt, self._dvol, self._ok)
         return bool(self._ok[0])
 
+    def update_block(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(dvol, vol_ok) of the next bars of the reference series, in one kernel call.
+
+        A long history fed block by block gives the same values as one call over all of
+        it: the gate carries only its trailing returns and dvol values between blocks.
+        """
+        px = np.ascontiguousarray(prices, dtype=np.float64)
+        if px.ndim != 1:
+            raise ValueError(f"prices: expected a 1-D series, got shape {px.shape}")
+        dvol = np.empty(px.shape[0])
+        ok = np.zeros(px.shape[0], dtype=np.bool_)
+        if px.shape[0]:
+            _vol_rows(px, self.window, self._q, self.calib_bars, self._fst, self._ist,
+                      self._rets, self._hist, self._srt, dvol, ok)
+            self._dvol[0] = dvol[-1]
+            self._ok[0] = ok[-1]
+        return dvol, ok
+
 
 def vol_regime_ok(prices: np.ndarray, window: int = 50, percentile: float = 60.0,
                   calib_bars: int = 720) -> tuple[np.ndarray, np.ndarray]:
     """(dvol, vol_ok) for every bar of a reference price series (see the module docstring)."""
-    px = np.ascontiguousarray(prices, dtype=np.float64)
-    if px.ndim != 1:
-        raise ValueError(f"prices: expected a 1-D series, got shape {px.shape}")
-    gate = VolGate(window, percentile, calib_bars)
-    dvol = np.empty(px.shape[0])
-    ok = np.zeros(px.shape[0], dtype=np.bool_)
-    _vol_rows(px, gate.window, gate._q, gate.calib_bars, gate._fst, gate._ist, gate._rets,
-              gate._hist, gate._srt, dvol, ok)
-    return dvol, ok
+    return VolGate(window, percentile, calib_bars).update_block(prices)

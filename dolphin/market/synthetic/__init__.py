@@ -15,10 +15,12 @@ from .factors import ExternalFactors
 from .instruments import SymbolSpec
 from .market import KLINE_SCHEMA, Bars, SyntheticMarket
 from .regimes import Episode
+from .streams import STREAM_VERSION
 
 __all__ = [
     "DEFAULT_START_MS",
     "KLINE_SCHEMA",
+    "STREAM_VERSION",
     "Bars",
     "Episode",
     "ExternalFactors",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 from .config import SECONDS_PER_DAY, SyntheticConfig
 from .factors import FUNDING_PERIOD_MS, ExternalFactors, external_factors, funding_rates
-from .generator import Chunk, simulate_chunk
+from .generator import Chunk, Workspace, complete, simulate_chunk
 from .instruments import SpecArrays, SymbolSpec, symbol_specs
 from .regimes import Episode, RegimeSchedule
 
@@ -68,8 +69,9 @@ class SyntheticMarket:
     """A deterministic, seeded synthetic USD-M perpetuals market (see ``docs/synthetic_market.md``).
 
     Thread-safe: the chunk cache is guarded by a lock, results are fresh arrays.
-    ``cache_chunks`` bounds how many generated hours are kept (each is
-    ``(3600 + bar) × n_symbols`` floats for the 1 s path, ~1.4 MB at 50 symbols).
+    ``cache_chunks`` bounds how many generated hours are kept (each is about
+    ``5 × bars_per_chunk × n_symbols`` floats, ~1.4 MB at 50 symbols, and its 1 s path
+    once asked for, ``(3600 + bar) × n_symbols`` floats more).
     """
 
     def __init__(self, config: SyntheticConfig | None = None, *, cache_chunks: int = 8) -> None:
@@ -83,6 +85,7 @@ class SyntheticMarket:
         self._schedule = RegimeSchedule(self._cfg)
         self._chunks: OrderedDict[int, Chunk] = OrderedDict()
         self._carries: list[np.ndarray] = [self._arrays.base_price.copy()]
+        self._workspace = Workspace(self._cfg.bars_per_chunk, self._cfg.n_symbols)
         self._lock = threading.RLock()
 
     # -- identity and static properties -------------------------------------------------
@@ -147,25 +150,41 @@ class SyntheticMarket:
         count = _check_int("n_bars", n_bars, 0)
         n_sym = self._cfg.n_symbols
         s_len = self._cfg.bar_seconds
-        per_chunk = self._cfg.bars_per_chunk
         out = {k: np.empty((count, n_sym)) for k in ("open", "high", "low", "close", "volume")}
-        bar = start
-        while bar < start + count:
-            chunk_index = bar // per_chunk
-            lo = bar - chunk_index * per_chunk
-            hi = min(per_chunk, start + count - chunk_index * per_chunk)
-            path = self._chunk(chunk_index)
-            rows = slice(bar - start, bar - start + hi - lo)
-            body = path.path[lo * s_len: hi * s_len].reshape(hi - lo, s_len, n_sym)
-            close = path.path[(lo + 1) * s_len: hi * s_len + 1: s_len]
+        for index, lo, hi, rows in self._spans(start, count):
+            chunk, path, volume = self._chunk_with_path(index)
+            body = path[lo * s_len: hi * s_len].reshape(hi - lo, s_len, n_sym)
+            close = chunk.close[lo:hi]
             out["open"][rows] = body[:, 0]
             out["close"][rows] = close
             out["high"][rows] = np.maximum(body.max(axis=1), close)
             out["low"][rows] = np.minimum(body.min(axis=1), close)
-            out["volume"][rows] = path.volume[lo:hi]
-            bar += hi - lo
+            out["volume"][rows] = volume[lo:hi]
         ts = self._cfg.start_ms + np.arange(start, start + count, dtype=np.int64) * self._cfg.bar_ms
         return Bars(start, self.symbols, ts, **out)
+
+    def closes(self, start_bar: int, n_bars: int) -> np.ndarray:
+        """Close prices of bars ``[start_bar, start_bar + n_bars)``: (n_bars, n_symbols), = ``generate(…).close``.
+
+        The backtester's fast path: closes need no 1 s path, so none is drawn.
+        """
+        start = _check_int("start_bar", start_bar, 0)
+        count = _check_int("n_bars", n_bars, 0)
+        out = np.empty((count, self._cfg.n_symbols))
+        for index, lo, hi, rows in self._spans(start, count):
+            out[rows] = self._chunk(index).close[lo:hi]
+        return out
+
+    def _spans(self, start: int, count: int) -> Iterator[tuple[int, int, int, slice]]:
+        """(chunk index, first and stop bar within the chunk, output rows) covering a bar range."""
+        per_chunk = self._cfg.bars_per_chunk
+        bar = start
+        while bar < start + count:
+            index = bar // per_chunk
+            lo = bar - index * per_chunk
+            hi = min(per_chunk, start + count - index * per_chunk)
+            yield index, lo, hi, slice(bar - start, bar - start + hi - lo)
+            bar += hi - lo
 
     def intrabar_path(self, bar: int) -> np.ndarray:
         """1 s prices inside bar ``bar``: (bar_seconds + 1, n_symbols).
@@ -180,25 +199,18 @@ class SyntheticMarket:
         start = _check_int("start_bar", start_bar, 0)
         count = _check_int("n_bars", n_bars, 0)
         s_len = self._cfg.bar_seconds
-        per_chunk = self._cfg.bars_per_chunk
         out = np.empty((count, s_len + 1, self._cfg.n_symbols))
-        bar = start
-        while bar < start + count:
-            chunk_index = bar // per_chunk
-            lo = bar - chunk_index * per_chunk
-            hi = min(per_chunk, start + count - chunk_index * per_chunk)
-            path = self._chunk(chunk_index).path
+        for index, lo, hi, rows in self._spans(start, count):
+            _, path, _ = self._chunk_with_path(index)
             for k in range(s_len + 1):
-                out[bar - start: bar - start + hi - lo, k] = path[lo * s_len + k: hi * s_len + k: s_len]
-            bar += hi - lo
+                out[rows, k] = path[lo * s_len + k: hi * s_len + k: s_len]
         return out
 
     def mark_prices(self, bar: int) -> np.ndarray:
         """Mark price of every symbol at the end of bar ``bar`` (the bar's close)."""
         bar = _check_int("bar", bar, 0)
-        per_chunk = self._cfg.bars_per_chunk
-        chunk_index, offset = divmod(bar, per_chunk)
-        return self._chunk(chunk_index).path[(offset + 1) * self._cfg.bar_seconds].copy()
+        chunk_index, offset = divmod(bar, self._cfg.bars_per_chunk)
+        return self._chunk(chunk_index).close[offset].copy()
 
     def klines_table(self, days: float | None = None, *, n_bars: int | None = None,
                      start_bar: int = 0) -> pa.Table:
@@ -286,10 +298,18 @@ class SyntheticMarket:
                 self._build(len(self._carries) - 1)
             return self._build(index)
 
+    def _chunk_with_path(self, index: int) -> tuple[Chunk, np.ndarray, np.ndarray]:
+        """A chunk, its 1 s path and its volumes (made on first use: closes alone never need them)."""
+        with self._lock:
+            chunk = self._chunk(index)
+            complete(self._cfg, self._arrays, chunk)
+            assert chunk.path is not None and chunk.volume is not None
+            return chunk, chunk.path, chunk.volume
+
     def _build(self, index: int) -> Chunk:
         cfg = self._cfg
         regime = self._schedule.regime(index * cfg.bars_per_chunk, cfg.bars_per_chunk, cfg.n_symbols)
-        chunk = simulate_chunk(cfg, self._arrays, regime, index, self._carries[index])
+        chunk = simulate_chunk(cfg, self._arrays, regime, index, self._carries[index], self._workspace)
         if len(self._carries) == index + 1:
             self._carries.append(chunk.carry)
         self._chunks[index] = chunk

@@ -130,21 +130,46 @@ class _Day:
 
 
 @dataclass(frozen=True, slots=True)
+class _DayRegime:
+    """A day's per-bar regime arrays, and the episode profiles touching the day (for symbol drifts)."""
+
+    loading: np.ndarray
+    market_vol: np.ndarray
+    idio_vol: np.ndarray
+    market_drift: np.ndarray
+    activity: np.ndarray
+    compensation: np.ndarray
+    profiles: tuple[_Profile, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RegimeArrays:
     """Per-bar regime of a bar range, the generator's input.
 
     ``loading`` multiplies the market factor's exposure, ``market_vol`` its volatility,
     ``idio_vol`` all idiosyncratic volatilities; ``market_drift`` (per bar, scaled by
-    each beta) and ``symbol_drift`` (per bar and symbol) are deterministic returns;
-    ``activity`` scales traded volume.
+    each beta) is a deterministic return, and so is each symbol's drift,
+    ``compensation[i] + Σ_k leader_drift[t, k] · leader_weights[k, i]`` (summed in k
+    order: the day's pay-back plus the leader slides of the episodes touching the range;
+    factored, because a (bars, symbols) array per hour would cost more to allocate than
+    to use); ``activity`` scales traded volume.
     """
 
     loading: np.ndarray
     market_vol: np.ndarray
     idio_vol: np.ndarray
     market_drift: np.ndarray
-    symbol_drift: np.ndarray
     activity: np.ndarray
+    compensation: np.ndarray
+    leader_drift: np.ndarray
+    leader_weights: np.ndarray
+
+    def symbol_drift(self) -> np.ndarray:
+        """The (bars, symbols) drift, in the generator's order of summation."""
+        out = np.repeat(self.compensation[None, :], self.loading.shape[0], axis=0)
+        for k in range(self.leader_drift.shape[1]):
+            out += self.leader_drift[:, k, None] * self.leader_weights[None, k]
+        return out
 
 
 def _bars(seconds: float, bar_seconds: int) -> int:
@@ -188,6 +213,8 @@ class RegimeSchedule:
     def __init__(self, config: SyntheticConfig) -> None:
         self._cfg = config
         self._days: dict[int, _Day] = {}
+        self._instability: dict[int, float] = {}
+        self._day_regimes: dict[int, _DayRegime] = {}
 
     # -- days -----------------------------------------------------------------------------
 
@@ -202,8 +229,13 @@ class RegimeSchedule:
         """
         if day < 0:
             raise ValueError(f"day must be >= 0, got {day}")
-        mean = (self._day_draw(day - 2) + self._day_draw(day - 1) + self._day_draw(day)) / 3.0
-        return min(1.0, max(0.0, 0.5 + 1.5 * (mean - 0.5)))
+        cached = self._instability.get(day)
+        if cached is None:
+            if len(self._instability) >= 4096:
+                self._instability.clear()
+            mean = (self._day_draw(day - 2) + self._day_draw(day - 1) + self._day_draw(day)) / 3.0
+            cached = self._instability[day] = min(1.0, max(0.0, 0.5 + 1.5 * (mean - 0.5)))
+        return cached
 
     def episodes(self, day: int) -> tuple[Episode, ...]:
         """The instability episodes whose onset falls on ``day``, in onset order."""
@@ -277,23 +309,53 @@ class RegimeSchedule:
         day = start_bar // cfg.bars_per_day
         if (stop - 1) // cfg.bars_per_day != day:
             raise ValueError("a regime range must lie within one day")
+        whole = self._day_regime(day)
+        rows = slice(start_bar - day * cfg.bars_per_day, stop - day * cfg.bars_per_day)
+        touching = [p for p in whole.profiles if p.start < stop and start_bar < p.start + p.market_drift.size]
+        leader = np.zeros((n_bars, len(touching)))
+        weights = np.empty((len(touching), n_symbols))
+        for k, p in enumerate(touching):
+            lo = max(start_bar, p.start)
+            hi = min(stop, p.start + p.market_drift.size)
+            leader[lo - start_bar:hi - start_bar, k] = p.leader_drift[lo - p.start:hi - p.start]
+            weights[k] = p.leader_weights[:n_symbols]
+        return RegimeArrays(loading=whole.loading[rows], market_vol=whole.market_vol[rows],
+                            idio_vol=whole.idio_vol[rows], market_drift=whole.market_drift[rows],
+                            activity=whole.activity[rows], compensation=whole.compensation[:n_symbols],
+                            leader_drift=leader, leader_weights=weights)
+
+    def _day_regime(self, day: int) -> _DayRegime:
+        """A whole day's per-bar regime (one pass over the episodes touching it), cached for a few days.
+
+        Why per day: a bar's regime is a pure function of its index, so computing a day at
+        once gives the same values as computing any hour of it, at a fraction of the
+        per-call overhead (a day holds 24 chunks).
+        """
+        cached = self._day_regimes.get(day)
+        if cached is not None:
+            return cached
+        cfg = self._cfg
+        n_bars = cfg.bars_per_day
+        start_bar = day * n_bars
+        stop = start_bar + n_bars
         loading, vol_level = self._baseline(start_bar, n_bars, self.instability(day))
         idio_dev = np.zeros(n_bars)
         activity = np.ones(n_bars)
         today = self._day(day)
         market_drift = np.full(n_bars, today.market_compensation)
-        symbol_drift = np.repeat(today.symbol_compensation[None, :n_symbols], n_bars, axis=0)
         span = MAX_EPISODE_SECONDS // cfg.bar_seconds + 1
         first_day = max(0, (start_bar - span) // cfg.bars_per_day)
         last_day = (stop + span) // cfg.bars_per_day
         load_dev = np.zeros(n_bars)
         mvol_dev = np.zeros(n_bars)
+        touching: list[_Profile] = []
         for d in range(first_day, last_day + 1):
             for p in self._day(d).profiles:
                 lo = max(start_bar, p.start)
                 hi = min(stop, p.start + p.market_drift.size)
                 if lo >= hi:
                     continue
+                touching.append(p)
                 dst = slice(lo - start_bar, hi - start_bar)
                 src = slice(lo - p.start, hi - p.start)
                 market_drift[dst] += p.market_drift[src]
@@ -301,11 +363,14 @@ class RegimeSchedule:
                 mvol_dev[dst] += p.market_vol[src]
                 idio_dev[dst] += p.idio_vol[src]
                 activity[dst] += p.activity[src]
-                symbol_drift[dst] += p.leader_drift[src, None] * p.leader_weights[None, :n_symbols]
-        loading = loading * np.maximum(0.05, 1.0 + load_dev)
-        market_vol = vol_level * np.maximum(0.2, 1.0 + mvol_dev)
-        idio_vol = vol_level * (1.0 + idio_dev)
-        return RegimeArrays(loading, market_vol, idio_vol, market_drift, symbol_drift, activity)
+        regime = _DayRegime(loading=loading * np.maximum(0.05, 1.0 + load_dev),
+                            market_vol=vol_level * np.maximum(0.2, 1.0 + mvol_dev),
+                            idio_vol=vol_level * (1.0 + idio_dev), market_drift=market_drift, activity=activity,
+                            compensation=today.symbol_compensation, profiles=tuple(touching))
+        if len(self._day_regimes) >= 2:
+            self._day_regimes.pop(next(iter(self._day_regimes)))
+        self._day_regimes[day] = regime
+        return regime
 
     def _baseline(self, start_bar: int, n_bars: int, instability: float) -> tuple[np.ndarray, np.ndarray]:
         """Calm loading and volatility level: hourly anchors, linearly interpolated.

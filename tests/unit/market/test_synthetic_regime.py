@@ -35,11 +35,14 @@ def test_episode_counting_follows_the_engine_hold() -> None:
 
 @pytest.mark.parametrize("seed", [7, 11])
 def test_vel_div_fires_5_to_30_times_a_day_mostly_at_episode_onsets(seed: int) -> None:
+    # Two days: one day holds 8-12 scheduled episodes, so its onset-hit share moves by
+    # ±15 % with the draw alone (measured over 40 seeds, stream versions 1 and 2 alike:
+    # 78-83 % of single days pass, 97 % of two-day spans).
     market = SyntheticMarket(SyntheticConfig(seed=seed))
-    report = cal.calibrate(market, days=1)
-    assert 5 <= report.episodes_per_day[0] <= 30, report.summary()
-    scheduled = report.scheduled_per_day[0]
-    assert scheduled >= 5
+    report = cal.calibrate(market, days=2)
+    assert all(5 <= n <= 30 for n in report.episodes_per_day), report.summary()
+    scheduled = sum(report.scheduled_per_day)
+    assert min(report.scheduled_per_day) >= 5
     assert report.onset_hits >= 0.7 * scheduled, report.summary()
     # Tradeable but no money machine: some episodes reach the 0.95 % take-profit, many do not.
     hit = report.forward.hit_rate(0.0095, top=1)

@@ -34,34 +34,35 @@ def test_a_clean_paper_session_is_in_parity(market, blue, tmp_path: Path) -> Non
     assert report.status is ParityStatus.PARITY and report.exact_match
     assert report.first_scan == 901 and report.last_scan == STOP and report.scans == STOP - 900
     assert report.scan_coverage == 1.0 and report.signal_coverage == 1.0 and report.acted_share == 1.0
-    assert report.replay_entries == report.live_trades == report.matched == 3
+    # two closed trades and VET's entry at 3370, still open at the session's last scan (journal and replay agree)
+    assert report.replay_entries == report.matched == 3 and report.live_trades == 2
     assert report.missed == report.extra == 0 and report.diffs == [] and report.gaps == [] and report.causes == {}
     assert report.pnl_live == report.pnl_backtest and report.pnl_diff == 0.0
     assert report.price_drift_bps_mean is None          # paper fills are the model's: nothing to drift
 
 
 def test_a_restart_gap_shows_with_its_cascade(market, blue, tmp_path: Path) -> None:
-    """Scans 1500–1535 never stepped (a restart the archive could not fill) and 3250–3300 stepped stale
-    (a restart's catch-up): the gaps show, the lost trades are coverage gaps, and the THETA entry the
-    delayed BNB exit blocked is a timing cascade — nothing is unexplained."""
-    journal = session(market, blue, tmp_path, skip=range(1500, 1536), stale=range(3250, 3301))
+    """Scans 1585–1599 never stepped (a restart the archive could not fill) and 3250–3300 stepped stale
+    (a restart's catch-up): the gaps show; HBAR's take-profit at 1590 fell in the gap and was taken at
+    1600 (a changed trade), SNX's entry at 3267 was a stale scan (a missed one) — each a coverage gap,
+    nothing unexplained. (The timing cascade after a gap is worked by hand in test_parity_compare.)"""
+    journal = session(market, blue, tmp_path, skip=range(1585, 1600), stale=range(3250, 3301))
     report = _report(market, blue, journal)
     assert report.status is ParityStatus.DIVERGENT and report.exact_match and report.unexplained == 0
     assert [(str(g.kind), g.first_scan, g.last_scan, g.scans) for g in report.gaps] == [
-        ("unstepped", 1500, 1535, 36), ("untraded", 3250, 3300, 51)]
-    assert report.unstepped_scans == 36 and report.untraded_scans == 51
-    assert report.scan_coverage == pytest.approx((2500 - 87) / 2500)
+        ("unstepped", 1585, 1599, 15), ("untraded", 3250, 3300, 51)]
+    assert report.unstepped_scans == 15 and report.untraded_scans == 51
+    assert report.scan_coverage == pytest.approx((2500 - 66) / 2500)
     assert _causes(report) == [
-        ("inputs", "coverage_gap", "changed", 1524),      # BNB's MAX_HOLD exit fell in the gap: taken at 1536
-        ("inputs", "timing", "missed", 1536),             # … so THETA's entry at 1536 (a traded scan) was lost
-        ("inputs", "coverage_gap", "missed", 3267),       # XRP entered at a stale scan in the backtest only
+        ("inputs", "coverage_gap", "changed", 1590),      # HBAR's FIXED_TP exit fell in the gap: taken at 1600
+        ("inputs", "coverage_gap", "missed", 3267),       # SNX entered at a stale scan in the backtest only
     ]
-    assert report.missed == 2 and report.extra == 0 and report.matched == 1
+    assert report.missed == 1 and report.extra == 0 and report.matched == 2
     assert report.replay_entries == 3 and report.seen_entries == 2 and report.signal_coverage == pytest.approx(2 / 3)
     assert report.pnl_diff == pytest.approx(report.pnl_live - report.pnl_backtest) and report.pnl_diff != 0.0
     assert report.pnl_execution == 0.0 and report.pnl_inputs == report.pnl_diff
     first = report.diffs[0]
-    assert (first.asset, first.live_exit_scan, first.replay_exit_scan) == ("BNBUSDT", 1536, 1524)
+    assert (first.asset, first.live_exit_scan, first.replay_exit_scan) == ("HBARUSDT", 1600, 1590)
 
 
 def test_kill_switch_levels_are_controls_not_gaps(market, blue, tmp_path: Path) -> None:
