@@ -32,10 +32,13 @@ def main(argv: list[str]) -> int:
     from dolphin.errors import DolphinError
     from dolphin.execution.live.preflight import run_preflight
     from dolphin.paths import runtime_root
+    from dolphin.execution.live.venue import keys_file, load_keys, resolve_venue
     from dolphin.services.live.service import LiveOptions, live_services_config, run
 
     try:
         scfg = live_services_config(load_services_config())
+        venue = resolve_venue(mainnet=args.mainnet)        # refused here, in one line, before any connection
+        load_keys(venue, keys_file(runtime_root(), scfg.live.keys_file))
         if not args.skip_preflight:
             report = asyncio.run(run_preflight(scfg, mainnet=args.mainnet, home=runtime_root(),
                                                strategy=scfg.trader.strategy))
