@@ -457,8 +457,20 @@ def build_live_app(*, socket_path: str | Path | None = None, results_path: str |
     poller = SupervisorPoller(state, socket, interval_s=poll_s or POLL_INTERVAL_S)
     if "controls" not in app_options:
         app_options["controls"] = _configured_controls()
+    state.set_bar_interval(_configured_bar_s())
     return DolphinTui(state=state, feeds=[feed], supervisor=poller, results_path=results_path,
                       strategy=app_options.pop("strategy", None) or StrategyView.load(), **app_options)
+
+
+def _configured_bar_s() -> float | None:
+    """The scanner's bar interval from services.yml (None when it does not load: default thresholds)."""
+    from dolphin.config.services import load_services_config
+    from dolphin.errors import DolphinError
+
+    try:
+        return float(load_services_config().scanner.bar_seconds)
+    except (DolphinError, OSError):
+        return None
 
 
 def _configured_controls() -> TraderControls | None:

@@ -183,6 +183,17 @@ class ReplayClock:
             self.paused = paused
 
 
+def bar_interval_s(archive: ScanArchive, sample: int = 64) -> float | None:
+    """The archive's bar interval (median gap of its first scans), so staleness follows the data:
+    1-minute bars replayed at speed 1 are not stale 30 s after each bar."""
+    import itertools
+    import statistics
+
+    stamps = [r.timestamp_ns for r in itertools.islice(archive.scans(), sample)]
+    gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(stamps) if b > a]
+    return statistics.median(gaps) if gaps else None
+
+
 @dataclass
 class ReplayFeed:
     """Delivers an archive (and optionally a journal) into the state at the replay clock's pace."""
@@ -197,6 +208,7 @@ class ReplayFeed:
     delivered: int = 0
 
     def start(self) -> None:
+        self.state.set_bar_interval(bar_interval_s(self.archive))
         self.state.set_bus(LINK_REPLAY, address=self.archive.label)
         self.state.set_replay(ReplayView(label=self.archive.label, speed=self.clock.speed, total=len(self.archive)))
         if self._thread is None:

@@ -106,6 +106,8 @@ STALE_AFTER_S: dict[str, float] = {
     SERVICES: 10.0,    # our own supervisord poll (every 3 s)
 }
 
+STALE_BARS = 3.0   # whatever a source's cadence, data younger than three bars is never called stale
+
 SOURCES: dict[str, Source] = {
     SCAN: Source(schema.FEATURES, schema.LATEST_EIGEN_SCAN, "scan", STALE_AFTER_S[SCAN]),
     ACB: Source(schema.FEATURES, schema.ACB_BOOST, "acb", STALE_AFTER_S[ACB]),
@@ -234,6 +236,7 @@ class TuiState:
         self.services = ServicesView()
         self.tests = TestsView()
         self.kill: Any = None    # dolphin.execution.kill_switch.KillState, None when not known (replay)
+        self.bar_interval_s: float | None = None   # the scans' bar interval: thresholds cover a few bars
         self.replay: ReplayView | None = None
         self.rejections: Callable[[], int] = lambda: 0
         self.delivered = 0
@@ -374,6 +377,18 @@ class TuiState:
                 self._mark(SERVICES)
         if changed:
             self._fire_if_armed()
+
+    def set_bar_interval(self, seconds: float | None) -> None:
+        """The data's bar interval (scanner config live, the archive's own in a replay)."""
+        with self._lock:
+            self.bar_interval_s = seconds if seconds is not None and seconds > 0 else None
+            self._mark({SCAN, STRATEGY, PNL})
+        self._fire_if_armed()
+
+    def stale_after(self, source: Source) -> float:
+        """A source's staleness threshold: its own, but never less than `STALE_BARS` bars of the data."""
+        bar = self.bar_interval_s
+        return source.stale_after_s if bar is None else max(source.stale_after_s, STALE_BARS * bar)
 
     def set_kill(self, state: Any) -> None:
         """The kill switch as set (the app reads it every tick; only a change marks the topic)."""

@@ -1,8 +1,8 @@
 """The services configuration (configs/services.yml): bus, market, per-service and supervisor settings.
 
 Precedence: built-in defaults < configs/services.yml < environment (``DOLPHIN_HZ_PORT``,
-``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
-``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_TRADER_STALE_AFTER``, ``DOLPHIN_MHS_RECOVERY``,
+``DOLPHIN_HZ_CLUSTER``, ``DOLPHIN_SIM_HOST``, ``DOLPHIN_SIM_PORT``, ``DOLPHIN_SIM_SPEED``, ``DOLPHIN_MARKET``,
+``DOLPHIN_TRADER_STRATEGY``, ``DOLPHIN_TRADER_VENUE``, ``DOLPHIN_TRADER_STALE_AFTER_S``, ``DOLPHIN_MHS_RECOVERY``,
 ``DOLPHIN_MHS_INTERVAL``, ``DOLPHIN_PROGRAMS``) < command-line flags. Secrets never live here: API keys come from the environment only.
 """
 
@@ -176,6 +176,7 @@ class ServicesConfig:
 _ENV: tuple[tuple[str, str, str, Any], ...] = (
     ("DOLPHIN_HZ_PORT", "bus", "port", int),
     ("DOLPHIN_HZ_CLUSTER", "bus", "cluster_name", str),
+    ("DOLPHIN_SIM_HOST", "market", "sim_host", str),  # a family split across hosts: the simulator's address
     ("DOLPHIN_SIM_PORT", "market", "sim_port", int),
     ("DOLPHIN_SIM_SPEED", "market", "speed", float),
     ("DOLPHIN_MARKET", "market", "source", str),

@@ -126,12 +126,13 @@ def check_orders_allowed(cfg: ServicesConfig) -> None:
     """Mainnet market data is fine; orders there need the explicit mainnet flag, which a family never has.
 
     A trader that places orders (``trader.venue: sim``) on a mainnet market is refused
-    here, before anything starts, instead of failing in its log.
+    here, before anything starts, instead of failing in its log. A family without its
+    trader (``--only`` on a data host) places no orders, whatever the venue says.
     """
     from dolphin.market.errors import MainnetNotAllowedError
     from dolphin.market.urls import check_signing_url
 
-    if cfg.trader_venue != "sim":
+    if cfg.trader_venue != "sim" or all(p.name != "trader" for p in enabled_programs(cfg)):
         return
     rest, _ = market_urls(cfg)
     try:

@@ -32,7 +32,7 @@ import pytest
 from tests.hzcluster import RealCluster, require_real_cluster
 from tests.netns import Network, require_netns
 
-from .family import PROJECT_ROOT, start_family, wait_for
+from .family import PROJECT_ROOT, free_port, start_family, wait_for
 from .session_checks import assert_nothing_lost, journal, last_commit, with_trader_log
 
 pytestmark = [pytest.mark.slow, pytest.mark.degradation]
@@ -102,10 +102,15 @@ def test_a_host_cut_off_for_20_s_loses_nothing(tmp_path: Path) -> None:
         (home_scan / "arrow_scans").mkdir(parents=True)
         home_trade.mkdir()
         (home_trade / "arrow_scans").symlink_to(home_scan / "arrow_scans")  # the shared scan mount
+        # one market for both hosts: the simulator on the scan host, on its address; the trade host's trader
+        # reads the market's clock there and trades on paper (signed orders go to loopback or testnet only)
+        sim_env = {"DOLPHIN_SIM_HOST": net.hosts["scan"], "DOLPHIN_SIM_PORT": str(free_port())}
+        bus_env = {**bus_env, **sim_env}
         scan = start_family(home_scan, speed=20.0, prefix=net.prefix("scan"), extra_env=bus_env,
                             args=("--bus", "external", "--only", "sim,scanner,mhs"))
         cleanup.callback(scan.down)
-        trade = start_family(home_trade, speed=20.0, prefix=net.prefix("trade"), extra_env=bus_env,
+        trade = start_family(home_trade, speed=20.0, prefix=net.prefix("trade"),
+                             extra_env={**bus_env, "DOLPHIN_TRADER_VENUE": "paper"},
                              args=("--bus", "external", "--only", "trader"))
         cleanup.callback(trade.down)
         assert set(scan.status()) == {"sim", "scanner", "mhs"} and set(trade.status()) == {"trader"}

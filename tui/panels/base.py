@@ -24,6 +24,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.filter import Monochrome
+from textual.strip import Strip
 from textual.widgets import Static
 
 from tui import format as fmt
@@ -43,14 +45,26 @@ from tui.state import (
 RenderHook = Callable[[str, Any], None]
 
 
+_GREY = Monochrome()
+
+
 class Body(Static):
-    """A panel's body. With a render hook set (benchmarks, tests), reports when a new value is rendered."""
+    """A panel's body. With a render hook set (benchmarks, tests), reports when a new value is rendered.
+
+    While its data is stale the body is drawn in greys (Textual's `Monochrome` line
+    filter): a green "GREEN" from a dead feed must not read as health.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hook: RenderHook | None = None
         self.hook_name = ""
         self.mark: Any = None
+        self.stale = False
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        return strip.apply_filter(_GREY, self.background_colors[1]) if self.stale else strip
 
     def show(self, content: Any) -> None:
         """Update the content; ask for a layout pass only if the height changed.
@@ -132,6 +146,7 @@ class Panel(Vertical):
         now = self.state.clock()
         self._tick_key = self.tick_key(now)
         self._body_stale = self.age_status(now)[1]
+        self.body_widget.stale = self._body_stale
         try:
             body = self.body(now)
         except Exception as exc:  # a panel never takes the screen down
@@ -215,7 +230,7 @@ class Panel(Vertical):
                 continue
             present += 1
             age = now - entry.basis
-            if age > source.stale_after_s:
+            if age > self.state.stale_after(source):
                 stale = True
                 parts.append(f"{label}STALE {fmt.age(age)}")
             else:

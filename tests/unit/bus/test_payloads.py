@@ -41,6 +41,8 @@ EXAMPLES: list[tuple[str, str, Any]] = [
         "BTCUSDT": p.ObfAssetHealth(spread_bps=0.42, depth_1pct_usd=2.5e7, depth_quality=0.91, fill_probability=0.88,
                                     imbalance=-0.1, best_bid=71281.0, best_ask=71281.1, n_bid_levels=5,
                                     n_ask_levels=5)})),
+    (schema.FEATURES, schema.OB_MACRO_LATEST, p.ObMacro(bar_ms=1_775_390_400_000, cascade_count=2, regime_signal=-1.0,
+                                                        market_imbalance=-0.12, assets=48, pushed_at=NOW - 2)),
     (schema.FEATURES, schema.MC_FOREWARNER_LATEST, p.McForewarner(status="ORANGE", catastrophic_prob=0.2,
                                                                   envelope_score=0.8, source="FALLBACK_NO_DATA",
                                                                   timestamp=p.iso_utc(NOW - 60))),
@@ -104,7 +106,7 @@ def test_bible_field_names_are_on_the_wire() -> None:
     assert {"_snapshot_utc", "_n_assets", "assets"} <= set(obf)
     assert set(obf["assets"]["BTCUSDT"]) == {"spread_bps", "depth_1pct_usd", "depth_quality", "fill_probability",
                                             "imbalance", "best_bid", "best_ask", "n_bid_levels", "n_ask_levels"}
-    safety = json.loads(c.encode(schema.SAFETY, schema.LATEST, EXAMPLES[5][2]))
+    safety = json.loads(c.encode(schema.SAFETY, schema.LATEST, EXAMPLES[6][2]))
     assert {"posture", "Rm", "sensors"} <= set(safety)
     scan = json.loads(c.encode(schema.FEATURES, schema.LATEST_EIGEN_SCAN, _scan()))
     assert {"vel_div", "scan_number", "asset_prices", "timestamp_ns", "w50_velocity", "w750_velocity",

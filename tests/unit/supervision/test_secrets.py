@@ -151,6 +151,9 @@ def test_orders_on_mainnet_are_refused_before_the_family_starts() -> None:
     check_orders_allowed(_cfg("sim", "sim"))
     with pytest.raises(MainnetNotAllowedError, match="trader.venue: sim would place orders"):
         check_orders_allowed(_cfg("binance", "sim", "mainnet"))
+    data_host = _cfg("binance", "sim", "mainnet")  # a family without its trader (`dolphin up --only`) orders nothing
+    check_orders_allowed(dataclasses.replace(data_host, supervisor=dataclasses.replace(data_host.supervisor,
+                                                                                       programs="scanner,mhs")))
 
 
 @pytest.mark.cli

@@ -10,6 +10,7 @@ from dolphin.config.services import load_services_config, override
 from dolphin.errors import UsageError
 from dolphin.supervision.programs import check_selection, enabled_programs, resolve
 from dolphin.supervision.render import FamilyPaths, program_environment, render
+from dolphin.supervision.secrets import FamilySecrets
 
 
 def test_only_selects_this_hosts_programs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,7 +38,7 @@ def test_the_environment_selects_too_and_reaches_every_program(monkeypatch: pyte
     assert [p.name for p in enabled_programs(cfg)] == ["trader"]
     env = program_environment(cfg, FamilyPaths.for_home(tmp_path))
     assert env["DOLPHIN_PROGRAMS"] == "trader" and env["DOLPHIN_HZ_MEMBERS"] == "10.0.0.1:5701,10.0.0.2:5701"
-    conf = render(cfg, FamilyPaths.for_home(tmp_path))
+    conf = render(cfg, FamilyPaths.for_home(tmp_path), FamilySecrets())
     assert "[program:trader]" in conf and "[program:hz]" not in conf and "[program:scanner]" not in conf
     monkeypatch.delenv("DOLPHIN_HZ_MEMBERS")
     monkeypatch.delenv("DOLPHIN_PROGRAMS")
