@@ -31,8 +31,8 @@ def main(argv: list[str]) -> int:
     from dolphin.config.services import load_services_config
     from dolphin.errors import DolphinError
     from dolphin.execution.live.preflight import run_preflight
-    from dolphin.paths import runtime_root
     from dolphin.execution.live.venue import keys_file, load_keys, resolve_venue
+    from dolphin.paths import runtime_root
     from dolphin.services.live.service import LiveOptions, live_services_config, run
 
     try:

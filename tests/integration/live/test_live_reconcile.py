@@ -67,7 +67,7 @@ def test_unknown_orphan_phantom_and_the_kill_switch_in_live(records, member, tmp
             #    goes out as market and the entry is filled
             while True:
                 rec = h.put_next()
-                resting = wait_until(lambda: h.stepped(rec) or [o for o in rest.open_orders()
+                resting = wait_until(lambda rec=rec: h.stepped(rec) or [o for o in rest.open_orders()
                                                                 if o.client_order_id.startswith("dol")],
                                      60, what="the step or a resting order of the trader's")
                 if resting is not True:

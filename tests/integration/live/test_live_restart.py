@@ -68,7 +68,7 @@ def test_kill_9_holding_and_mid_order_restarts_reconcile_without_duplicates(reco
             known = set(venue.client_ids())
             while True:
                 rec = h.put_next()
-                sent = wait_until(lambda: h.stepped(rec) or [c for c in venue.client_ids() if c not in known],
+                sent = wait_until(lambda rec=rec: h.stepped(rec) or [c for c in venue.client_ids() if c not in known],
                                   90, what="the step or an order on the wire")
                 if sent is not True:
                     break
