@@ -23,6 +23,7 @@ from commands import (
     health_cmd,
     hz_cmd,
     kill_cmd,
+    live_cmd,
     mc_cmd,
     obf_cmd,
     paper_cmd,
@@ -64,6 +65,8 @@ app.add_typer(obf_cmd.app, name="obf")
 app.command("paper")(paper_cmd.paper)
 app.add_typer(risk_cmd.app, name="risk")
 app.add_typer(kill_cmd.app, name="kill")
+app.add_typer(live_cmd.app, name="live")
+app.command("preflight")(live_cmd.preflight)
 app.add_typer(trade_cmd.app, name="trade")
 app.command("trades")(books_cmd.trades)
 app.command("pnl")(books_cmd.pnl)

@@ -58,6 +58,7 @@ from tui.panels import (
     TraderPanel,
 )
 from tui.panels.base import RenderHook
+from tui.panels.live import LivePanel
 from tui.screens import ConfirmScreen, HelpScreen, LogScreen, ServiceActionScreen
 from tui.services import SupervisorPoller, in_background, process_by_name, run_action
 from tui.state import StrategyView, TestsView, TuiState
@@ -139,7 +140,7 @@ class DolphinTui(App[None]):
         self.footer_panel = ResultsFooter(s, id="tests")
         grid = [TraderPanel(s, id="trader", strategy=self.strategy), SysHealthPanel(s, id="syshealth"), CapitalPanel(s, id="capital"),
                 AlphaPanel(s, id="alpha", strategy=self.strategy), ScanPanel(s, id="scan"), AcbPanel(s, id="acb"),
-                ExtFPanel(s, id="extf"), ObfPanel(s, id="obf"), McPanel(s, id="mc")]
+                ExtFPanel(s, id="extf"), ObfPanel(s, id="obf"), McPanel(s, id="mc"), LivePanel(s, id="live")]
         self.panels = [header, *grid, self.services_panel, self.footer_panel]
         yield header
         with Grid(id="grid"):

@@ -274,7 +274,11 @@ def _replay_steps(engine: NDAlphaEngine, session: SessionInputs, scan_numbers: n
 def _apply_fills(engine: NDAlphaEngine, fills: Sequence[VenueFill]) -> None:
     """The venue's fills of one step, in journal order, as the live trader applied them."""
     for fill in fills:
-        if fill.kind == "exit":
+        if fill.kind == "cash":
+            engine.apply_cash(fill.amount)
+        elif fill.kind == "void":
+            engine.void_entry(fill.trade_id)
+        elif fill.kind == "exit":
             last = engine.trades[-1] if engine.trades else None
             if last is None or last.trade_id != fill.trade_id:
                 raise DataError(f"journal replay diverged: an exit fill of trade {fill.trade_id}, but the replay's "

@@ -14,7 +14,16 @@ from pathlib import Path
 
 from dolphin.enums import Posture
 from dolphin.errors import DataError
-from dolphin.store.journal import Commit, FillRecord, Journal, JournalCorrupt, ScanInput, SessionStart
+from dolphin.store.journal import (
+    CashRecord,
+    Commit,
+    FillRecord,
+    Journal,
+    JournalCorrupt,
+    RejectRecord,
+    ScanInput,
+    SessionStart,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +46,12 @@ class StepFlags:
 class VenueFill:
     """A leg the venue filled, as journaled: applied to the replayed engine after its scan's step."""
 
-    kind: str            # entry | exit
+    kind: str            # entry | exit | void (a refused entry: the position never existed) | cash (funding)
     trade_id: int
     price: float
     quantity: float
     fee: float
+    amount: float = 0.0  # cash only
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +89,14 @@ class SessionInputs:
                         seen_fills.add(r.client_order_id)
                         fills.setdefault(r.scan_number, []).append(VenueFill(r.kind, r.trade_id, r.price, r.quantity,
                                                                              r.fee))
+                elif isinstance(r, RejectRecord):
+                    if r.kind == "entry" and r.client_order_id not in seen_fills:   # a refused entry is voided
+                        seen_fills.add(r.client_order_id)
+                        fills.setdefault(r.scan_number, []).append(VenueFill("void", r.trade_id, 0.0, 0.0, 0.0))
+                elif isinstance(r, CashRecord):
+                    if r.ref not in seen_fills:
+                        seen_fills.add(r.ref)
+                        fills.setdefault(r.scan_number, []).append(VenueFill("cash", 0, 0.0, 0.0, 0.0, r.amount))
                 elif isinstance(r, ScanInput):
                     if r.ob is not None and r.scan_number not in steps:
                         ob_steps.append((r.ts_ms, r.ob))

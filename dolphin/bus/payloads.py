@@ -533,6 +533,75 @@ class TradeView(Payload, frozen=True, kw_only=True):
     exit_ts: int              # ms, market time
 
 
+class LiveAlertView(Payload, frozen=True, kw_only=True):
+    """One alert of the live trader (docs/live.md, "Alerts")."""
+
+    kind: str
+    symbol: str = ""
+    detail: str
+    at: float
+    action: str = "alert"
+
+
+class LiveStatus(Payload, frozen=True, kw_only=True):
+    """`dolphin live`'s counters and alerts, carried in ``StrategyState.live`` (None for a paper trader).
+
+    No secret is ever here: the venue is named, its keys and listen key are not.
+    """
+
+    network: str                               # sim | testnet | mainnet
+    rest_url: str
+    entry_order: str = "market"
+    exit_order: str = "market"
+    stream_connected: bool = False
+    stream_connects: int = 0
+    stream_reconnects: int = 0
+    listen_key_renewals: int = 0
+    listen_key_expirations: int = 0
+    keepalives: int = 0
+    keepalive_failures: int = 0
+    storm_waits: int = 0
+    stream_events: int = 0
+    stream_dropped: int = 0
+    resyncs: int = 0
+    last_event_at: float | None = None
+    orders: int = 0
+    legs: int = 0
+    fills: int = 0
+    partial_fills: int = 0
+    venue_rejects: int = 0
+    risk_rejects: dict[str, int] = {}
+    unfilled: int = 0
+    lost_acks: int = 0
+    rate_limited: int = 0
+    stream_late: int = 0
+    post_only_filled: int = 0
+    post_only_fallbacks: int = 0
+    halt_cancels: int = 0
+    last_latency_ms: float | None = None
+    latency_p50_ms: float | None = None
+    last_slippage_bps: float | None = None
+    reconciles: int = 0
+    reconcile_failures: int = 0
+    last_reconcile_at: float | None = None
+    last_reconcile_ok: bool | None = None
+    last_reconcile_detail: str = ""
+    positions_unknown: bool = True            # no venue report yet (or the last failed): entries blocked
+    disputed: list[str] = []                  # symbols where books and venue disagree (entries blocked)
+    venue_positions: dict[str, float] = {}
+    wallet: float | None = None
+    session_start_wallet: float | None = None
+    pauses: int = 0
+    halts: int = 0
+    alerts: dict[str, int] = {}               # by kind, since start
+    active_alerts: list[LiveAlertView] = []
+    recent_alerts: list[LiveAlertView] = []
+    updated_at: float
+
+    def timestamp_s(self) -> float:
+        return self.updated_at
+
+
 class StrategyState(Payload, frozen=True, kw_only=True):
     """Capital and engine continuity (§15.1 ``latest`` and ``state_{strategy}_{date}``).
 
@@ -568,6 +637,7 @@ class StrategyState(Payload, frozen=True, kw_only=True):
     kill_reason: str = ""
     kill_by: str = ""
     kill_at: float | None = None
+    live: LiveStatus | None = None        # `dolphin live` only: venue, stream, orders, reconciliation, alerts
 
     def __post_init__(self) -> None:
         super().__post_init__()

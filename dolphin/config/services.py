@@ -59,6 +59,55 @@ class TraderSection:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveSection:
+    """`dolphin live` (docs/live.md). The venue is Binance testnet unless `--mainnet` is given on the command
+    line: nothing here can select mainnet. Keys come from the environment or ``keys_file`` (0600)."""
+
+    strategy: str = spec("", doc="strategy config of the live book; empty: trader.strategy")
+    keys_file: str = spec("secrets/live-keys.json", doc="0600 JSON {api_key, api_secret}, relative to the runtime "
+                                                       "root unless absolute (DOLPHIN_BINANCE_API_* win)")
+    entry_order: str = spec("market", choices=("market", "post_only"),
+                            doc="market: taker 0.05 %; post_only: maker 0.02 % if filled in post_only_timeout_s, "
+                                "then market for the rest")
+    exit_order: str = spec("market", choices=("market", "post_only"))
+    post_only_timeout_s: float = spec(2.0, 0.1, 300.0)
+    symbol_leverage: int = spec(5, 1, 125, doc="leverage set on a symbol before its first entry")
+    margin_type: str = spec("CROSSED", choices=("CROSSED", "ISOLATED"))
+    # pre-trade risk checks (entries; exits are never refused, only paced)
+    max_notional_usdt: float = spec(50_000.0, 5.0, 1e9, doc="one order's notional at the mark")
+    leverage_ceiling: float = spec(3.0, 0.1, 125.0, doc="open notional after the order / wallet balance")
+    max_open_positions: int = spec(1, 1, 100, doc="positions on the venue after the order")
+    price_band_pct: float = spec(2.0, 0.01, 100.0, doc="the engine's price within this % of the venue's mark")
+    max_orders_per_s: float = spec(10.0, 0.1, 1_000.0, doc="order-rate throttle (token bucket)")
+    order_burst: int = spec(10, 1, 1_000)
+    # orders' fate and fills
+    fill_timeout_s: float = spec(5.0, 0.1, 300.0, doc="wait on the user-data stream before asking REST")
+    order_resolve_s: float = spec(30.0, 1.0, 3_600.0, doc="an order not found nor refused by then halts stepping")
+    # user-data stream
+    keepalive_every_s: float = spec(1800.0, 1.0, 3_540.0, doc="listenKey keepalive (it lapses after 60 min)")
+    backoff_max_s: float = spec(30.0, 0.1, 600.0)
+    reconnects_per_min: int = spec(6, 1, 600, doc="storm guard: reconnects in any minute, then wait")
+    # reconciliation
+    reconcile_every_s: float = spec(15.0, 0.5, 3_600.0)
+    on_phantom_position: str = spec("alert", choices=("alert", "escalate"))
+    on_orphan_order: str = spec("alert", choices=("alert", "escalate"))
+    on_side_mismatch: str = spec("alert", choices=("alert", "escalate"))
+    on_size_mismatch: str = spec("alert", choices=("alert", "escalate"))
+    # automatic escalation of the kill switch
+    rejects_in_a_row: int = spec(3, 1, 1_000, doc="venue rejections in a row → temporary pause")
+    latency_spike_ms: float = spec(2_000.0, 1.0, 600_000.0, doc="an order acknowledged slower than this is a spike")
+    spikes_in_a_row: int = spec(3, 1, 1_000, doc="latency spikes in a row → temporary pause")
+    pause_minutes: float = spec(5.0, 0.01, 1_440.0)
+    reconcile_failures_halt: int = spec(8, 1, 10_000, doc="failed reconciliations in a row → persistent halt")
+    balance_collapse_pct: float = spec(25.0, 1.0, 100.0, doc="wallet this % below the session's start → halt")
+    # preflight
+    min_balance_usdt: float = spec(100.0, 0.0, 1e12)
+    max_clock_skew_ms: float = spec(1_000.0, 1.0, 60_000.0)
+    min_free_disk_mb: float = spec(500.0, 0.0, 1e9)
+    max_recent_errors: int = spec(20, 0, 1_000_000, doc="ERROR lines in the family's logs over 15 min")
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeSection:
     watch: str = spec("", doc="an EXTERNAL scanner's arrow_scans folder; empty: no bridge in the family")
 
@@ -172,6 +221,7 @@ SERVICE_SECTIONS: dict[str, type] = {
     "market": MarketSection,
     "scanner": ScannerSection,
     "trader": TraderSection,
+    "live": LiveSection,
     "bridge": BridgeSection,
     "obf": ObfSection,
     "mhs": MhsSection,
@@ -190,6 +240,7 @@ class ServicesConfig:
     market: MarketSection = field(default_factory=MarketSection)
     scanner: ScannerSection = field(default_factory=ScannerSection)
     trader: TraderSection = field(default_factory=TraderSection)
+    live: LiveSection = field(default_factory=LiveSection)
     bridge: BridgeSection = field(default_factory=BridgeSection)
     obf: ObfSection = field(default_factory=ObfSection)
     mhs: MhsSection = field(default_factory=MhsSection)

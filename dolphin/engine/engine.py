@@ -464,6 +464,21 @@ class NDAlphaEngine:
         self.trades[-1] = amended
         return amended
 
+    def void_entry(self, trade_id: int) -> None:
+        """The venue never filled the entry of the open position (refused, unfilled): it never existed.
+
+        Capital is untouched (the engine settles fees at the exit); the trade id stays used,
+        and the bar counts as the last exit's bar, so the engine does not re-enter on it.
+        """
+        s = self._st[0]
+        if not s["pos_active"] or int(s["pos_trade_id"]) != trade_id:
+            raise ValueError(f"no open position with trade id {trade_id} to void")
+        s["pos_active"] = False
+        s["pos_asset"] = -1
+        s["last_exit_bar"] = s["pos_entry_bar"]
+        s["subday_exit_pending"] = False
+        s["manual_exit_pending"] = False
+
     def apply_cash(self, amount: float) -> None:
         """A cash flow the venue booked outside a trade (funding): capital, and the peak when it rises."""
         if not math.isfinite(amount):

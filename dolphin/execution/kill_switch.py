@@ -36,6 +36,10 @@ class KillState(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = ""
     by: str = ""
     at: float = 0.0
+    until: float = 0.0    # a temporary level (the live trader's automatic 5-minute pause) lapses then; 0 = standing
+
+    def lapsed(self, now: float) -> bool:
+        return self.until > 0.0 and now >= self.until
 
 
 CLEAR = KillState()
@@ -58,6 +62,9 @@ class KillSwitch:
     def state(self) -> KillState:
         """The effective switch: the level file, raised to halt while the bare file exists."""
         current = self._read_level_file()
+        if current.lapsed(time.time()):   # a temporary pause ran out: clear, saying which one
+            current = KillState(level=KillLevel.CLEAR, reason=f"{current.level} lapsed ({current.reason})",
+                                by=current.by, at=current.until)
         if self.path.exists() and current.level is not KillLevel.HALT:
             return KillState(level=KillLevel.HALT, reason=f"the file {self.path} exists", by="kill file",
                              at=_mtime(self.path))
@@ -85,9 +92,11 @@ class KillSwitch:
             return KillState(level=KillLevel.HALT, reason=f"{self.state_path} is corrupt: {exc}", by="dolphin")
 
     # ------------------------------------------------------------ writing (CLI, TUI, escalation)
-    def engage(self, level: KillLevel, *, reason: str = "", by: str = "") -> KillState:
-        """Set the level (clear included), durable before this returns."""
-        state = KillState(level=level, reason=reason.strip(), by=by or _who(), at=time.time())
+    def engage(self, level: KillLevel, *, reason: str = "", by: str = "", for_s: float = 0.0) -> KillState:
+        """Set the level (clear included), durable before this returns; ``for_s`` > 0 makes it lapse after that."""
+        now = time.time()
+        state = KillState(level=level, reason=reason.strip(), by=by or _who(), at=now,
+                          until=now + for_s if for_s > 0 else 0.0)
         atomic_write_bytes(self.state_path, msgspec.json.encode(state))
         if level is KillLevel.CLEAR and self.path.exists():
             log.warning("kill switch cleared, but the file %s still holds it at halt: remove it too", self.path)

@@ -55,6 +55,16 @@ class Fill(msgspec.Struct, frozen=True):
     fee: float
     venue: str
     venue_order_id: str | None = None
+    venue_ts: int | None = None      # the venue's time of the last fill of the leg (ms)
+
+
+class CashFlow(msgspec.Struct, frozen=True):
+    """Money the venue booked outside a trade (funding): applied to the engine's capital at the next step."""
+
+    amount: float
+    reason: str
+    ref: str            # the venue's reference: one flow is booked once
+    venue_ts: int
 
 
 def entry_intent(book_id: str, pos: OpenPosition) -> OrderIntent:
@@ -71,3 +81,35 @@ def exit_intent(book_id: str, trade: ClosedTrade) -> OrderIntent:
                        leg="exit", symbol=trade.asset, side=side, quantity=trade.notional / trade.entry_price,
                        reference_price=trade.exit_price, notional=trade.notional, engine_fee=trade.exit_fee,
                        reduce_only=True, ts_ms=trade.exit_ts)
+
+
+def slippage_bps(intent: OrderIntent, price: float) -> float | None:
+    """A fill's price against the engine's model price for the leg, in bps; + = worse for the book."""
+    if not intent.reference_price > 0:
+        return None
+    sign = 1.0 if intent.side == "BUY" else -1.0
+    return sign * (price - intent.reference_price) / intent.reference_price * 1e4
+
+
+class OrderRefused(Exception):
+    """An order that did not go out or was not filled: a pre-trade check, the venue's refusal, no fill.
+
+    ``source`` says who refused (``risk`` | ``venue`` | ``unfilled``), ``reason`` names the
+    check or the venue's error code, ``detail`` is the operator's line. The trader journals
+    it (`RejectRecord`); an entry is then voided in the engine.
+    """
+
+    def __init__(self, source: str, reason: str, detail: str) -> None:
+        self.source = source
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{source} refused the order ({reason}): {detail}")
+
+
+class OrderUnresolved(Exception):
+    """An order whose fate the venue would not tell in time: neither found nor refused.
+
+    Nothing may be resent blindly. The trader stops stepping and rebuilds its books from
+    the journal once the venue answers again; the replay looks the order up by its client
+    order id before anything is submitted (`TraderCore._execute`).
+    """

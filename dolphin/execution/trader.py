@@ -41,16 +41,27 @@ from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import CLEAR, KillState, KillSwitch
 from dolphin.execution.manual import ALL, ExitRequest, ExitRequests
 from dolphin.execution.ob_inputs import StepOBProvider, block_from_flat, flat_from_view, source_of
-from dolphin.execution.orders import Fill, OrderIntent, entry_intent, exit_intent, new_book_id
+from dolphin.execution.orders import (
+    CashFlow,
+    Fill,
+    OrderIntent,
+    OrderRefused,
+    entry_intent,
+    exit_intent,
+    new_book_id,
+    slippage_bps,
+)
 from dolphin.scan.record import ScanBar
 from dolphin.scan.volatility import VolGate
 from dolphin.store.journal import (
+    CashRecord,
     Commit,
     FillRecord,
     Journal,
     KillRecord,
     ManualExitRecord,
     Recovery,
+    RejectRecord,
     ScanInput,
     SessionStart,
     Snapshot,
@@ -104,6 +115,8 @@ class StepResult:
     entries: list[OpenPosition] = field(default_factory=list)
     exits: list[ClosedTrade] = field(default_factory=list)
     orders: list[tuple[OrderIntent, Fill]] = field(default_factory=list)
+    refused: list[tuple[OrderIntent, OrderRefused]] = field(default_factory=list)
+    cash: list[CashFlow] = field(default_factory=list)
     closed_day: DayResult | None = None
     stale: bool = False
     duplicate: bool = False
@@ -120,6 +133,7 @@ class TraderStats:
     stale_state_events: int = 0
     gaps_filled: int = 0
     orders: int = 0
+    refused: int = 0
     replayed: int = 0
     reconciled: int = 0
     reconcile_ok: bool | None = None
@@ -176,6 +190,9 @@ class TraderCore:
         self.stats = TraderStats()
         self.trades: list[ClosedTrade] = []
         self._journal_fills: dict[str, Fill] = {}
+        self._journal_rejects: dict[str, RejectRecord] = {}
+        self._journal_cash: dict[int, list[CashRecord]] = {}
+        self.cash_inbox: list[CashFlow] = []   # the venue's funding flows, applied (and journaled) at the next step
         self._journaled_trades: set[int] = set()
         self._replaying = False
         compile_kernel()
@@ -218,7 +235,11 @@ class TraderCore:
             if isinstance(r, FillRecord):
                 self._journal_fills[r.client_order_id] = Fill(client_order_id=r.client_order_id, price=r.price,
                                                               quantity=r.quantity, fee=r.fee, venue=r.venue,
-                                                              venue_order_id=r.venue_order_id)
+                                                              venue_order_id=r.venue_order_id, venue_ts=r.venue_ts)
+            elif isinstance(r, RejectRecord):
+                self._journal_rejects[r.client_order_id] = r
+            elif isinstance(r, CashRecord):
+                self._journal_cash.setdefault(r.scan_number, []).append(r)
         trades_after_snapshot = {r.trade["trade_id"] for r in after if isinstance(r, TradeRecord)}
         self.trades = [msgspec.convert(r.trade, ClosedTrade) for r in books.trades
                        if r.trade["trade_id"] not in trades_after_snapshot]   # the replay re-adds those
@@ -435,10 +456,14 @@ class TraderCore:
             for engine_trade in out.exits:
                 intent = exit_intent(self.book_id, engine_trade)
                 fill, record = await self._execute(intent, bar.scan_number)
-                result.orders.append((intent, fill))
                 pending += record
-                trade_out = (self.engine.apply_exit_fill(engine_trade, fill.price, fill.fee) if self.venue_truth
-                             else engine_trade)
+                if fill is None:   # refused or unfilled: the engine's own exit stays; the venue's side is reconciled
+                    result.refused.append((intent, self._refusal(intent)))
+                    trade_out = engine_trade
+                else:
+                    result.orders.append((intent, fill))
+                    trade_out = (self.engine.apply_exit_fill(engine_trade, fill.price, fill.fee) if self.venue_truth
+                                 else engine_trade)
                 exits.append(trade_out)
                 if trade_out.trade_id not in self._journaled_trades:
                     pending.append(TradeRecord(seq=self.journal.next_seq(), scan_number=bar.scan_number,
@@ -449,11 +474,17 @@ class TraderCore:
             for pos in out.entries:
                 intent = entry_intent(self.book_id, pos)
                 fill, record = await self._execute(intent, bar.scan_number)
-                result.orders.append((intent, fill))
                 pending += record
+                if fill is None:   # the venue never took it: the position never existed
+                    result.refused.append((intent, self._refusal(intent)))
+                    self.engine.void_entry(pos.trade_id)
+                    continue
+                result.orders.append((intent, fill))
                 entries.append(self.engine.apply_entry_fill(pos.trade_id, fill.price, fill.quantity, fill.fee)
                                if self.venue_truth else pos)
             result.exits, result.entries = exits, entries
+        if self.venue_truth:
+            pending += self._apply_cash(bar.scan_number, result)
         if commit:
             pending.append(Commit(seq=self.journal.next_seq(), scan_number=bar.scan_number,
                                   capital=self.engine.capital))
@@ -469,30 +500,66 @@ class TraderCore:
             self._snapshot()
         return result
 
-    async def _execute(self, intent: OrderIntent, scan_number: int) -> tuple[Fill, list[FillRecord]]:
-        """Idempotent by client order id: journaled fill → venue lookup → submit.
+    async def _execute(self, intent: OrderIntent,
+                       scan_number: int) -> tuple[Fill | None, list[FillRecord | RejectRecord]]:
+        """Idempotent by client order id: journaled fill (or refusal) → venue lookup → submit.
 
-        Returns the fill and the record still to journal (none when it is already there).
+        Returns the fill — None when the order was refused or not filled (`OrderRefused`) —
+        and the record still to journal (none when it is already there).
         """
         fill = self._journal_fills.get(intent.client_order_id)
         if fill is not None:
             if isinstance(self.executor, PaperExecutor):
                 self.executor.remember(fill)
             return fill, []
-        if self._replaying:
-            fill = await self.executor.lookup(intent)
-            if fill is not None:
-                self.stats.reconciled += 1
-                log.info("reconciled %s from the venue after a restart", intent.client_order_id)
-        if fill is None:
-            fill = await self.executor.submit(intent)
-            self.stats.orders += 1
+        if intent.client_order_id in self._journal_rejects:   # refused before (a replayed step): not again
+            return None, []
+        try:
+            if self._replaying:
+                fill = await self.executor.lookup(intent)
+                if fill is not None:
+                    self.stats.reconciled += 1
+                    log.info("reconciled %s from the venue after a restart", intent.client_order_id)
+            if fill is None:
+                fill = await self.executor.submit(intent)
+                self.stats.orders += 1
+        except OrderRefused as exc:
+            self.stats.refused += 1
+            log.warning("scan %d: %s %s %s refused — %s", scan_number, intent.leg, intent.side, intent.symbol, exc)
+            reject = RejectRecord(seq=self.journal.next_seq(), scan_number=scan_number,
+                                  client_order_id=intent.client_order_id, trade_id=intent.trade_id, kind=intent.leg,
+                                  symbol=intent.symbol, side=intent.side, source=exc.source, reason=exc.reason,
+                                  detail=exc.detail)
+            self._journal_rejects[intent.client_order_id] = reject
+            return None, [reject]
+        slippage = slippage_bps(intent, fill.price) if self.venue_truth else None
         record = FillRecord(seq=self.journal.next_seq(), scan_number=scan_number,
                             client_order_id=intent.client_order_id, trade_id=intent.trade_id, kind=intent.leg,
                             symbol=intent.symbol, side=intent.side, quantity=fill.quantity, price=fill.price,
-                            fee=fill.fee, venue=fill.venue, venue_order_id=fill.venue_order_id)
+                            fee=fill.fee, venue=fill.venue, venue_order_id=fill.venue_order_id,
+                            model_price=intent.reference_price, slippage_bps=slippage, venue_ts=fill.venue_ts)
         self._journal_fills[intent.client_order_id] = fill
         return fill, [record]
+
+    def _refusal(self, intent: OrderIntent) -> OrderRefused:
+        r = self._journal_rejects[intent.client_order_id]
+        return OrderRefused(r.source, r.reason, r.detail)
+
+    def _apply_cash(self, scan_number: int, result: StepResult) -> list[CashRecord]:
+        """The venue's funding flows since the last step (or, in a replay, the ones journaled with it)."""
+        records: list[CashRecord] = []
+        if self._replaying:
+            for r in self._journal_cash.pop(scan_number, []):
+                self.engine.apply_cash(r.amount)
+                result.cash.append(CashFlow(r.amount, r.reason, r.ref, r.venue_ts))
+            return records
+        flows, self.cash_inbox = self.cash_inbox, []
+        for flow in flows:
+            self.engine.apply_cash(flow.amount)
+            result.cash.append(flow)
+            records.append(CashRecord(seq=self.journal.next_seq(), scan_number=scan_number, amount=flow.amount,
+                                      reason=flow.reason, ref=flow.ref, venue_ts=flow.venue_ts))
+        return records
 
     def _snapshot(self) -> None:
         self.journal.append(Snapshot(seq=self.journal.next_seq(), scan_number=self.last_scan,
@@ -501,6 +568,8 @@ class TraderCore:
                                      extra={"posture": self.posture}))
         self.scans_since_snapshot = 0
         self._journal_fills.clear()
+        self._journal_rejects.clear()
+        self._journal_cash.clear()
         self._journaled_trades.clear()
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ import math
 import os
 from typing import Any
 
+from dolphin.execution.live.filters import floor_to_step
 from dolphin.execution.orders import Fill, OrderIntent
 from dolphin.market.errors import UnknownOrderError
 from dolphin.market.rest import BinanceRest
@@ -54,12 +55,7 @@ class VenueExecutor:
 
     async def quantity(self, intent: OrderIntent) -> float:
         step, min_qty = await self._step(intent.symbol)
-        qty = intent.quantity
-        if step > 0:
-            qty = math.floor(qty / step + 1e-9) * step
-            decimals = max(0, -int(math.floor(math.log10(step)))) if step < 1 else 0
-            qty = round(qty, decimals)
-        return max(qty, min_qty)
+        return max(floor_to_step(intent.quantity, step), min_qty)
 
     async def _fill(self, intent: OrderIntent, order: Any) -> Fill:
         """The venue's fill: its average price, quantity and the commission it charged (its own trades)."""

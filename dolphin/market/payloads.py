@@ -438,6 +438,12 @@ class LeverageInfo(Struct, rename="camel", frozen=True):
     symbol: str
 
 
+class ListenKey(Struct, rename="camel", frozen=True):
+    """``POST /fapi/v1/listenKey``."""
+
+    listen_key: str
+
+
 class ApiErrorBody(Struct, frozen=True):
     """Binance's error body ``{"code": -1121, "msg": "Invalid symbol."}``."""
 

@@ -146,8 +146,12 @@ class BinanceRest:
     # ------------------------------------------------------------------ transport
 
     async def _request(self, method: str, path: str, params: dict[str, Any] | None = None, *,
-                       weight: int = 1, orders: int = 0, signed: bool = False, retry: bool | None = None) -> bytes:
-        """Send one request and return the raw body of a 2xx answer (typed errors otherwise)."""
+                       weight: int = 1, orders: int = 0, signed: bool = False, retry: bool | None = None,
+                       key_only: bool = False) -> bytes:
+        """Send one request and return the raw body of a 2xx answer (typed errors otherwise).
+
+        ``key_only``: the endpoint needs the API key header but no signature (USER_STREAM).
+        """
         params = {k: v for k, v in (params or {}).items() if v is not None}
         retries = self.max_retries if (retry if retry is not None else method == "GET") else 0
         resynced = False
@@ -171,6 +175,8 @@ class BinanceRest:
             elif self._key:
                 headers["X-MBX-APIKEY"] = self._key
                 query_string = encode_params(query)
+            elif key_only:
+                raise CredentialsMissingError(f"{method} {path} needs an API key: set DOLPHIN_BINANCE_API_KEY")
             else:
                 query_string = encode_params(query)
             url = f"{self.base_url}{path}" + (f"?{query_string}" if query_string else "")
@@ -424,6 +430,33 @@ class BinanceRest:
 
     async def position_risk(self, symbol: str | None = None) -> list[P.Position]:
         return await self._get(list[P.Position], "/fapi/v2/positionRisk", {"symbol": symbol}, weight=5, signed=True)
+
+    async def cancel_all_open_orders(self, symbol: str) -> None:
+        """``DELETE /fapi/v1/allOpenOrders``: every open order of ``symbol`` (the kill switch's halt)."""
+        await self._request("DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol}, weight=1, signed=True,
+                            retry=False)
+
+    async def change_margin_type(self, symbol: str, margin_type: str) -> None:
+        """``POST /fapi/v1/marginType`` (``ISOLATED`` | ``CROSSED``); -4046 when it is already so."""
+        await self._request("POST", "/fapi/v1/marginType", {"symbol": symbol, "marginType": margin_type.upper()},
+                            weight=1, signed=True, retry=False)
+
+    # ------------------------------------------------------------------ user-data stream (API key, unsigned)
+
+    async def new_listen_key(self) -> str:
+        """``POST /fapi/v1/listenKey``: the account's active listen key (created if none), extended 60 min."""
+        body = await self._request("POST", "/fapi/v1/listenKey", weight=1, retry=False, key_only=True)
+        return self._decode(P.ListenKey, body, "/fapi/v1/listenKey").listen_key
+
+    async def keepalive_listen_key(self, listen_key: str | None = None) -> None:
+        """``PUT /fapi/v1/listenKey``: extend the key 60 minutes (`ListenKeyError` -1125 when it lapsed)."""
+        await self._request("PUT", "/fapi/v1/listenKey", {"listenKey": listen_key}, weight=1, retry=False,
+                            key_only=True)
+
+    async def close_listen_key(self, listen_key: str | None = None) -> None:
+        """``DELETE /fapi/v1/listenKey``: invalidate the key (its streams close)."""
+        await self._request("DELETE", "/fapi/v1/listenKey", {"listenKey": listen_key}, weight=1, retry=False,
+                            key_only=True)
 
     async def change_leverage(self, symbol: str, leverage: int) -> P.LeverageInfo:
         body = await self._request("POST", "/fapi/v1/leverage", {"symbol": symbol, "leverage": int(leverage)},

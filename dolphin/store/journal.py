@@ -108,6 +108,50 @@ class FillRecord(msgspec.Struct, tag="fill", frozen=True):
     fee: float
     venue: str
     venue_order_id: str | None = None
+    model_price: float | None = None     # the engine's price for this leg (a venue fill's slippage is measured on it)
+    slippage_bps: float | None = None    # venue fill against the model price, + = worse for the book
+    venue_ts: int | None = None          # the venue's time of the leg's last fill (ms): where a restart looks from
+
+
+class RejectRecord(msgspec.Struct, tag="reject", frozen=True):
+    """An order that did not go out, or that the venue refused: a pre-trade check, a venue error, no fill.
+
+    A refused entry is voided in the engine (the position never existed); a refused exit
+    leaves the engine's own exit in the books and the venue's position to reconciliation.
+    """
+
+    seq: int
+    scan_number: int
+    client_order_id: str
+    trade_id: int
+    kind: str                   # entry | exit
+    symbol: str
+    side: str
+    source: str                 # risk | venue | unfilled
+    reason: str                 # the check's name, or the venue's code
+    detail: str
+
+
+class CashRecord(msgspec.Struct, tag="cash", frozen=True):
+    """A cash flow the venue booked outside a trade (funding), applied to the engine's capital at this step."""
+
+    seq: int
+    scan_number: int
+    amount: float
+    reason: str                 # the venue's reason, e.g. FUNDING_FEE
+    ref: str                    # the venue's reference (income tranId / event time): a flow is booked once
+    venue_ts: int
+
+
+class AlertRecord(msgspec.Struct, tag="alert", frozen=True):
+    """A live trader's alert (reconciliation mismatch, escalation, refused order…), as shown to operators."""
+
+    seq: int
+    kind: str
+    symbol: str
+    detail: str
+    action: str                 # alert | escalate | info
+    at: float
 
 
 class TradeRecord(msgspec.Struct, tag="trade", frozen=True):
@@ -130,7 +174,8 @@ class Snapshot(msgspec.Struct, tag="snapshot", frozen=True):
     extra: dict[str, Any] = {}
 
 
-Record = SessionStart | ScanInput | FillRecord | TradeRecord | Commit | Snapshot | KillRecord | ManualExitRecord
+Record = (SessionStart | ScanInput | FillRecord | TradeRecord | Commit | Snapshot | KillRecord | ManualExitRecord
+          | RejectRecord | CashRecord | AlertRecord)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Record)

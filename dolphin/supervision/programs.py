@@ -3,14 +3,16 @@
 Two groups as in the bible (§16.2–§16.3): `dolphin_data` starts with the family
 (the bus member when no external cluster is configured, the simulator when the market
 is simulated, the scanner and the data services), `dolphin` holds the trading programs
-(trader, bridge). The OBF daemon runs in `dolphin_data` with the scanner: one process for the
+(trader, live, bridge). The OBF daemon runs in `dolphin_data` with the scanner: one process for the
 universe snapshot and the per-bar OB features (docs/obf.md says why). The risk layer (`exf`,
 `acb`, `watchdog`) are critical data services: MHS restarts them when they stop. The parity
 monitor (replays the trader's journal, judges strategy health) runs with the data services.
 The bridge is in the family only when `bridge.watch` names an external scanner's folder, and
 then starts on demand; the trader starts with the family when
 it paper-trades (`trader.autostart`, so `dolphin up` trades on its own) — set it to
-false for the bible's start-by-hand discipline. `critical_data` marks what MHS may restart.
+false for the bible's start-by-hand discipline. `live` (real orders) never starts with the family and is
+never restarted by MHS (bible §24.6.2); its command never carries the mainnet flags — the services config
+cannot turn mainnet on. `critical_data` marks what MHS may restart.
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ PROGRAMS: tuple[Program, ...] = (
     Program("parity", DATA_GROUP, "dolphin.services.parity", "parity monitor: replay vs journal, strategy health",
             autostart=True, critical_data=False, priority=80,
             publishes=("DOLPHIN_FEATURES[parity_latest]", "DOLPHIN_FEATURES[strategy_health_latest]")),
+    Program("live", TRADING_GROUP, "dolphin.services.live", "live trader: real orders (Binance testnet; docs/live.md)",
+            autostart=False, critical_data=False, priority=75,
+            publishes=("DOLPHIN_STATE_BLUE[latest]", "DOLPHIN_PNL_BLUE[<date>]")),
     Program("bridge", TRADING_GROUP, "dolphin.services.bridge", "Arrow scan files → bus (external scanner)",
             autostart=False, critical_data=False, priority=60, args=lambda cfg, home: ["--watch", cfg.bridge.watch],
             publishes=("DOLPHIN_FEATURES[latest_eigen_scan]",), enabled=lambda cfg: bool(cfg.bridge.watch)),

@@ -2,7 +2,7 @@
 
 - Only critical data services in STOPPED / EXITED / FATAL are restarted — never a RUNNING
   one, never one supervisord is already handling (STARTING, BACKOFF, STOPPING), and never
-  the trader. supervisord's autorestart owns crashes; MHS owns what supervisord gave up
+  the traders (paper and live). supervisord's autorestart owns crashes; MHS owns what supervisord gave up
   on (FATAL) or what was stopped. The two never act on the same state, so they cannot
   fight (the "random killer" of §26.1).
 - The cooldown timestamp is committed under a lock *before* the restart thread starts,
@@ -29,7 +29,7 @@ from dolphin.enums import RecoveryOutcome
 RECOVERY_COOLDOWN_CRITICAL_S = 10.0
 RECOVERY_COOLDOWN_DEFAULT_S = 300.0
 RESTARTABLE_STATES = frozenset({"STOPPED", "EXITED", "FATAL"})
-NEVER_RESTARTED = frozenset({"trader"})
+NEVER_RESTARTED = frozenset({"trader", "live"})
 RECENT_EVENTS = 20  # events kept for the report (the counts are never trimmed)
 
 log = logging.getLogger("dolphin.mhs.recovery")

@@ -41,10 +41,12 @@ from dolphin.execution.controls import journal_path
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import KillSwitch
 from dolphin.execution.manual import ExitRequests
+from dolphin.execution.orders import OrderUnresolved
 from dolphin.execution.reconcile import RECENT_TRADES, reconcile_positions
 from dolphin.execution.scan_gate import ScanGate
 from dolphin.execution.trader import PendingUpdate, StepResult, TraderCore
 from dolphin.market.clock import MarketClock
+from dolphin.market.errors import MarketError
 from dolphin.market.rest import BinanceRest
 from dolphin.market.symbols import universe
 from dolphin.market.urls import market_rest_url
@@ -146,6 +148,9 @@ class TraderService:
         self.market_clock = MarketClock(BinanceRest(market_rest_url(scfg)))
         self.gate = ScanGate(self.assets, scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
                              archived=self._archived)
+        self.venue_name = scfg.trader_venue     # the book's venue (`dolphin live`: live-<network>)
+        self.journal_file = journal_path(ctx.home, self.cfg.name)
+        self.session_dir = "paper_trading"
         self.errors = 0
         self.halted: str | None = None          # why the books cannot be written (the trader waits, then resumes)
         self.halts = 0
@@ -189,7 +194,7 @@ class TraderService:
             await self.ob_feed.start(client, ctx.bus)
         except Exception as exc:  # OB is an input among others: no OBF yet must not stop the trader
             log.warning("OB features not readable yet (%s): steps use neutral OB until OBF publishes", exc)
-        core = self._new_core(make_executor(self.scfg), PendingUpdate())
+        core = self._new_core(self.make_executor(), PendingUpdate())
         self.core = core
         recovered = await core.start()
         await subscribe_async(client, schema.FEATURES, self.scans, key=schema.LATEST_EIGEN_SCAN,
@@ -203,20 +208,23 @@ class TraderService:
         self.needs_warmup = not recovered
         await self._offer_standing_risk(core)
         await reconcile_positions(core)
-        self.session = SessionLog(ctx.home / "paper_trading", {
+        self.session = SessionLog(ctx.home / self.session_dir, {
             "strategy": self.cfg.to_dict(), "champion_hash": champion_hash(self.cfg.frozen_params()),
-            "services": msgspec.to_builtins(self.scfg), "venue": self.scfg.trader_venue, "book_id": core.book_id,
+            "services": msgspec.to_builtins(self.scfg), "venue": self.venue_name, "book_id": core.book_id,
             "journal": str(core.journal.path), "recovered": recovered, "started_at": time.time()})
-        log.info("trader %s on %s: capital %.2f, last scan %d (%s)", self.cfg.name, self.scfg.trader_venue,
+        log.info("trader %s on %s: capital %.2f, last scan %d (%s)", self.cfg.name, self.venue_name,
                  core.engine.capital, core.last_scan, "recovered" if recovered else "fresh book")
         await self.publish(core, None)
         return core
 
+    def make_executor(self) -> Executor:
+        return make_executor(self.scfg)
+
     def _new_core(self, executor: Executor, acb_inbox: PendingUpdate,
                   mc_inbox: PendingUpdate | None = None) -> TraderCore:
-        core = TraderCore(self.cfg, self.assets, Journal(journal_path(self.ctx.home, self.cfg.name)),
+        core = TraderCore(self.cfg, self.assets, Journal(self.journal_file),
                           executor, kill_switch=KillSwitch.under(self.ctx.home, self.scfg.trader.kill_switch),
-                          stale_after_s=self.scfg.trader.stale_after_s, venue=self.scfg.trader_venue,
+                          stale_after_s=self.scfg.trader.stale_after_s, venue=self.venue_name,
                           bar_ms=self.scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
                           ob_view=self._ob_view, posture_now=lambda: self.posture.posture,
                           exit_requests=ExitRequests.under(self.ctx.home))
@@ -235,17 +243,18 @@ class TraderService:
         if mc is not None:
             core.mc_inbox.offer((float(mc.catastrophic_prob), float(mc.envelope_score)))
 
-    async def _halt(self, core: TraderCore, exc: OSError) -> None:
+    async def _halt(self, core: TraderCore, exc: OSError | OrderUnresolved) -> None:
         """The books cannot be written: stop stepping, say so everywhere, retry until the disk takes writes.
 
         The engine in memory may be one step ahead of the journal, so it is dropped; `_resume`
         rebuilds the books from the journal — the same recovery as after a kill -9.
         """
-        self.halted = f"journal not writable: {exc.strerror or exc}"
+        self.halted = (f"journal not writable: {exc.strerror or exc}" if isinstance(exc, OSError)
+                       else f"an order's fate is unknown: {exc}")
         self.halts += 1
         core.journal.close()
-        log.critical("HALTED: %s — no scan is traded until the journal can be written again (retry every %.0f s)",
-                     self.halted, HALT_RETRY_S)
+        log.critical("HALTED: %s — no scan is traded until the books are rebuilt from the journal (retry every "
+                     "%.0f s)", self.halted, HALT_RETRY_S)
         await self._publish_quietly(core)
         self.ctx.spawn(self._retry_resume(), "resume")
 
@@ -274,9 +283,15 @@ class TraderService:
         try:
             await asyncio.to_thread(_probe_writable, old.journal.path.parent)
             core = self._new_core(old.executor, old.acb_inbox, old.mc_inbox)
-            recovered = await core.start()
         except OSError as exc:
             log.info("journal still not writable (%s); next try in %.0f s", exc.strerror or exc, HALT_RETRY_S)
+            return False
+        try:
+            recovered = await core.start()
+        except (OSError, OrderUnresolved, MarketError) as exc:
+            core.journal.close()
+            log.info("books not rebuilt yet (%s); next try in %.0f s",
+                     exc.strerror if isinstance(exc, OSError) and exc.strerror else exc, HALT_RETRY_S)
             return False
         self.core = core
         self.needs_warmup = not recovered
@@ -365,12 +380,16 @@ class TraderService:
             venue=core.venue, stale_scans=core.stats.stale, stale_state_events=core.stats.stale_state_events,
             rejected_scans=self.rejected_scans(), errors=self.errors, halted=self.halted,
             duplicates=core.stats.duplicates, ob_source=str(core.ob_source), kill_level=str(kill.level),
-            kill_reason=kill.reason, kill_by=kill.by, kill_at=kill.at or None)
+            kill_reason=kill.reason, kill_by=kill.by, kill_at=kill.at or None, **self.state_extras(core))
         if attach_state:
             self._last_snapshot_published = core.journal.seq
         await bus.put(schema.STATE_BLUE, schema.LATEST, state)
         if day is not None:
             await bus.put(schema.PNL_BLUE, day.date, _daily(day, now, stale=bool(result and result.stale_state)))
+
+    def state_extras(self, core: TraderCore) -> dict[str, Any]:
+        """More fields of the published state (`dolphin live`: its counters and alerts)."""
+        return {}
 
     async def loop(self) -> None:
         assert self.core is not None
@@ -392,7 +411,7 @@ class TraderService:
                 t0 = time.perf_counter()
                 try:
                     await self._offer(core, event.payload)
-                except OSError as exc:   # the journal (or another file of the books) cannot be written
+                except (OSError, OrderUnresolved) as exc:   # the journal cannot be written / an order is lost
                     await self._halt(core, exc)
                     continue
                 except Exception:   # nothing a bus writer sends may stop the trader
