@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
@@ -67,6 +67,9 @@ if TYPE_CHECKING:
     from dolphin.execution.controls import TraderControls
 
 TICK_S = 1.0
+# Rows below which the panels share the height instead of taking their natural one (at 60 the
+# family's panels fit; at 50 or 40 their natural heights would push a row off the screen).
+COMPACT_BELOW = 60
 
 
 def read_tests(path: Path, now: float) -> TestsView:
@@ -149,7 +152,12 @@ class DolphinTui(App[None]):
         yield self.footer_panel
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        """Compact rows on a short terminal (see COMPACT_BELOW)."""
+        self.screen.set_class(event.size.height < COMPACT_BELOW, "-compact")
+
     def on_mount(self) -> None:
+        self.screen.set_class(self.size.height < COMPACT_BELOW, "-compact")
         self.footer_panel.display = self.show_tests
         if self.render_hook is not None:
             for panel in self.panels:

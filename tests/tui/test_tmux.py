@@ -26,7 +26,9 @@ pytestmark = [pytest.mark.cli, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
 DOLPHIN = [sys.executable, "-m", "commands"]
-WIDTH, HEIGHT = 160, 50
+# tall enough for the full layout with every program of the family in the services table (below
+# tui.app.COMPACT_BELOW rows the panels share the height and the table scrolls: the snapshots cover it)
+WIDTH, HEIGHT = 160, 64
 SCREEN_TIMEOUT_S = 120.0  # a guard against hangs: a loaded machine can take long to start and paint the TUI
 
 
