@@ -174,6 +174,11 @@ class WatchdogSection:
     ob_sensor: str = spec("auto", choices=("auto", "on", "off"),
                           doc="Cat3 from OBF: auto = when the family runs OBF (else neutral)")
     ob_stale_s: float = spec(180.0, 1.0, 86_400.0, doc="Cat3: an OB universe older than this is stale")
+    mc_no_history: str = spec("auto", choices=("auto", "orange", "neutral"),
+                              doc="Cat2 on an MC report of FALLBACK_NO_DATA (no history to assess yet): orange is "
+                                  "the bible's §28.6 (Rm ≤ 0.5: no entries); neutral counts it as no report; "
+                                  "auto = neutral on a simulated market (a fresh paper family builds its history "
+                                  "by trading), orange on Binance")
     trader_grace_s: float = spec(60.0, 0.0, 3_600.0, doc="Cat1: a trader heartbeat from before the watchdog "
                                                            "started gets this long to be renewed")
 

@@ -39,7 +39,7 @@ from dolphin.engine.survival_inputs import (
     median_quality,
     trader_heartbeat_age,
 )
-from dolphin.enums import Posture
+from dolphin.enums import McSource, Posture
 from dolphin.market.clock import MarketClock
 from dolphin.market.rest import BinanceRest
 from dolphin.market.symbols import universe
@@ -72,13 +72,14 @@ class Watchdog:
 
     def __init__(self, ctx: ServiceContext, settings: WatchdogSection, stack: SurvivalStack, *,
                  bar_ms: int, assets: Sequence[str], ob_sensor: bool, clock: MarketClock | None = None,
-                 wall: Any = time.time) -> None:
+                 wall: Any = time.time, mc_no_history_neutral: bool = False) -> None:
         self.ctx = ctx
         self.settings = settings
         self.stack = stack
         self.bar_ms = bar_ms
         self.assets = list(assets)
         self.ob_sensor = ob_sensor
+        self.mc_no_history_neutral = mc_no_history_neutral
         self.clock = clock
         self.wall = wall
         self.started_at = wall()
@@ -170,9 +171,17 @@ class Watchdog:
             hz_nodes=nodes,
             heartbeat_age_s=trader_heartbeat_age(None if beat is None else beat.ts, None if beat is None else beat.phase,
                                                  now, self.started_at, self.settings.trader_grace_s),
-            mc_status=None if mc is None else str(mc.status), data_ages_s=(age(mc), age(exf), age(scan)),
+            mc_status=self._mc_status(mc), data_ages_s=(age(mc), age(exf), age(scan)),
             ob_quality=quality, ob_age_s=age(obf), ob_stale_s=self.settings.ob_stale_s, dvol=dvol, dvol_spike=spike,
             minutes_since_spike=since, drawdown=None if state is None else float(state.drawdown))
+
+    def _mc_status(self, mc: Any) -> str | None:
+        """The MC status Cat2 reads: a no-history fallback counts as no report where configured neutral."""
+        if mc is None:
+            return None
+        if self.mc_no_history_neutral and str(mc.source) == McSource.FALLBACK_NO_DATA:
+            return None
+        return str(mc.status)
 
     # ------------------------------------------------------------------ the stack
     def resume(self, state: SafetyState | None) -> None:
@@ -256,15 +265,25 @@ def ob_sensor_on(scfg: ServicesConfig) -> bool:
     return any(p.name.startswith("obf") for p in enabled_programs(scfg))
 
 
+def mc_no_history_neutral(scfg: ServicesConfig) -> bool:
+    """Whether a FALLBACK_NO_DATA MC report is read as no report (`watchdog.mc_no_history`)."""
+    mode = scfg.watchdog.mc_no_history
+    return mode == "neutral" or (mode == "auto" and scfg.market.source == "sim")
+
+
 async def run(ctx: ServiceContext) -> None:
     scfg = load_services_config()
     params = load_config(scfg.trader.strategy).survival
     ctx.reconnect_bus = True           # reads and writes, no listeners: rebuild the client in place
     clock = MarketClock(BinanceRest(market_rest_url(scfg)))
     watchdog = Watchdog(ctx, scfg.watchdog, SurvivalStack(params), bar_ms=scfg.scanner.bar_seconds * 1000,
-                        assets=universe(scfg.scanner.symbols), ob_sensor=ob_sensor_on(scfg), clock=clock)
+                        assets=universe(scfg.scanner.symbols), ob_sensor=ob_sensor_on(scfg), clock=clock,
+                        mc_no_history_neutral=mc_no_history_neutral(scfg))
     ctx.log.info("Cat3 (OB) sensor %s; one evaluation per %g market bar(s)", "on" if watchdog.ob_sensor else
                  "off (no OBF in this family)", scfg.watchdog.interval_bars)
+    if watchdog.mc_no_history_neutral:
+        ctx.log.info("Cat2: an MC report without history (FALLBACK_NO_DATA) counts as no report "
+                     "(watchdog.mc_no_history: %s)", scfg.watchdog.mc_no_history)
     try:
         if await ctx.connect_bus() is None:
             return
