@@ -82,16 +82,26 @@ def status(
 ACTION_STYLE = {ServiceAction.START: "green", ServiceAction.STOP: "yellow", ServiceAction.RESTART: "green"}
 
 
-def _act(names: list[str], action: ServiceAction) -> None:
+def _act(names: list[str], action: ServiceAction, *, hold: bool = False) -> None:
     from dolphin.supervision.actions import act
     from dolphin.supervision.family import resolve_many
+    from dolphin.supervision.holds import set_hold
 
-    cfg, _, sup = _context()
+    cfg, paths, sup = _context()
     programs = resolve_many(names, cfg)  # every name is checked before anything is touched
     for program in programs:
+        if action is ServiceAction.STOP and hold:
+            set_hold(paths.home, program.name, True)      # before the stop: MHS must not race it back
         result = act(sup, program.fullname, action)
         verb, _, rest = result.summary().partition(" ")
         console.print(f"[{ACTION_STYLE[action]}]{verb}[/] {rest}")
+        if action is not ServiceAction.STOP and set_hold(paths.home, program.name, False):
+            console.print(f"  [dim]{program.name} is no longer held: MHS restarts it again if it stops[/]")
+        elif action is ServiceAction.STOP and hold:
+            console.print(f"  [dim]held: MHS leaves {program.name} stopped until `dolphin svc start {program.name}`[/]")
+        elif action is ServiceAction.STOP and program.critical_data and cfg.mhs.recovery:
+            console.print(f"  [yellow]MHS restarts {program.name} at its next check (every {cfg.mhs.check_interval_s:g} s) "
+                          f"(critical data); `dolphin svc stop --hold {program.name}` keeps it stopped[/]")
 
 
 @app.command("start")
@@ -101,9 +111,11 @@ def start(names: NamesArg) -> None:
 
 
 @app.command("stop")
-def stop(names: NamesArg) -> None:
-    """Stop services."""
-    _act(names, ServiceAction.STOP)
+def stop(names: NamesArg,
+         hold: Annotated[bool, typer.Option("--hold", help="Keep it stopped: MHS does not restart a held "
+                                                           "service (`svc start` lifts the hold).")] = False) -> None:
+    """Stop services (MHS restarts a stopped critical data service unless it is held)."""
+    _act(names, ServiceAction.STOP, hold=hold)
 
 
 @app.command("restart")

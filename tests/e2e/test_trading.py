@@ -94,7 +94,8 @@ def test_mhs_restarts_a_stopped_scanner_and_never_touches_a_running_service(tmp_
         others = {name: p["pid"] for name, p in fam.status().items() if p["pid"] and name != "scanner"}
         restarted_before = before["recoveries"].get("scanner", 0)
         old = fam.pid("scanner")
-        fam.cli("svc", "stop", "scanner", check=True)
+        stopped = fam.cli("svc", "stop", "scanner", check=True).stdout
+        assert "MHS restarts scanner at its next check" in stopped and "--hold" in stopped
 
         def scanner_recovered() -> dict | None:
             report = health()
@@ -121,6 +122,15 @@ def test_mhs_restarts_a_stopped_scanner_and_never_touches_a_running_service(tmp_
         table = fam.cli("health", check=True).stdout
         assert "MHS recoveries" in table and any("scanner" in ln and "STOPPED" in ln and "ok" in ln
                                                  for ln in table.splitlines())
+        # stopped on purpose: held, the scanner stays stopped through MHS's next checks; a start lifts the hold
+        held = fam.cli("svc", "stop", "--hold", "scanner", check=True).stdout
+        assert "MHS leaves scanner stopped" in held
+        count = health()["recoveries"]["scanner"]
+        since = health()["timestamp"]
+        wait_for(lambda: health().get("timestamp", 0) > since + 3 * 2.0, 120, "three MHS checks after the hold")
+        assert fam.process("scanner").state == "STOPPED" and health()["recoveries"]["scanner"] == count
+        started = fam.cli("svc", "start", "scanner", check=True).stdout
+        assert "no longer held" in started and fam.process("scanner").state == "RUNNING"
     finally:
         fam.down()
 

@@ -26,6 +26,7 @@ from dolphin.services.mhs import sensors as S
 from dolphin.services.mhs.recovery import RecoveryManager
 from dolphin.services.runtime import ServiceContext
 from dolphin.store.atomic import atomic_write_bytes
+from dolphin.supervision.holds import read_holds
 from dolphin.supervision.programs import Program, enabled_programs, publisher_of
 from dolphin.supervision.render import FamilyPaths
 from dolphin.supervision.rpc import SupervisorClient
@@ -185,13 +186,14 @@ class HealthMonitor:
 
     def __init__(self, bus: Any, supervisor: SupervisorClient, family: FamilyView, *,
                  recovery: RecoveryManager | None = None, report_path: Path | None = None,
-                 bus_settings: BusSettings | None = None) -> None:
+                 bus_settings: BusSettings | None = None, home: Path | None = None) -> None:
         self.bus = bus
         self.bus_settings = bus_settings
         self.supervisor = supervisor
         self.family = family
         self.recovery = recovery
         self.report_path = report_path
+        self.home = home            # where the operator's holds are (`dolphin svc stop --hold`)
         self.last: MetaHealth | None = None
         self.report_write_failures = 0
         self._rejections_before: int | None = None
@@ -278,8 +280,10 @@ class HealthMonitor:
     async def check(self) -> MetaHealth:
         obs = await self.observe()
         if self.recovery is not None and obs.supervisor_reachable:
+            held = read_holds(self.home) if self.home is not None else frozenset()
             for name in self.family.critical:
-                self.recovery.maybe_recover(name, obs.states.get(name, "UNKNOWN"), critical=True)
+                if name not in held:   # stopped on purpose (`dolphin svc stop --hold`): left stopped
+                    self.recovery.maybe_recover(name, obs.states.get(name, "UNKNOWN"), critical=True)
         report = build_report(obs, self.family, time.time())
         if self.recovery is not None:  # what MHS restarted, this check's restarts included
             report = msgspec.structs.replace(report, recoveries=self.recovery.counts(),
@@ -322,7 +326,7 @@ async def run(ctx: ServiceContext) -> None:
 
     recovery = RecoveryManager(restart, cooldown_s=cfg.mhs.cooldown_s) if cfg.mhs.recovery else None
     monitor = HealthMonitor(None, SupervisorClient(socket, timeout=5.0), family, recovery=recovery,
-                            report_path=ctx.home / "meta_health.json")
+                            report_path=ctx.home / "meta_health.json", home=ctx.home)
     monitor.bus = await ctx.connect_bus()
     if monitor.bus is None:
         return
