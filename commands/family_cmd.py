@@ -84,6 +84,10 @@ def up(
                   f"market        {cfg.market.source}: {rest}  {ws}")
     if on_mainnet:
         console.print(f"[bold red]MAINNET market data[/] ({rest}); orders stay on {cfg.trader.venue}")
+    warming = _scanner_warmup()
+    if warming is not None:
+        console.print(f"[cyan]warming up[/]: the scanner is {warming} — the first scan follows it (watch it in the "
+                      "TUI's Scan panel, or `dolphin health`: WARMING)")
     if detach:
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):  # scripts and pipes: return once the family runs
@@ -92,6 +96,29 @@ def up(
     from commands.tui_cmd import run_tui
 
     run_tui()  # quitting the TUI leaves the family running (`dolphin down` stops it)
+
+
+def _scanner_warmup() -> str | None:
+    """The scanner's start-up progress from its heartbeat ("backfilling 412 of 899 bars"), None when
+    it is not warming up (or the bus does not answer at once: this line is a courtesy, not a check)."""
+    from dolphin.bus import BusUnavailableError, schema
+    from dolphin.bus.access import Bus
+    from dolphin.bus.client import connect
+
+    try:
+        client = connect(cluster_connect_timeout=3.0)
+    except BusUnavailableError:
+        return None
+    try:
+        beat = Bus(client, source="dolphin up").get(schema.HEARTBEAT, schema.heartbeat_key("scanner"))
+    except Exception:
+        return None
+    finally:
+        client.shutdown()
+    warmup = getattr(beat, "warmup", None)
+    if warmup is None:
+        return None
+    return f"{getattr(beat, 'phase', None) or 'warming'} {warmup.done:,} of {warmup.total:,} bars"
 
 
 def down(json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False) -> None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Health: the family's (MHS, with no subcommand) and the strategy's decay (`strategy`).",
                   invoke_without_command=True)
 
-STATUS_STYLE = {"GREEN": "bold green", "DEGRADED": "bold yellow", "CRITICAL": "bold red", "DEAD": "bold white on red",
+STATUS_STYLE = {"GREEN": "bold green", "WARMING": "bold cyan", "DEGRADED": "bold yellow", "CRITICAL": "bold red", "DEAD": "bold white on red",
                 "UNKNOWN": "bold white on grey35"}
 
 

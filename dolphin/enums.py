@@ -111,6 +111,7 @@ class HealthStatus(StrEnum):
     """MHS verdict on rm_meta (bible §24.5.2)."""
 
     GREEN = "GREEN"
+    WARMING = "WARMING"      # DOLPHIN: a service is still warming up (the scanner's backfill); not a fault
     DEGRADED = "DEGRADED"
     CRITICAL = "CRITICAL"
     DEAD = "DEAD"

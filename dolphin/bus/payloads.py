@@ -670,8 +670,23 @@ class NautilusState(Payload, frozen=True, kw_only=True):
 
 
 # ---------------------------------------------------------------- DOLPHIN_HEARTBEAT
+class WarmupProgress(msgspec.Struct, frozen=True, kw_only=True):
+    """How far a service's start-up has come (e.g. the scanner's backfill: bars of `total` done)."""
+
+    done: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if self.total <= 0 or not 0 <= self.done <= self.total:
+            raise ValueError(f"warm-up progress {self.done}/{self.total} is out of range")
+
+
 class Heartbeat(Payload, frozen=True, kw_only=True):
-    """A liveness beat (§15.1 ``nautilus_flow_heartbeat``; DOLPHIN services use ``<service>_heartbeat``)."""
+    """A liveness beat (§15.1 ``nautilus_flow_heartbeat``; DOLPHIN services use ``<service>_heartbeat``).
+
+    `warmup` is DOLPHIN's: set while a service warms up (the scanner's start-up backfill), so
+    `dolphin up`, the TUI and MHS can say "warming up, 412 of 899 bars" instead of "no data".
+    """
 
     ts: float
     iso: str | None = None
@@ -680,6 +695,7 @@ class Heartbeat(Payload, frozen=True, kw_only=True):
     run_date: str | None = None
     service: str | None = None
     pid: int | None = None
+    warmup: WarmupProgress | None = None
 
     def timestamp_s(self) -> float:
         return self.ts

@@ -28,11 +28,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hazelcast.errors import IllegalStateError
 
 from dolphin.paths import runtime_root
+
+if TYPE_CHECKING:
+    from dolphin.bus.payloads import WarmupProgress
 
 HEARTBEAT_INTERVAL_S = 5.0
 CONNECT_RETRY_MAX_S = 5.0
@@ -88,6 +91,7 @@ class ServiceContext:
     client: Any = None
     bus: Any = None
     phase: str = "starting"
+    warmup: tuple[int, int] | None = None   # (done, total) while the service warms up; on every heartbeat
     reconnect_bus: bool = False     # rebuild a shut-down client in place instead of exiting
     bus_lost: bool = False          # the client shut down and this service exits to be restarted
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -162,10 +166,19 @@ class ServiceContext:
                 now = time.time()
                 try:
                     await self.bus.put(schema.HEARTBEAT, key, Heartbeat(ts=now, iso=iso_utc(now), service=self.name,
-                                                                         pid=os.getpid(), phase=self.phase))
+                                                                         pid=os.getpid(), phase=self.phase,
+                                                                         warmup=self._warmup()))
                 except Exception as exc:  # the bus being down must not kill the service
                     self.log.warning("heartbeat not written: %s", exc)
             await self.sleep(interval_s)
+
+    def _warmup(self) -> WarmupProgress | None:
+        from dolphin.bus.payloads import WarmupProgress
+
+        if self.warmup is None:
+            return None
+        done, total = self.warmup
+        return WarmupProgress(done=min(max(done, 0), total), total=total) if total > 0 else None
 
     async def final_heartbeat(self, phase: str) -> None:
         """A last beat saying how the service ended (``stopped`` or ``crashed``), if the bus is there.

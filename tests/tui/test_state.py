@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from dolphin.bus import BusEvent, schema
+from dolphin.bus.payloads import Heartbeat, WarmupProgress
 from dolphin.supervision.programs import BY_NAME
 from dolphin.supervision.rpc import ProcessInfo
 from tests.tui import support as S
@@ -145,6 +146,12 @@ def test_never_published_names_the_publisher_and_its_state() -> None:
     text = _reason(state, "scan")
     assert "DOLPHIN_FEATURES[latest_eigen_scan] never published" in text
     assert "scanner is RUNNING (pid 100) but has not written it yet" in text
+    # the scanner's heartbeat says how far its start-up backfill has come (issue 15: warm-up is visible)
+    beat = Heartbeat(ts=S.T0, service="scanner", pid=100, phase="backfilling",
+                     warmup=WarmupProgress(done=412, total=899))
+    state.deliver(_event(schema.HEARTBEAT, "scanner_heartbeat", beat))
+    assert "scanner is RUNNING (pid 100), warming up: backfilling 412 of 899 bars (46%)" in _reason(state, "scan")
+    state.deliver(_event(schema.HEARTBEAT, "scanner_heartbeat", S.heartbeat("scanner", S.T0)))
     assert "acb is STOPPED" in _reason(state, "acb")
     expected = "not a program of this supervisord" if "exf" in BY_NAME else "not part of the family yet"
     assert f"exf — {expected}" in _reason(state, "exf")

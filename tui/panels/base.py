@@ -324,7 +324,15 @@ def missing_reason(state: TuiState, source: Source) -> Text:
     style = "green" if info.state == "RUNNING" else "red"
     out.append(" is ")
     out.append(info.state, style=style)
-    if info.state == "RUNNING":
+    beat = state.heartbeats().get(publisher)
+    beat_payload = beat.payload if beat is not None else None
+    warmup = getattr(beat_payload, "warmup", None)
+    if info.state == "RUNNING" and warmup is not None:
+        out.append(f" (pid {info.pid}), warming up: ", style="dim")
+        out.append(f"{getattr(beat_payload, 'phase', None) or 'warm-up'} {warmup.done:,} of {warmup.total:,} bars",
+                   style="bold yellow")
+        out.append(f" ({warmup.done / warmup.total:.0%})", style="dim")
+    elif info.state == "RUNNING":
         out.append(f" (pid {info.pid}) but has not written it yet", style="dim")
     else:
         out.append(" — press s, select it, enter to start", style="dim")
@@ -342,7 +350,7 @@ def kv_table(rows: list[tuple[str, RenderableType | str]], *, key_width: int | N
 
 
 STATUS_STYLE = {
-    "GREEN": "bold green", "DEGRADED": "bold yellow", "ORANGE": "bold dark_orange", "CRITICAL": "bold red",
+    "GREEN": "bold green", "WARMING": "bold cyan", "DEGRADED": "bold yellow", "ORANGE": "bold dark_orange", "CRITICAL": "bold red",
     "RED": "bold red", "DEAD": "bold white on red",
     "APEX": "bold green", "STALKER": "bold yellow", "TURTLE": "bold dark_orange", "HIBERNATE": "bold white on red",
     "PASS": "bold green", "FAIL": "bold red", "N/A": "dim",

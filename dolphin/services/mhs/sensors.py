@@ -130,7 +130,7 @@ def status_for(rm: float) -> HealthStatus:
 TRADER_STUCK_LAG = 12
 #: A report older than this many check intervals is not the family's state any more.
 REPORT_STALE_INTERVALS = 3.0
-_STATUS_ORDER = (HealthStatus.GREEN, HealthStatus.DEGRADED, HealthStatus.CRITICAL, HealthStatus.DEAD)
+_STATUS_ORDER = (HealthStatus.GREEN, HealthStatus.WARMING, HealthStatus.DEGRADED, HealthStatus.CRITICAL, HealthStatus.DEAD)
 #: Process states of a program that should run but does not (STOPPED is an operator's choice).
 FAILED_STATES = frozenset({"FATAL", "EXITED", "BACKOFF", "UNKNOWN"})
 
@@ -146,6 +146,15 @@ def capped_status(rm: float, faults: Iterable[str]) -> HealthStatus:
     if any(True for _ in faults) and status is HealthStatus.GREEN:
         return HealthStatus.DEGRADED
     return status
+
+
+def warming_status(status: HealthStatus, explained: bool) -> HealthStatus:
+    """WARMING instead of DEGRADED while a warm-up explains every fault (issue 15: a start-up is not a fault).
+
+    What a warm-up explains — the scan key not published yet, the trader not trading yet — would
+    make the report DEGRADED; a worse verdict (CRITICAL, DEAD) is never softened.
+    """
+    return HealthStatus.WARMING if explained and status is HealthStatus.DEGRADED else status
 
 
 def trader_score(state: str | None, lag: int | None, halted: bool) -> float:

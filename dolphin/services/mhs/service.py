@@ -98,6 +98,7 @@ class Observation:
     trader: Any = None                 # the trader's StrategyState, when the trader is in the family
     rejections_before: int | None = None   # the trader's refused-scan total at the previous check
     cluster: ClusterHealth | None = None  # None: not observed (bus down); scores as whole
+    warming: dict[str, tuple[int, int]] = field(default_factory=dict)  # service → (done, total) of its warm-up
 
 
 def _faults(obs: Observation, family: FamilyView, key_status: Mapping[str, HzKeyStatus],
@@ -138,6 +139,16 @@ def _trader_lag(obs: Observation) -> int | None:
     return max(0, int(bus_number) - int(stepped))
 
 
+def _warm_up_explains(obs: Observation, family: FamilyView, key_status: Mapping[str, HzKeyStatus]) -> bool:
+    """A service warms up and it explains every fault: keys not published yet (none stale, dead or
+    invalid), no critical service failed. Anything else is a fault, warm-up or not."""
+    if not obs.warming:
+        return False
+    if any(ks.status not in ("fresh", "absent") for ks in key_status.values()):
+        return False
+    return not any(obs.states.get(name) in S.FAILED_STATES for name in family.critical)
+
+
 def build_report(obs: Observation, family: FamilyView, now: float) -> MetaHealth:
     """Score an observation (pure)."""
     key_status: dict[str, HzKeyStatus] = {}
@@ -169,9 +180,11 @@ def build_report(obs: Observation, family: FamilyView, now: float) -> MetaHealth
     trader_state = obs.states.get("trader")
     lag = _trader_lag(obs) if trader_state == "RUNNING" else None
     faults = _faults(obs, family, key_status, lag)
+    faults += [f"{name} warming up: {done:,} of {total:,} bars" for name, (done, total) in sorted(obs.warming.items())]
     trader_halted = bool(getattr(obs.trader, "halted", None))
     return MetaHealth(
-        rm_meta=rm, status=S.capped_status(rm, faults), m4_control_plane=sensors["m4_control_plane"],
+        rm_meta=rm, status=S.warming_status(S.capped_status(rm, faults), _warm_up_explains(obs, family, key_status)),
+        m4_control_plane=sensors["m4_control_plane"],
         m1_data_infra=sensors["m1_data_infra"], m1_trader=S.trader_score(trader_state, lag, trader_halted),
         m2_heartbeat=S.m2_heartbeat(obs.heartbeats), m3_data_freshness=sensors["m3_data_freshness"],
         m5_coherence=sensors["m5_coherence"],
@@ -241,6 +254,7 @@ class HealthMonitor:
             sup_ok, states = False, {}
         keys: dict[tuple[str, str], KeyObservation] = {}
         beats: dict[str, float | None] = {}
+        warming: dict[str, tuple[int, int]] = {}
         if bus_ok:
             for map_name, key in self.family.watched_keys():
                 keys[(map_name, key)] = await self._read_key(map_name, key, now)
@@ -249,6 +263,9 @@ class HealthMonitor:
                     continue  # only a running service owes a heartbeat
                 ko = await self._read_key(schema.HEARTBEAT, schema.heartbeat_key(service), now)
                 beats[service] = ko.age_s
+                warmup = getattr(ko.payload, "warmup", None)
+                if warmup is not None:
+                    warming[service] = (warmup.done, warmup.total)
         else:
             keys = {k: KeyObservation(present=False, age_s=None) for k in self.family.watched_keys()}
         trader = None
@@ -258,7 +275,7 @@ class HealthMonitor:
         if trader is not None:
             self._rejections_before = sum(trader.rejected_scans.values())
         return Observation(bus_ok, sup_ok, states, keys, beats, trader=trader, rejections_before=before,
-                           cluster=cluster)
+                           cluster=cluster, warming=warming)
 
     async def _write_report(self, report: MetaHealth) -> None:
         """The report file beside the bus value; a full disk is logged (once per outage), never fatal."""

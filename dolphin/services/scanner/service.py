@@ -208,6 +208,7 @@ class Scanner:
         self.retry_max_s = retry_max_s
         self._sleep = sleep
         self._stop = stop
+        self._progress: tuple[BackfillPlan, Callable[[int, int], None]] | None = None
         self._threaded = engine.precision == "arb512"
         self._repair_misses: dict[int, int] = {}
 
@@ -236,9 +237,18 @@ class Scanner:
                 await self._wait(delay)
                 delay = min(self.retry_max_s, delay * 2)
 
-    async def backfill(self, plan: BackfillPlan) -> None:
-        """Run a start-up plan: warm, and archive (unpublished) every scan the plan calls for."""
+    async def backfill(self, plan: BackfillPlan,
+                       on_progress: Callable[[int, int], None] | None = None) -> None:
+        """Run a start-up plan: warm, and archive (unpublished) every scan the plan calls for.
+
+        ``on_progress(done, total)`` hears the bars of the plan ingested so far, after each
+        chunk and every 32 scans inside one (the heartbeat's warm-up progress).
+        """
         started = time.perf_counter()
+        self._progress = None
+        if on_progress is not None and plan.bars > 0:
+            self._progress = (plan, on_progress)
+            on_progress(0, plan.bars)
         if self.archive.assets is not None and tuple(self.archive.assets) != self.symbols:
             self.log.warning("the archive's last scan has another universe (%d assets) than this scanner (%d); "
                              "scans continue with this one", len(self.archive.assets), len(self.symbols))
@@ -260,6 +270,9 @@ class Scanner:
         for first, last in plan.chunks(CHUNK_BARS):
             rows = await self.fetch(first, last)
             await self.ingest(first, rows, origin="backfill")
+        if self._progress is not None:
+            self._progress[1](plan.bars, plan.bars)
+            self._progress = None
         self.stats.backfill_s = time.perf_counter() - started
         made = self.stats.scans - before
         self.log.info("backfill done in %.1f s: %d scan(s) archived%s, %d bar(s) only warmed the windows",
@@ -280,6 +293,13 @@ class Scanner:
                     rows[r, holes] = prev[holes]
             prev = rows[r]
         return rows
+
+    def _note_progress(self, open_ms: int) -> None:
+        if self._progress is None:
+            return
+        plan, report = self._progress
+        done = (open_ms - plan.first_open) // plan.bar_ms + 1
+        report(min(max(done, 0), plan.bars), plan.bars)
 
     async def ingest(self, first_open: int, rows: np.ndarray, *, origin: str,
                      completed_at: float | None = None) -> None:
@@ -310,6 +330,7 @@ class Scanner:
                 raise Stopped()  # safe anywhere: every scan file is complete, a restart resumes after the last
             await self._scan(first_open + r * self.bar_ms, rows[r], origin, completed_at)
             if origin == "backfill" and r % 32 == 31:
+                self._note_progress(first_open + r * self.bar_ms)
                 await asyncio.sleep(0)  # let the stream reader buffer live bars meanwhile
 
     async def _scan(self, open_ms: int, row: np.ndarray, origin: str, completed_at: float | None) -> None:
@@ -501,7 +522,8 @@ async def run_scanner(ctx: ServiceContext, options: ScannerOptions | None = None
         ctx.phase = "backfilling"
         now_ms = await _server_now(rest, log, ctx, opts.retry_max_s)
         plan = plan_backfill(now_ms, cfg.bar_ms, archive, warmup_bars=opts.warmup_bars, rewarm_bars=opts.rewarm_bars)
-        await scanner.backfill(plan)
+        await scanner.backfill(plan, on_progress=lambda done, total: setattr(ctx, "warmup", (done, total)))
+        ctx.warmup = None
         if scanner.ingested_ms is not None:
             builder.skip_through(scanner.ingested_ms)
         st.live_started = True

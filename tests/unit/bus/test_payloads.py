@@ -73,7 +73,8 @@ EXAMPLES: list[tuple[str, str, Any]] = [
     (schema.HEARTBEAT, schema.NAUTILUS_FLOW_HEARTBEAT, p.Heartbeat(ts=NOW - 1, iso=p.iso_utc(NOW - 1),
                                                                    run_date="2026-04-05", phase="engine_start",
                                                                    flow="nautilus")),
-    (schema.HEARTBEAT, schema.heartbeat_key("obf_universe"), p.Heartbeat(ts=NOW - 1, service="obf_universe", pid=42)),
+    (schema.HEARTBEAT, schema.heartbeat_key("obf_universe"), p.Heartbeat(ts=NOW - 1, service="obf_universe", pid=42,
+                                                                       warmup=p.WarmupProgress(done=412, total=899))),
     (schema.HEARTBEAT, schema.LATEST, p.Heartbeat(ts=NOW - 1)),
     (schema.HEARTBEAT, schema.PROBE_TS, p.ProbeTimestamp(ts=NOW - 1)),
     (schema.META_HEALTH, schema.LATEST, p.MetaHealth(

@@ -149,6 +149,21 @@ def _healthy(fam: FamilyView, **changes: object) -> Observation:
     return Observation(**fields)  # type: ignore[arg-type]
 
 
+def test_a_warming_scanner_is_warming_not_degraded() -> None:
+    """Start-up: the scan key is absent while the scanner backfills — WARMING with the progress, not DEGRADED;
+    a worse verdict is never softened."""
+    fam = _family()
+    keys = {k: KeyObservation(present=k != (schema.FEATURES, schema.LATEST_EIGEN_SCAN), age_s=1.0)
+            for k in fam.watched_keys()}
+    cold = build_report(_healthy(fam, keys=keys), fam, NOW)
+    assert cold.status == "DEGRADED"
+    warming = build_report(_healthy(fam, keys=keys, warming={"scanner": (412, 899)}), fam, NOW)
+    assert warming.status == "WARMING" and "scanner warming up: 412 of 899 bars" in warming.faults
+    states = {p.name: "RUNNING" for p in fam.programs} | {"sim": "FATAL", "hz": "FATAL"}
+    broken = build_report(_healthy(fam, keys=keys, states=states, warming={"scanner": (1, 899)}), fam, NOW)
+    assert broken.status not in ("GREEN", "WARMING")
+
+
 def _trader(last: int, rejected: dict[str, int] | None = None, halted: str | None = None) -> StrategyState:
     return StrategyState(strategy="blue", capital=25_000.0, date="2026-04-05", pnl=0.0, trades=0,
                          peak_capital=25_000.0, drawdown=0.0, updated_at=NOW, last_scan_number=last,

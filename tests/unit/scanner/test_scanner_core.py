@@ -137,7 +137,11 @@ def test_first_start_archives_scans_from_the_first_defined_vel_div_unpublished(
     publisher = RecordingPublisher()
     scanner, stats = make_scanner(tmp_path, history, publisher)
     plan = plan_backfill(int(ts[WARMUP_BARS - 1]) + BAR, BAR, ArchiveState(0, None))
-    asyncio.run(scanner.backfill(plan))
+    progress: list[tuple[int, int]] = []
+    asyncio.run(scanner.backfill(plan, on_progress=lambda done, total: progress.append((done, total))))
+    # the heartbeat's warm-up progress: from 0 to every bar of the plan, never backwards
+    assert progress[0] == (0, plan.bars) and progress[-1] == (plan.bars, plan.bars) and len(progress) > 10
+    assert all(a[0] <= b[0] and a[1] == b[1] for a, b in zip(progress, progress[1:]))
     numbers, times = numbers_and_times(tmp_path)
     assert numbers == list(range(1, WARMUP_BARS - 751 + 1))  # 899: vel_div is first defined at the 752nd bar
     assert (np.diff(times) == BAR).all() and times[0] == ts[751] and times[-1] == ts[WARMUP_BARS - 1]
