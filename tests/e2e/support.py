@@ -117,6 +117,11 @@ def start_family(home: Path, *, speed: float = 30.0, extra_env: dict[str, str] |
         "DOLPHIN_SIM_SPEED": repr(speed),
         "DOLPHIN_HZ_MEMBERS": "",
         "DOLPHIN_MARKET": "sim",
+        # Cat3 (OB microstructure) off: the simulator's books withdraw liquidity in its panics, and at 15–30×
+        # a panic every few wall minutes holds the posture at TURTLE (no entries) for much of a short test.
+        # These tests are about the family (nothing lost, parity, healing); the watchdog's sensors, Cat3
+        # included, are tested in tests/integration/risk. A test can set it back through extra_env.
+        "DOLPHIN_WATCHDOG_OB_SENSOR": "off",
     })
     env.update(extra_env or {})
     fam = Family(home=home, env=env, prefix=prefix)
