@@ -73,6 +73,16 @@ def test_live_system_every_panel_fresh(snap_compare, tmp_path: Path) -> None:  #
     assert snap_compare(_app(state, S.write_results(tmp_path / "results.json")), terminal_size=SIZE)
 
 
+@pytest.mark.parametrize("size", [(120, 40), (200, 50)], ids=["120x40", "200x50"])
+def test_live_system_at_the_operators_sizes(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """The smallest terminal an operator uses (compact rows, the services table scrolling) and a wide one."""
+    state = _state()
+    state.set_bus(LINK_CONNECTED, address="127.0.0.1:5701")
+    S.fill(state, published=S.T0 - 3)
+    state.set_services(S.family_view())
+    assert snap_compare(_app(state, S.write_results(tmp_path / "results.json")), terminal_size=size)
+
+
 def test_bus_lost_data_marked_stale(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The bus went away 12 s ago: the header says so and every bus panel turns stale."""
     state = _state(S.T0 - 12)
