@@ -70,7 +70,6 @@ def test_random_kill_9_across_the_family_lose_nothing(tmp_path: Path) -> None:
             _kill_and_wait(fam, name)
         fam.cli("svc", "stop", "trader", check=True)          # freeze the books to compare them
         records = journal(fam.home)
-        assert sum(r["type"] == "session" for r in records) >= 2   # the trader's kills restarted its session
         assert_nothing_lost(fam, records)
         # no order went to the venue twice: each client order id has one fill record per leg
         ids = [r["client_order_id"] for r in records if r["type"] == "fill"]
