@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 STAGE_LABELS = {"read": "reading scans", "generate": "generating market", "scan": "scanning",
-                "engine": "replaying days"}
+                "engine": "replaying days",
+                "ob": "reading OB history"}
 
 
 def _pct(x: float | None) -> str:
@@ -96,6 +97,9 @@ def backtest(
     journal: Annotated[Path | None, typer.Option(
         "--journal", help="A trader journal: replay its session exactly (traded scans, ACB, posture, kill switch; "
                           "its scan range unless given).")] = None,
+    ob: Annotated[Path | None, typer.Option(
+        "--ob", help="Recorded OB history (an ob_history/ folder or a runtime root holding one): each bar reads "
+                     "the OB features of the latest OB bar at or before its close, as the trader did.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     write: Annotated[bool, typer.Option("--write/--no-write", help="Write summary and trades under run_logs/backtest/.")] = True,
     register_baseline: Annotated[bool, typer.Option(
@@ -125,6 +129,12 @@ def backtest(
         require_exists(scans, "scan table", DataError)
     if journal is not None:
         require_exists(journal, "trader journal", DataError)
+    if ob is not None:
+        if journal is not None:
+            raise UsageError("--journal replays the OB features its trader journaled at each step: drop --ob")
+        if scans is None:
+            raise UsageError("--ob replays recorded OB history over recorded scans: use it with --scans")
+        require_exists(ob, "OB history", DataError)
     if report is not None:
         from dolphin.backtest.report_html import prepare_report_dir
 
@@ -178,10 +188,20 @@ def backtest(
             from dolphin.backtest.report_data import VelDivTap
 
             scan_source = tap = VelDivTap(scan_source)   # the report's vel_div chart: two columns, not the table
+        ob_provider = None
+        if ob is not None:
+            from dolphin.backtest.ob_replay import history_provider, replay_span
+
+            t0 = time.perf_counter()
+            on_progress("ob", 0, 1, 0.0)
+            ob_provider = history_provider(ob, replay_span(scan_source.keys(), plan.start, plan.stop),
+                                           list(scan_source.assets))
+            on_progress("ob", 1, 1, time.perf_counter() - t0)
+            source += f" + OB history {ob}"
         for stage, total in (*stages, ("engine", plan.days)):
             on_progress(stage, 0, total, 0.0)
         result = replay(scan_source, cfg, date_from=date_from, date_to=date_to, acb_source=acb_source,
-                        source=source, trade_from_scan=trade_from_scan, until_scan=until_scan, session=session,
+                        ob_provider=ob_provider, source=source, trade_from_scan=trade_from_scan, until_scan=until_scan, session=session,
                         progress=on_progress, plan=plan)
     result.stages["total"] = time.perf_counter() - started
     files: dict[str, Path] = {}

@@ -10,15 +10,20 @@ stamped with the market time of its OB bar (`bar_ms`).
 the latest bar at or before that time and not older than `max_age_ms`, and the macro
 likewise — never a bar from the step's future (the §20.1 per-timestamp rule), so a
 lagging trader cannot read features the market had not produced yet.
+
+`at_or_fallback` adds the bus-outage path (§15.6): when the bus's freshest usable bar
+is more than `STALE_MS` behind the step's close (OBF's circuit is open, the listeners
+hear nothing), it reads OBF's fallback file and uses it — with the same as-of rule — if
+that gives a newer bar than the bus does; the bus wins whenever it answers.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from dolphin.bus import schema
 from dolphin.bus.listeners import BusEvent, subscribe_async
@@ -26,6 +31,8 @@ from dolphin.bus.payloads import ObFeatures, ObMacro
 
 KEEP_BARS = 8
 MAX_AGE_MS = 60_000
+STALE_MS = 15_000
+"""The bus is behind when its freshest usable bar is older than this at a step's close (three OB bars)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,32 @@ def _pick(bars: Iterable[Any], close_ms: int, max_age_ms: int) -> Any | None:
         if t is not None and t <= close_ms and close_ms - t <= max_age_ms and (best is None or t > best.bar_ms):
             best = bar
     return best
+
+
+def view_of(features: Mapping[str, ObFeatures], macro: ObMacro | None, close_ms: int, max_age_ms: int) -> ObView:
+    """The view of one set of latest values (OBF's fallback file) for a step closing at ``close_ms``."""
+    picked = {s: f for s, f in features.items() if _pick((f,), close_ms, max_age_ms) is not None}
+    newest = max((f.bar_ms for f in features.values() if f.bar_ms is not None), default=None)
+    return ObView(features=picked, macro=None if macro is None else _pick((macro,), close_ms, max_age_ms),
+                  newest_bar_ms=newest)
+
+
+def freshest(view: ObView) -> int | None:
+    """The market time of the newest bar a view actually offers its step (features or macro)."""
+    times = [f.bar_ms for f in view.features.values() if f.bar_ms is not None]
+    if view.macro is not None:
+        times.append(view.macro.bar_ms)
+    return max(times, default=None)
+
+
+class FallbackValues(Protocol):
+    """What OBF's fallback file holds (`dolphin.store.ob_cache.ObFallback`)."""
+
+    @property
+    def features(self) -> dict[str, ObFeatures]: ...
+
+    @property
+    def macro(self) -> ObMacro | None: ...
 
 
 class ObFeed:
@@ -97,6 +130,26 @@ class ObFeed:
                          default=None)
         return ObView(features=features, macro=macro, newest_bar_ms=newest)
 
+    def at_or_fallback(self, close_ms: int,
+                       fallback: Callable[[], FallbackValues | None]) -> tuple[ObView, bool]:
+        """The bus's view, or the fallback file's when the bus is behind and the file is newer (flag: fallback used).
+
+        ``fallback`` reads the file (None when absent or invalid); it is called only while
+        the bus is behind, so a healthy bus costs no file read.
+        """
+        view = self.at(close_ms)
+        bus_latest = freshest(view)
+        if bus_latest is not None and close_ms - bus_latest <= STALE_MS:
+            return view, False
+        values = fallback()
+        if values is None:
+            return view, False
+        file_view = view_of(values.features, values.macro, close_ms, self.max_age_ms)
+        file_latest = freshest(file_view)
+        if file_latest is not None and (bus_latest is None or file_latest > bus_latest):
+            return file_view, True
+        return view, False
+
     # ------------------------------------------------------------ wiring (asyncio client)
     async def start(self, client: Any, bus: Any) -> None:
         """Load what the shards hold now, then follow them and the macro key."""
@@ -116,4 +169,4 @@ class ObFeed:
             self.note_macro(macro)
 
 
-__all__ = ["MAX_AGE_MS", "ObFeed", "ObView"]
+__all__ = ["MAX_AGE_MS", "STALE_MS", "FallbackValues", "ObFeed", "ObView", "freshest", "view_of"]

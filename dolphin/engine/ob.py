@@ -52,12 +52,30 @@ def empty_block(n_bars: int, n_assets: int) -> OBBlock:
     return OBBlock(np.zeros((0, n_assets, len(OB_ASSET_FIELDS))), np.zeros((0, len(OB_MACRO_FIELDS))))
 
 
+def asof_rows(record_ts: np.ndarray, query_ms: np.ndarray, max_age_ms: int | None) -> np.ndarray:
+    """For each query time the index of the latest record at or before it (-1: none, or older than ``max_age_ms``)."""
+    rows = np.searchsorted(record_ts, query_ms, side="right") - 1
+    if max_age_ms is not None and rows.shape[0]:
+        have = rows >= 0
+        age = query_ms - record_ts[np.maximum(rows, 0)]
+        rows[have & (age > max_age_ms)] = -1
+    return rows
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedOBProvider:
     """Recorded OB features, looked up as-of each bar.
 
     ``asset_ts`` (sorted ms) and ``asset_values`` (n_records, n_symbols, 5) hold per-asset
-    snapshots for ``symbols``; ``macro_ts`` and ``macro_values`` (n_records, 3) the market-wide ones.
+    snapshots for ``symbols`` (NaN where a symbol has no record at that time);
+    ``macro_ts`` and ``macro_values`` (n_records, 3) the market-wide ones.
+
+    Each engine bar stamped ``ts`` reads, per symbol, its latest record at or before
+    ``ts + offset_ms`` — never a later one — and not older than ``max_age_ms`` (None: any
+    age); the macro likewise. A replay of recorded OB history sets ``offset_ms`` to the
+    bar length (scan ts is the bar's open, a live step reads OB as of the bar's close)
+    and ``max_age_ms`` to the trader feed's, so it sees what the trader's `ObFeed` saw.
+    A symbol's missing record, or a NaN field in one, reads as the neutral value.
     """
 
     symbols: tuple[str, ...]
@@ -65,6 +83,8 @@ class RecordedOBProvider:
     asset_values: np.ndarray
     macro_ts: np.ndarray
     macro_values: np.ndarray
+    offset_ms: int = 0
+    max_age_ms: int | None = None
 
     def __post_init__(self) -> None:
         if self.asset_values.ndim != 3 or self.asset_values.shape[1:] != (len(self.symbols), len(OB_ASSET_FIELDS)):
@@ -77,26 +97,29 @@ class RecordedOBProvider:
             raise ValueError("OB record timestamps must be sorted")
 
     def block(self, ts_ms: np.ndarray, assets: list[str]) -> OBBlock:
-        n_bars, n_assets = len(ts_ms), len(assets)
+        query = np.asarray(ts_ms, dtype=np.int64) + self.offset_ms
+        n_bars, n_assets = len(query), len(assets)
         out_asset = np.tile(NEUTRAL_ASSET, (n_bars, n_assets, 1))
         col = {s: i for i, s in enumerate(self.symbols)}
-        rows = np.searchsorted(self.asset_ts, ts_ms, side="right") - 1
-        have = rows >= 0
         for j, asset in enumerate(assets):
             i = col.get(asset)
             if i is None:
                 continue
-            vals = self.asset_values[rows[have], i, :]
-            finite = np.isfinite(vals)
-            target = out_asset[have, j, :]
-            target[finite] = vals[finite]
-            out_asset[have, j, :] = target
+            own = np.flatnonzero(np.isfinite(self.asset_values[:, i, :]).any(axis=1))   # the symbol's records
+            rows = asof_rows(self.asset_ts[own], query, self.max_age_ms)
+            have = rows >= 0
+            _fill(out_asset[:, j, :], have, self.asset_values[own[rows[have]], i, :])
         out_macro = np.tile(NEUTRAL_MACRO, (n_bars, 1))
-        mrows = np.searchsorted(self.macro_ts, ts_ms, side="right") - 1
+        own = np.flatnonzero(np.isfinite(self.macro_values).any(axis=1))
+        mrows = asof_rows(self.macro_ts[own], query, self.max_age_ms)
         mhave = mrows >= 0
-        mvals = self.macro_values[mrows[mhave]]
-        mtarget = out_macro[mhave]
-        mfinite = np.isfinite(mvals)
-        mtarget[mfinite] = mvals[mfinite]
-        out_macro[mhave] = mtarget
+        _fill(out_macro, mhave, self.macro_values[own[mrows[mhave]]])
         return OBBlock(out_asset, out_macro)
+
+
+def _fill(out: np.ndarray, have: np.ndarray, values: np.ndarray) -> None:
+    """Write ``values`` into the rows ``have`` of ``out`` where they are finite (NaN keeps the neutral value)."""
+    target = out[have]
+    finite = np.isfinite(values)
+    target[finite] = values[finite]
+    out[have] = target

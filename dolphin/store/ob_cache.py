@@ -122,6 +122,30 @@ def read_fallback(home: str | Path) -> ObFallback | None:
     return ObFallback(dict(cache.features), cache.macro, cache.written_at)
 
 
-__all__ = ["CACHE_DIR", "CACHE_FILE", "CACHE_VERSION", "STATUS_FILE", "STATUS_STALE_S", "ObCacheFile", "ObFallback",
+class FallbackReader:
+    """`read_fallback` for a consumer that asks every step: decodes the file again only when it changed.
+
+    The file is replaced by rename, so a new (mtime, size, inode) means a new complete file;
+    an invalid one is logged once per version, not once per step.
+    """
+
+    def __init__(self, home: str | Path) -> None:
+        self.home = Path(home)
+        self._stamp: tuple[int, int, int] | None = None
+        self._value: ObFallback | None = None
+
+    def __call__(self) -> ObFallback | None:
+        try:
+            st = cache_path(self.home).stat()
+        except OSError:
+            self._stamp, self._value = None, None
+            return None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp != self._stamp:
+            self._stamp, self._value = stamp, read_fallback(self.home)
+        return self._value
+
+
+__all__ = ["CACHE_DIR", "FallbackReader", "CACHE_FILE", "CACHE_VERSION", "STATUS_FILE", "STATUS_STALE_S", "ObCacheFile", "ObFallback",
            "cache_path", "encode_cache", "read_cache", "read_fallback", "read_status_file", "status_path", "write_cache",
            "write_status"]

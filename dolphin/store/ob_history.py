@@ -523,8 +523,9 @@ def load_ob_history(path: str | Path, date_from: date | str | None = None, date_
         mcond = (" WHERE " + " AND ".join(in_time)) if in_time else ""
         macro = (_arrow(con.sql(f"SELECT bar_ms, {', '.join(OB_MACRO_FIELDS)} FROM "
                                 f"read_parquet({_sql_list(macro_parts)}){mcond}")) if macro_parts else None)
-    except duckdb.Error as exc:
-        raise DataError(f"OB history under {hist.root} cannot be read: {exc}") from None
+    except (duckdb.Error, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"OB history under {hist.root} cannot be read: {first}") from None
     finally:
         con.close()
     if asset.num_rows == 0:

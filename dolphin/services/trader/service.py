@@ -55,6 +55,7 @@ from dolphin.services.runtime import ServiceContext
 from dolphin.services.trader.session_log import SessionLog
 from dolphin.store.arrow_scans import ScanFileError, read_scan, scan_path
 from dolphin.store.journal import Journal
+from dolphin.store.ob_cache import FallbackReader
 from dolphin.store.scan_archive import ScanIndex
 
 log = logging.getLogger("dolphin.trader")
@@ -145,6 +146,7 @@ class TraderService:
         self._last_snapshot_published = -1
         self.index = ScanIndex(ctx.home)
         self.ob_feed = ObFeed()
+        self.ob_fallback = FallbackReader(ctx.home)   # OBF's file while its circuit is open (§15.6)
         self.market_clock = MarketClock(BinanceRest(market_rest_url(scfg)))
         self.gate = ScanGate(self.assets, scfg.scanner.bar_seconds * 1000, market_now=self.market_clock.now_ms,
                              archived=self._archived)
@@ -157,8 +159,8 @@ class TraderService:
         self.dropped_while_halted = 0
 
     def _ob_view(self, close_ms: int) -> tuple[ObView, bool]:
-        """The bus's OB for a bar close (the flag: whether it came from OBF's fallback file instead)."""
-        return self.ob_feed.at(close_ms), False
+        """The bus's OB for a bar close, or OBF's fallback file's during a bus outage (the flag: the file's)."""
+        return self.ob_feed.at_or_fallback(close_ms, self.ob_fallback)
 
     def rejected_scans(self) -> dict[str, int]:
         """Bus scans refused so far, by reason: the codec's (not a scan at all) and the gate's."""
