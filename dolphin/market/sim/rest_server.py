@@ -21,6 +21,11 @@ is HTTP 404 with Binance's JSON error, never a plain-text page.
 Fault injection (`dolphin.market.sim.faults`) hooks in here: ``error`` rules answer
 before a request runs, ``ack`` rules after an order request ran. The admin endpoints
 under ``/sim/v1/faults`` answer loopback peers only.
+
+Every order request is stamped (wall clock, ``time.time()``) the moment its handler is
+entered, before its body is read: ``GET /sim/v1/orders/received`` (loopback) lists the
+latest ``RECEIVED_KEPT`` as ``{client_order_id, symbol, path, received_s}``, so a latency harness
+can measure "order on the wire" at the venue rather than at the client.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -45,6 +51,7 @@ from dolphin.market.sim.faults import FaultRule
 from dolphin.market.sim.wire import Params, err, invalid, mandatory
 
 log = logging.getLogger("dolphin.market.sim")
+RECEIVED_KEPT = 100_000
 
 WEIGHT_LIMIT = 2400
 ORDER_LIMIT_1M = 1200
@@ -94,6 +101,8 @@ class RestApi:
         self.requests = 0
         self.rejected = 0
         self.not_found = 0
+        self.received: deque[tuple[str, str, str, float]] = deque(maxlen=RECEIVED_KEPT)
+        """(client order id, symbol, path, wall time the handler was entered) of the latest order requests."""
         self.status_extra: Callable[[], dict[str, Any]] | None = None
         self.admin_actions: dict[str, Callable[[Params], Any]] = {}
         """Admin actions the app wires in (they reach the stream hub): ``ws-drop``, ``listen-key-expire``."""
@@ -185,6 +194,7 @@ class RestApi:
             web.get("/sim/v1/shocks", self._admin(lambda p: ex.external.describe_shocks())),
             web.post("/sim/v1/shocks", self._admin(ex.external.add_shock)),
             web.delete("/sim/v1/shocks", self._admin(lambda p: {"cleared": ex.external.shocks.clear()})),
+            web.get("/sim/v1/orders/received", self._admin(lambda p: self.received_orders())),
             web.get("/sim/v1/faults", self._admin(lambda p: ex.faults.describe())),
             web.post("/sim/v1/faults", self._admin_add),
             web.delete("/sim/v1/faults", self._admin(lambda p: {"cleared": ex.faults.clear()})),
@@ -200,6 +210,7 @@ class RestApi:
     def _route(self, handler: Handler, weight: Weight, *, auth: str = PUBLIC, orders: Weight = 0,
                threaded: bool = False) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
+            entered = time.time()
             self.requests += 1
             headers: dict[str, str] = {}
             faults = self.exchange.faults
@@ -210,6 +221,8 @@ class RestApi:
                 headers["X-MBX-USED-WEIGHT-1M"] = str(used)
                 n_orders = orders(params) if callable(orders) else orders
                 if n_orders:
+                    self.received.append((params.get("newClientOrderId", ""), params.get("symbol", ""), request.path,
+                                          entered))
                     headers["X-MBX-ORDER-COUNT-1M"] = str(self._orders_1m.add(n_orders, now))
                     headers["X-MBX-ORDER-COUNT-10S"] = str(self._orders_10s.add(n_orders, now))
                 if self.enforce_limits:
@@ -353,6 +366,10 @@ class RestApi:
         if self.status_extra is not None:
             body.update(self.status_extra())
         return _json(body)
+
+    def received_orders(self) -> list[dict[str, Any]]:
+        return [{"client_order_id": cid, "symbol": symbol, "path": path, "received_s": at}
+                for cid, symbol, path, at in self.received]
 
     # -- admin (loopback only) ----------------------------------------------------------
 

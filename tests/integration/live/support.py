@@ -57,9 +57,10 @@ LIVE_SETTINGS: dict[str, Any] = {
 }
 
 
-def synthetic_records() -> list[ScanRecord]:
+def synthetic_records(last: int = LAST) -> list[ScanRecord]:
+    """Scans 1..``last`` of the seed-7 synthetic market (the first 750 bars only fill the scan windows)."""
     market = SyntheticMarket(SyntheticConfig(seed=7))
-    bars = market.generate(0, 751 + LAST)
+    bars = market.generate(0, 751 + last)
     updater = ScanUpdater(len(market.symbols))
     out: list[ScanRecord] = []
     for i in range(bars.n_bars):
@@ -67,7 +68,7 @@ def synthetic_records() -> list[ScanRecord]:
         if np.isfinite(features.vel_div):
             out.append(ScanRecord.from_features(len(out) + 1, int(bars.ts_ms[i]) * 1_000_000, list(market.symbols),
                                                 bars.close[i], features))
-    return out[:LAST]
+    return out[:last]
 
 
 def write_configs(directory: Path, live: dict[str, Any] | None = None) -> Path:

@@ -213,3 +213,25 @@ def test_partial_fills_ws_drops_and_early_listen_key_expiry(sim: SimExchange) ->
                                          "reduceOnly": "true"}, signed=True)
     wait_sync(lambda: sim.status()["kills"] >= 1, 30, "the drop to be counted")
     alive(sim)
+
+
+def test_order_requests_are_stamped_on_arrival(sim: SimExchange) -> None:
+    """`GET /sim/v1/orders/received`: each order request with the wall time its handler was entered (the live
+    latency benchmark's "order on the wire"); other requests are not listed."""
+    def received() -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{sim.rest_url}/sim/v1/orders/received", timeout=30) as resp:
+            return list(json.loads(resp.read()))
+
+    order = {"symbol": SOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1",
+             "price": far_bid(sim), "newClientOrderId": "stamp-test-1"}
+    before = time.time()
+    assert call(sim, "POST", "/fapi/v1/order", order, signed=True)[0] == 200
+    after = time.time()
+    rows = received()
+    mine = [r for r in rows if r["client_order_id"] == "stamp-test-1"]
+    assert len(mine) == 1 and mine[0]["path"] == "/fapi/v1/order" and mine[0]["symbol"] == SOL
+    assert before <= mine[0]["received_s"] <= after
+    alive(sim)
+    call(sim, "GET", "/fapi/v1/openOrders", {"symbol": SOL}, signed=True)
+    assert received() == rows
+    call(sim, "DELETE", "/fapi/v1/allOpenOrders", {"symbol": SOL}, signed=True)
