@@ -23,7 +23,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 def seeded_records(last: int, seed: int = 7) -> list[ScanRecord]:
     """Scans 1..last of the seeded synthetic market (numbered from the first defined vel_div).
 
-    With seed 7 the engine (blue) enters THETAUSDT at scan 785 and exits at 879 (FIXED_TP).
+    With seed 7 (synthetic stream v2) the engine (blue) enters LTCUSDT at scan 779 and exits at 899 (MAX_HOLD).
     """
     market = SyntheticMarket(SyntheticConfig(seed=seed))
     bars = market.generate(0, 751 + last)

@@ -1,7 +1,7 @@
 """The parity daemon as a real process against the embedded member, kill -9 included; `dolphin parity` exit codes.
 
 The home holds a scan archive and the journal of a paper session over it (a trader core,
-scans 620–900, one THETAUSDT trade). The daemon publishes its reports through the official
+scans 620–900, one LTCUSDT trade). The daemon publishes its reports through the official
 client; the test reads them back through the bus codec (a rejected value reads as None).
 """
 
@@ -122,12 +122,12 @@ def test_dolphin_parity_exit_codes(home: Path, tmp_path: Path) -> None:
         return other
 
     gap_home = beside("gap")
-    paper_session(gap_home, load_config("blue"), 620, LAST, skip=range(780, 790))   # the THETA entry at 785
+    paper_session(gap_home, load_config("blue"), 620, LAST, skip=range(775, 785))   # the LTC entry at 779
     divergent = _dolphin(gap_home, "parity", "--json")
     assert divergent.returncode == 40, divergent.stderr
     out = json.loads(divergent.stdout)
     assert out["status"] == "divergent" and out["unexplained"] == 0 and out["unstepped_scans"] == 10
-    assert out["gaps"][0]["first_scan"] == 780 and out["causes"].get("coverage_gap", 0) >= 1
+    assert out["gaps"][0]["first_scan"] == 775 and out["causes"].get("coverage_gap", 0) >= 1
 
     bad_home = beside("tampered")
     (bad_home / "journal").mkdir()

@@ -28,7 +28,7 @@ from tests.support import wait_until
 
 pytestmark = [pytest.mark.actor, pytest.mark.slow]
 
-THETA_ENTRY = 785     # the blue engine's one entry in these scans (THETAUSDT, exits at 879)
+ENTRY = 779           # the blue engine's one entry in these scans (LTCUSDT, exits at 899 on MAX_HOLD)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_a_paper_session_on_the_simulator_is_in_parity(records, member, tmp_path
 def test_a_restarted_trader_shows_its_gap(records, member, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stopped after scan 760; scans 761–850 go on to the archive; restarted at 851, the trader fills the gap
     from the archive, but the scans older than its staleness limit (5 minutes) are only fed, not traded —
-    and the backtest's THETAUSDT entry at 785 was one of them."""
+    and the backtest's LTCUSDT entry at 779 was one of them."""
     home = tmp_path / "home"
     archive(home, records[:704])
     bus_delete(member)
@@ -129,7 +129,7 @@ def test_a_restarted_trader_shows_its_gap(records, member, tmp_path: Path, monke
     gap = report.gaps[0]
     assert gap.kind is StepCoverage.UNTRADED and gap.first_scan == 761 and 30 <= gap.scans <= 50, report.gaps
     assert report.untraded_scans == gap.scans and report.scan_coverage is not None and report.scan_coverage < 1.0
-    lost = [d for d in report.diffs if d.entry_scan == THETA_ENTRY]
+    lost = [d for d in report.diffs if d.entry_scan == ENTRY]
     assert lost and lost[0].cause is ParityCause.COVERAGE_GAP and report.missed >= 1
     assert report.signal_coverage == 0.0 and report.replay_entries == 1
 

@@ -49,9 +49,9 @@ from tests.support import free_port, wait_until
 
 pytestmark = [pytest.mark.actor, pytest.mark.degradation, pytest.mark.slow]
 
-LAST = 900            # seed-7 scans 1..900; the champion enters THETAUSDT at scan 785 and holds it to 879
+LAST = 900            # seed-7 scans 1..900 (synthetic stream v2); the champion enters LTCUSDT at scan 779
 LIVE_FROM = 770       # scans before this are archived history the trader warms on
-ENTRY = 785
+ENTRY = 779
 
 
 @pytest.fixture(scope="module")
