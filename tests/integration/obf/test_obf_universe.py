@@ -71,7 +71,16 @@ def test_540_perpetuals_feed_the_universe_the_shards_the_macro_and_the_history(
         status = reader.get(schema.OBF_STATUS)
         assert isinstance(status, ObfStatus) and status.symbols == N and status.circuit == "closed"
         assert status.covered == N and status.message_rate > 1_000 and status.connections == 3
-        # history: what the bus saw is on disk, readable by DuckDB, one row per symbol and bar
+        # history: what the bus saw is on disk, readable by DuckDB, one row per symbol and bar. A flush may
+        # have carried only a universe snapshot so far: wait for the features of a bar to be on disk.
+
+        def feature_rows() -> int:
+            try:
+                return int(ObHistory(runtime_root).connect().execute("SELECT count(*) FROM features").fetchone()[0])
+            except Exception:   # no features part written yet
+                return 0
+
+        wait_until(lambda: feature_rows() >= N, 120, what="a bar of features in the Parquet history")
         con = ObHistory(runtime_root).connect()
         n, syms, dupes = con.execute("SELECT count(*), count(DISTINCT symbol), count(*) - count(DISTINCT "
                                      "(bar_ms, symbol)) FROM features").fetchone()
