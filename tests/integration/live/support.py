@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 import pytest
 import yaml
 
@@ -31,12 +30,11 @@ from dolphin.bus import Bus, EmbeddedMember, schema
 from dolphin.bus.client import connect
 from dolphin.bus.scan_codec import payload_from_record
 from dolphin.market.sim import SimConfig, SimExchange
-from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
-from dolphin.scan import ScanUpdater
 from dolphin.scan.record import ScanRecord
 from dolphin.services.runtime import ServiceContext
 from dolphin.store.arrow_scans import write_scan
 from tests.integration.support import ServiceThread
+from tests.integration.trader import support as trader_support
 from tests.support import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -59,16 +57,7 @@ LIVE_SETTINGS: dict[str, Any] = {
 
 def synthetic_records(last: int = LAST) -> list[ScanRecord]:
     """Scans 1..``last`` of the seed-7 synthetic market (the first 750 bars only fill the scan windows)."""
-    market = SyntheticMarket(SyntheticConfig(seed=7))
-    bars = market.generate(0, 751 + last)
-    updater = ScanUpdater(len(market.symbols))
-    out: list[ScanRecord] = []
-    for i in range(bars.n_bars):
-        features = updater.update(bars.close[i])
-        if np.isfinite(features.vel_div):
-            out.append(ScanRecord.from_features(len(out) + 1, int(bars.ts_ms[i]) * 1_000_000, list(market.symbols),
-                                                bars.close[i], features))
-    return out[:last]
+    return trader_support.synthetic_records(last, seed=7)
 
 
 def write_configs(directory: Path, live: dict[str, Any] | None = None) -> Path:

@@ -9,12 +9,11 @@ import numpy as np
 
 from dolphin.execution.executor import PaperExecutor
 from dolphin.execution.trader import TraderCore
-from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
-from dolphin.scan import ScanUpdater
 from dolphin.scan.record import ScanRecord
 from dolphin.store.arrow_scans import encode_scan, scan_path
 from dolphin.store.journal import Journal
 from dolphin.store.scan_archive import load_arrow_scans
+from tests.integration.trader import support as trader_support
 from tests.unit.trader.support import NOW, bars_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -25,16 +24,7 @@ def seeded_records(last: int, seed: int = 7) -> list[ScanRecord]:
 
     With seed 7 (synthetic stream v2) the engine (blue) enters LTCUSDT at scan 779 and exits at 899 (MAX_HOLD).
     """
-    market = SyntheticMarket(SyntheticConfig(seed=seed))
-    bars = market.generate(0, 751 + last)
-    updater = ScanUpdater(len(market.symbols))
-    out: list[ScanRecord] = []
-    for i in range(bars.n_bars):
-        features = updater.update(bars.close[i])
-        if np.isfinite(features.vel_div):
-            out.append(ScanRecord.from_features(len(out) + 1, int(bars.ts_ms[i]) * 1_000_000, list(market.symbols),
-                                                bars.close[i], features))
-    return out[:last]
+    return trader_support.synthetic_records(last, seed=seed)
 
 
 def archive(home: Path, records: list[ScanRecord]) -> None:

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 import pytest
 
 from dolphin.backtest.runner import run_backtest
@@ -36,14 +35,13 @@ from dolphin.bus.scan_codec import payload_from_record
 from dolphin.config.loader import load_config
 from dolphin.engine.trades import ClosedTrade
 from dolphin.market.sim import SimConfig, SimExchange
-from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
-from dolphin.scan import ScanUpdater
 from dolphin.scan.record import ScanRecord
 from dolphin.store.arrow_scans import write_scan
 from dolphin.store.journal import Journal, ScanInput, TradeRecord
 from dolphin.store.scan_archive import load_arrow_scans
 from tests.integration.bus.support import MemberProcess
 from tests.integration.risk.support import AcbThread, Collector, ExfThread, WatchdogThread, risk_env
+from tests.integration.trader import support as trader_support
 from tests.integration.trader.support import TraderThread
 from tests.support import free_port, wait_until
 
@@ -56,16 +54,7 @@ ENTRY = 779
 
 @pytest.fixture(scope="module")
 def records() -> list[ScanRecord]:
-    market = SyntheticMarket(SyntheticConfig(seed=7))
-    bars = market.generate(0, 751 + LAST)
-    updater = ScanUpdater(len(market.symbols))
-    out: list[ScanRecord] = []
-    for i in range(bars.n_bars):
-        features = updater.update(bars.close[i])
-        if np.isfinite(features.vel_div):
-            out.append(ScanRecord.from_features(len(out) + 1, int(bars.ts_ms[i]) * 1_000_000, list(market.symbols),
-                                                bars.close[i], features))
-    return out[:LAST]
+    return trader_support.synthetic_records(LAST, seed=7)
 
 
 @pytest.fixture(scope="module")

@@ -17,17 +17,15 @@ import time
 from pathlib import Path
 
 import msgspec
-import numpy as np
 import pytest
 
 from dolphin.bus import Bus, EmbeddedMember, schema
 from dolphin.bus.client import connect
 from dolphin.bus.scan_codec import payload_from_record
 from dolphin.market.sim import SimConfig, SimExchange
-from dolphin.market.synthetic import SyntheticConfig, SyntheticMarket
-from dolphin.scan import ScanUpdater
 from dolphin.scan.record import ScanRecord
 from dolphin.store.arrow_scans import write_scan
+from tests.integration.trader import support as trader_support
 from tests.support import PROJECT_ROOT, wait_until
 
 pytestmark = [pytest.mark.actor, pytest.mark.degradation, pytest.mark.slow]
@@ -39,16 +37,7 @@ LAST = 1000           # the synthetic day 0 enters at 02:07:55 UTC in this span 
 @pytest.fixture(scope="module")
 def records() -> list[ScanRecord]:
     """Scans of the seeded synthetic market's first hours, numbered from the first defined vel_div."""
-    market = SyntheticMarket(SyntheticConfig(seed=7))
-    bars = market.generate(0, 751 + LAST)
-    updater = ScanUpdater(len(market.symbols))
-    out: list[ScanRecord] = []
-    for i in range(bars.n_bars):
-        features = updater.update(bars.close[i])
-        if np.isfinite(features.vel_div):
-            out.append(ScanRecord.from_features(len(out) + 1, int(bars.ts_ms[i]) * 1_000_000, list(market.symbols),
-                                                bars.close[i], features))
-    return out[:LAST]
+    return trader_support.synthetic_records(LAST, seed=7)
 
 
 @pytest.fixture(scope="module")
