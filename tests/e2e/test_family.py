@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,31 @@ def test_obf_publishes_the_universe_and_restarts_through_svc(family: Family) -> 
     rows = wait_for(lambda: (r := family.cli("obf", "query", "--asset", "BTCUSDT", "--json")).returncode == 0
                     and json.loads(r.stdout)["rows"], 60, "BTCUSDT in the OB history")
     assert {"bar_ms", "imbalance_ma5", "depth_quality"} <= set(rows[0])
+
+
+def test_the_risk_daemons_restart_through_svc_and_publish_again(family: Family) -> None:
+    """`dolphin svc restart exf acb watchdog`: each back under supervisord with a new pid, each key rewritten."""
+    from dolphin.bus import schema
+
+    names = ("exf", "acb", "watchdog")
+    before = {n: family.pid(n) for n in names}
+    since = time.time()
+    res = family.cli("svc", "restart", *names)
+    assert res.returncode == 0, res.stderr
+    after = family.status()
+    for n in names:
+        assert after[n]["state"] == "RUNNING" and after[n]["pid"] != before[n] and not pid_alive(before[n]), n
+    client = family.bus_client()
+    try:
+        from dolphin.bus.access import Bus
+
+        bus = Bus(client, source="e2e")
+        for map_name, key in ((schema.FEATURES, schema.EXF_LATEST), (schema.FEATURES, schema.ACB_BOOST),
+                              (schema.SAFETY, schema.LATEST)):
+            wait_for(lambda m=map_name, k=key: (p := bus.get(m, k)) is not None and (p.timestamp_s() or 0) >= since,
+                     120, f"{map_name}[{key}] from the restarted daemon")
+    finally:
+        client.shutdown()
 
 
 def test_mcfw_reports_at_start_and_again_after_svc_restart(family: Family) -> None:
