@@ -122,6 +122,10 @@ def start_family(home: Path, *, speed: float = 30.0, extra_env: dict[str, str] |
         # These tests are about the family (nothing lost, parity, healing); the watchdog's sensors, Cat3
         # included, are tested in tests/integration/risk. A test can set it back through extra_env.
         "DOLPHIN_WATCHDOG_OB_SENSOR": "off",
+        # OBF's first-publish warm-up (60 s of wall time) and its 60 s universe snapshot would hold MHS's M3
+        # below GREEN for the first minute of every family; both are tested in tests/integration/obf
+        "DOLPHIN_OBF_WARMUP_S": "1",
+        "DOLPHIN_OBF_SNAPSHOT_S": "10",
     })
     env.update(extra_env or {})
     fam = Family(home=home, env=env, prefix=prefix)

@@ -53,6 +53,8 @@ def _kill_and_wait(fam: Family, name: str) -> None:
 
 
 def test_random_kill_9_across_the_family_lose_nothing(tmp_path: Path) -> None:
+    """kill -9 across the family: supervisord's autorestart brings each program back with a new pid (the
+    simulator, a critical service, always among the first two) and nothing is lost or doubled."""
     seed = int(os.environ.get("DOLPHIN_CHAOS_SEED", "0")) or random.SystemRandom().randrange(1, 2**31)
     print(f"chaos seed {seed} (DOLPHIN_CHAOS_SEED={seed} replays this kill order)")
     rng = random.Random(seed)
