@@ -129,7 +129,8 @@ def backtest(
                           "its scan range unless given).")] = None,
     ob: Annotated[Path | None, typer.Option(
         "--ob", help="Recorded OB history (an ob_history/ folder or a runtime root holding one): each bar reads "
-                     "the OB features of the latest OB bar at or before its close, as the trader did.")] = None,
+                     "the OB features of the latest OB bar at or before its close, as the trader did. With --journal the "
+                     "journal's OB stays the input; the history fills steps without and is cross-checked.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     write: Annotated[bool, typer.Option("--write/--no-write", help="Write summary and trades under run_logs/backtest/.")] = True,
     register_baseline: Annotated[bool, typer.Option(
