@@ -47,6 +47,8 @@ MACRO = "(macro)"
 
 KEEP_PER_CAUSE = 3
 """Differences kept (and shown) per cause: the first differing asset of each of the first few steps."""
+CHUNK = 4_096
+"""Journaled steps compared per history block (a month of steps at once would be a GB of floats)."""
 
 
 @unique
@@ -183,37 +185,40 @@ class _Checker:
         kept: list[ObDifference] = []
         shown: Counter[DiffCause] = Counter()
         hist = self.history
-        ts = np.fromiter((r.ts_ms for r in journaled), dtype=np.int64, count=len(journaled))
-        expected = hist.block(ts, self.assets)
-        asset_rows, macro_rows = hist.picks(ts, self.assets)
         fields = {a: OB_ASSET_FIELDS for a in self.assets} | {MACRO: OB_MACRO_FIELDS}
-        for k, r in enumerate(journaled):
-            assert r.values is not None
-            if (asset_rows[k] < 0).all() and macro_rows[k] < 0:
-                uncovered += 1
-                continue
-            mine = block_from_flat(r.values, len(self.assets))
-            if np.array_equal(mine.asset[0], expected.asset[k]) and np.array_equal(mine.macro[0], expected.macro[k]):
-                agree += 1
-                continue
-            differ += 1
-            sides = [(a, mine.asset[0, j], expected.asset[k, j], int(asset_rows[k, j]), NEUTRAL_ASSET)
-                     for j, a in enumerate(self.assets)]
-            sides.append((MACRO, mine.macro[0], expected.macro[k], int(macro_rows[k]), NEUTRAL_MACRO))
-            first = True
-            for asset, journal, history, row, neutral in sides:
-                if np.array_equal(journal, history):
+        for at in range(0, len(journaled), CHUNK):   # the history's blocks a chunk at a time: memory stays flat
+            chunk = journaled[at:at + CHUNK]
+            ts = np.fromiter((r.ts_ms for r in chunk), dtype=np.int64, count=len(chunk))
+            expected = hist.block(ts, self.assets)
+            asset_rows, macro_rows = hist.picks(ts, self.assets)
+            for k, r in enumerate(chunk):
+                assert r.values is not None
+                if (asset_rows[k] < 0).all() and macro_rows[k] < 0:
+                    uncovered += 1
                     continue
-                series_ts, series = self._series(asset)
-                cause, held, picked = self._cause(int(r.ts_ms) + hist.offset_ms, journal, row, series_ts, series,
-                                                  neutral)
-                if first and shown[cause] < keep:   # the step's first differing asset (or the macro)
-                    shown[cause] += 1
-                    f = int(np.flatnonzero(journal != history)[0])
-                    kept.append(ObDifference(r.scan_number, asset, fields[asset][f], float(journal[f]),
-                                             float(history[f]), cause, held, picked))
-                causes[str(cause)] += 1
-                first = False
+                mine = block_from_flat(r.values, len(self.assets))
+                if (np.array_equal(mine.asset[0], expected.asset[k])
+                        and np.array_equal(mine.macro[0], expected.macro[k])):
+                    agree += 1
+                    continue
+                differ += 1
+                sides = [(a, mine.asset[0, j], expected.asset[k, j], int(asset_rows[k, j]), NEUTRAL_ASSET)
+                         for j, a in enumerate(self.assets)]
+                sides.append((MACRO, mine.macro[0], expected.macro[k], int(macro_rows[k]), NEUTRAL_MACRO))
+                first = True
+                for asset, journal, history, row, neutral in sides:
+                    if np.array_equal(journal, history):
+                        continue
+                    series_ts, series = self._series(asset)
+                    cause, held, picked = self._cause(int(r.ts_ms) + hist.offset_ms, journal, row, series_ts,
+                                                      series, neutral)
+                    if first and shown[cause] < keep:   # the step's first differing asset (or the macro)
+                        shown[cause] += 1
+                        f = int(np.flatnonzero(journal != history)[0])
+                        kept.append(ObDifference(r.scan_number, asset, fields[asset][f], float(journal[f]),
+                                                 float(history[f]), cause, held, picked))
+                    causes[str(cause)] += 1
+                    first = False
         return ObCheck(steps=len(journaled), agree=agree, differ=differ, uncovered=uncovered,
                        filled=len(records) - len(journaled), sources=dict(sorted(sources.items())),
                        causes=dict(sorted(causes.items())), differences=kept)

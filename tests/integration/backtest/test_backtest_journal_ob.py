@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dolphin.backtest import journal_ob
 from dolphin.backtest.journal_ob import DiffCause, cross_check, with_history
 from dolphin.backtest.ob_replay import history_provider, replay_span
 from dolphin.backtest.runner import run_backtest
@@ -138,8 +139,8 @@ def session(table: ScanTable, tmp_path_factory: pytest.TempPathFactory) -> Sessi
     return Session(tmp_path_factory.mktemp("journal_ob"), table, with_ob=True)
 
 
-def test_the_journal_replays_bit_for_bit_and_the_history_is_cross_checked(session: Session,
-                                                                          runtime_root: Path) -> None:
+def test_the_journal_replays_bit_for_bit_and_the_history_is_cross_checked(session: Session, runtime_root: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     agree, differ, uncovered, causes = session.expected_verdicts()
     assert agree > 600 and differ > 100 and uncovered > 20      # the schedule exercises every verdict
     assert len(session.trades) >= 1
@@ -166,6 +167,10 @@ def test_the_journal_replays_bit_for_bit_and_the_history_is_cross_checked(sessio
     history = history_provider(session.home, replay_span([(session.table.ts, session.table.scan_number)], 0,
                                                          WARM + LIVE), list(session.table.assets))
     full = cross_check(data.ob_between(data.first_scan, data.last_scan), history, session.table.assets, keep=10_000)
+    monkeypatch.setattr(journal_ob, "CHUNK", 97)                     # chunked the same, whatever the chunk
+    assert cross_check(data.ob_between(data.first_scan, data.last_scan), history, session.table.assets,
+                       keep=10_000) == full
+    assert (full.agree, full.differ, full.uncovered) == (agree, differ, uncovered)
     early_one = next(d for d in full.differences if d.cause is DiffCause.EARLY_STEP)
     step = int(np.flatnonzero(session.table.scan_number == early_one.scan_number)[0]) - WARM
     assert early(step)
