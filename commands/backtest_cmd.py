@@ -14,7 +14,9 @@ from commands._output import console, err_console, print_json
 from commands._pnl_tables import pnl_group_table
 
 if TYPE_CHECKING:
+    from dolphin.backtest.journal_ob import ObCheck
     from dolphin.backtest.runner import BacktestResult
+    from dolphin.engine.ob import OBProvider
 
 
 STAGE_LABELS = {"read": "reading scans", "generate": "generating market", "scan": "scanning",
@@ -78,8 +80,36 @@ def _render(result: BacktestResult, files: dict[str, Path]) -> None:
     if result.trades:
         console.print(pnl_group_table(pnl_groups(result.trades, "asset"), "asset", "per pair"))
         console.print(pnl_group_table(pnl_groups(result.trades, "exit_reason"), "exit_reason", "per exit reason"))
+    check = result.extra.get("ob_check")
+    if check is not None:
+        _render_ob_check(check)   # type: ignore[arg-type]
     for label, path in files.items():
         console.print(f"{label + ':':<8} {path}")
+
+
+def _render_ob_check(check: ObCheck) -> None:
+    """`--journal --ob`: how the journal's OB compares with the recorded history, step by step."""
+    from dolphin.backtest.journal_ob import describe
+
+    t = Table(title="OB: journal vs recorded history", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("steps checked", f"{check.steps:,} (OB source per journaled step: "
+              + (", ".join(f"{k} {v:,}" for k, v in check.sources.items()) or "—") + ")")
+    t.add_row("history agrees", f"{check.agree:,}")
+    t.add_row("history differs", f"{check.differ:,}" + (" (" + ", ".join(f"{k} {v:,}" for k, v in check.causes.items())
+                                                         + " asset-steps)" if check.causes else ""))
+    t.add_row("not covered", f"{check.uncovered:,} (no history bar for the step's close)")
+    if check.filled:
+        t.add_row("filled from history", f"{check.filled:,} steps whose journal record carries no OB")
+    console.print(t)
+    if check.differences:
+        d = Table(title="first differences (per cause: the first steps, their first differing asset)")
+        for col in ("scan", "asset", "field", "journal", "history", "likely cause"):
+            d.add_column(col, justify="right" if col in ("scan", "journal", "history") else "left")
+        for x in check.differences:
+            d.add_row(str(x.scan_number), x.asset, x.field, f"{x.journal:.6g}", f"{x.history:.6g}", describe(x))
+        console.print(d)
 
 
 def backtest(
@@ -99,7 +129,8 @@ def backtest(
                           "its scan range unless given).")] = None,
     ob: Annotated[Path | None, typer.Option(
         "--ob", help="Recorded OB history (an ob_history/ folder or a runtime root holding one): each bar reads "
-                     "the OB features of the latest OB bar at or before its close, as the trader did.")] = None,
+                     "the OB features of the latest OB bar at or before its close, as the trader did. With --journal the "
+                     "journal's OB stays the input; the history fills steps without and is cross-checked.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     write: Annotated[bool, typer.Option("--write/--no-write", help="Write summary and trades under run_logs/backtest/.")] = True,
     register_baseline: Annotated[bool, typer.Option(
@@ -130,8 +161,6 @@ def backtest(
     if journal is not None:
         require_exists(journal, "trader journal", DataError)
     if ob is not None:
-        if journal is not None:
-            raise UsageError("--journal replays the OB features its trader journaled at each step: drop --ob")
         if scans is None:
             raise UsageError("--ob replays recorded OB history over recorded scans: use it with --scans")
         require_exists(ob, "OB history", DataError)
@@ -188,22 +217,32 @@ def backtest(
             from dolphin.backtest.report_data import VelDivTap
 
             scan_source = tap = VelDivTap(scan_source)   # the report's vel_div chart: two columns, not the table
-        ob_provider = None
+        ob_provider: OBProvider | None = None
+        ob_check = None
         if ob is not None:
             from dolphin.backtest.ob_replay import history_provider, replay_span
 
             t0 = time.perf_counter()
             on_progress("ob", 0, 1, 0.0)
-            ob_provider = history_provider(ob, replay_span(scan_source.keys(), plan.start, plan.stop),
-                                           list(scan_source.assets))
+            assets = list(scan_source.assets)
+            history = history_provider(ob, replay_span(scan_source.keys(), plan.start, plan.stop), assets)
+            ob_provider = history
+            if session is not None:   # the journal's OB stays the input; the history fills and is checked
+                from dolphin.backtest.journal_ob import cross_check, with_history
+
+                assert trade_from_scan is not None and until_scan is not None
+                ob_provider = with_history(session, history, assets)
+                ob_check = cross_check(session.ob_between(trade_from_scan, until_scan), history, assets)
             on_progress("ob", 1, 1, time.perf_counter() - t0)
-            source += f" + OB history {ob}"
+            source += f" + OB history {ob}" + (" (cross-checked; the journal's OB replayed)" if session else "")
         for stage, total in (*stages, ("engine", plan.days)):
             on_progress(stage, 0, total, 0.0)
         result = replay(scan_source, cfg, date_from=date_from, date_to=date_to, acb_source=acb_source,
                         ob_provider=ob_provider, source=source, trade_from_scan=trade_from_scan, until_scan=until_scan, session=session,
                         progress=on_progress, plan=plan)
     result.stages["total"] = time.perf_counter() - started
+    if ob_check is not None:
+        result.extra["ob_check"] = ob_check
     files: dict[str, Path] = {}
     if report is not None:
         from dolphin.backtest.report_data import backtest_report_data

@@ -55,6 +55,16 @@ class VenueFill:
 
 
 @dataclass(frozen=True, slots=True)
+class StepOb:
+    """A journaled step's OB input: the block it acted on (None: the record carries none) and its source."""
+
+    scan_number: int
+    ts_ms: int
+    values: list[float] | None   # engine order (5 per asset, 3 macro), as `flat_from_view` froze it
+    source: str | None           # dolphin.enums.ObSource, as journaled
+
+
+@dataclass(frozen=True, slots=True)
 class SessionInputs:
     first_scan: int
     last_scan: int
@@ -62,6 +72,11 @@ class SessionInputs:
     venue: str = "paper"
     fills: dict[int, list[VenueFill]] = field(default_factory=dict)
     ob_steps: list[tuple[int, list[float]]] = field(default_factory=list)   # (ts_ms, OB block) per journaled step
+    ob_records: list[StepOb] = field(default_factory=list)   # every journaled step's OB input, in scan order
+
+    def ob_between(self, first: int, last: int) -> list[StepOb]:
+        """The steps of scans ``first``…``last`` (what `backtest --journal --ob` cross-checks)."""
+        return [r for r in self.ob_records if first <= r.scan_number <= last]
 
     @property
     def venue_truth(self) -> bool:
@@ -76,6 +91,7 @@ class SessionInputs:
         steps: dict[int, StepFlags] = {}
         fills: dict[int, list[VenueFill]] = {}
         ob_steps: list[tuple[int, list[float]]] = []
+        ob_records: list[StepOb] = []
         venue = "paper"
         seen_fills: set[str] = set()
         posture: str = Posture.APEX
@@ -98,8 +114,10 @@ class SessionInputs:
                         seen_fills.add(r.ref)
                         fills.setdefault(r.scan_number, []).append(VenueFill("cash", 0, 0.0, 0.0, 0.0, r.amount))
                 elif isinstance(r, ScanInput):
-                    if r.ob is not None and r.scan_number not in steps:
-                        ob_steps.append((r.ts_ms, r.ob))
+                    if r.scan_number not in steps:   # a recovery's replay re-steps an input: the first one counts
+                        ob_records.append(StepOb(r.scan_number, r.ts_ms, r.ob, r.ob_source))
+                        if r.ob is not None:
+                            ob_steps.append((r.ts_ms, r.ob))
                     posture = r.posture or posture
                     steps[r.scan_number] = StepFlags(
                         trade=r.trade, acb=(float(r.acb[0]), float(r.acb[1])) if r.acb else None, posture=posture,
@@ -112,4 +130,4 @@ class SessionInputs:
         if not steps or last_commit is None:
             raise DataError(f"{journal.path}: no committed live step to replay")
         return cls(first_scan=min(steps), last_scan=last_commit, steps=steps, venue=venue, fills=fills,
-                   ob_steps=ob_steps)
+                   ob_steps=ob_steps, ob_records=ob_records)

@@ -65,29 +65,26 @@ def universe_payload(features: Mapping[str, AssetFeatures], *, snapshot_utc: flo
 
 
 # ---------------------------------------------------------------- Parquet rows (dolphin.store.ob_history)
+_FEATURE_COLUMNS = ("imbalance", "imbalance_ma5", "imbalance_persistence", "withdrawal_velocity", "depth_quality",
+                    "fill_probability", "spread_bps", "depth_1pct_usd", "cascading")
+
+
 def feature_rows(bar_ms: int, items: Iterable[tuple[str, AssetFeatures]]) -> dict[str, list[Any]]:
-    rows: dict[str, list[Any]] = {k: [] for k in (
-        "bar_ms", "symbol", "imbalance", "imbalance_ma5", "imbalance_persistence", "withdrawal_velocity",
-        "depth_quality", "fill_probability", "spread_bps", "depth_1pct_usd", "cascading")}
+    """History rows holding exactly the shard documents' values (clipped alike), so a replay on the history
+    reads the numbers a trader read from the bus (`backtest --journal --ob` compares them exactly)."""
+    rows: dict[str, list[Any]] = {k: [] for k in ("bar_ms", "symbol", *_FEATURE_COLUMNS)}
     for symbol, f in items:
-        snap = f.snapshot
+        doc = features_payload(f, bar_ms=bar_ms, regime_signal=None, timestamp=0.0)
         rows["bar_ms"].append(bar_ms)
         rows["symbol"].append(symbol)
-        rows["imbalance"].append(snap.imbalance)
-        rows["imbalance_ma5"].append(f.imbalance_ma5)
-        rows["imbalance_persistence"].append(f.imbalance_persistence)
-        rows["withdrawal_velocity"].append(f.withdrawal_velocity)
-        rows["depth_quality"].append(f.depth_quality)
-        rows["fill_probability"].append(f.fill_probability)
-        rows["spread_bps"].append(snap.spread_bps)
-        rows["depth_1pct_usd"].append(snap.depth_usd)
-        rows["cascading"].append(f.cascading)
+        for name in _FEATURE_COLUMNS:
+            rows[name].append(getattr(doc, name))
     return rows
 
 
 def macro_rows(bar_ms: int, m: MacroFeatures) -> dict[str, list[Any]]:
     return {"bar_ms": [bar_ms], "cascade_count": [m.cascade_count], "regime_signal": [m.regime_signal],
-            "market_imbalance": [m.market_imbalance], "assets": [m.assets]}
+            "market_imbalance": [_unit(m.market_imbalance)], "assets": [m.assets]}
 
 
 def universe_rows(bar_ms: int, universe: ObfUniverse) -> dict[str, list[Any]]:

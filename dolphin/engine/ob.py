@@ -96,10 +96,15 @@ class RecordedOBProvider:
         if np.any(np.diff(self.asset_ts) < 0) or np.any(np.diff(self.macro_ts) < 0):
             raise ValueError("OB record timestamps must be sorted")
 
-    def block(self, ts_ms: np.ndarray, assets: list[str]) -> OBBlock:
+    def picks(self, ts_ms: np.ndarray, assets: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Which record each bar reads: (n_bars, n_assets) rows of ``asset_ts`` and (n_bars,) rows of ``macro_ts``.
+
+        -1 where there is none (before the first record, an asset without records, older than
+        ``max_age_ms``). A row is the symbol's own latest record (one with a finite field).
+        """
         query = np.asarray(ts_ms, dtype=np.int64) + self.offset_ms
         n_bars, n_assets = len(query), len(assets)
-        out_asset = np.tile(NEUTRAL_ASSET, (n_bars, n_assets, 1))
+        asset_rows = np.full((n_bars, n_assets), -1, dtype=np.int64)
         col = {s: i for i, s in enumerate(self.symbols)}
         for j, asset in enumerate(assets):
             i = col.get(asset)
@@ -108,12 +113,27 @@ class RecordedOBProvider:
             own = np.flatnonzero(np.isfinite(self.asset_values[:, i, :]).any(axis=1))   # the symbol's records
             rows = asof_rows(self.asset_ts[own], query, self.max_age_ms)
             have = rows >= 0
-            _fill(out_asset[:, j, :], have, self.asset_values[own[rows[have]], i, :])
-        out_macro = np.tile(NEUTRAL_MACRO, (n_bars, 1))
+            asset_rows[have, j] = own[rows[have]]
         own = np.flatnonzero(np.isfinite(self.macro_values).any(axis=1))
         mrows = asof_rows(self.macro_ts[own], query, self.max_age_ms)
+        macro_rows = np.full(n_bars, -1, dtype=np.int64)
         mhave = mrows >= 0
-        _fill(out_macro, mhave, self.macro_values[own[mrows[mhave]]])
+        macro_rows[mhave] = own[mrows[mhave]]
+        return asset_rows, macro_rows
+
+    def block(self, ts_ms: np.ndarray, assets: list[str]) -> OBBlock:
+        asset_rows, macro_rows = self.picks(ts_ms, assets)
+        n_bars, n_assets = asset_rows.shape
+        out_asset = np.tile(NEUTRAL_ASSET, (n_bars, n_assets, 1))
+        col = {s: i for i, s in enumerate(self.symbols)}
+        for j, asset in enumerate(assets):
+            i = col.get(asset)
+            have = asset_rows[:, j] >= 0
+            if i is not None and have.any():
+                _fill(out_asset[:, j, :], have, self.asset_values[asset_rows[have, j], i, :])
+        out_macro = np.tile(NEUTRAL_MACRO, (n_bars, 1))
+        mhave = macro_rows >= 0
+        _fill(out_macro, mhave, self.macro_values[macro_rows[mhave]])
         return OBBlock(out_asset, out_macro)
 
 

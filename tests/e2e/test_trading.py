@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,10 @@ def test_paper_session_equals_backtest_of_the_archived_scans(tmp_path: Path) -> 
     so this family's gate is wide; the gate itself is tested in tests/integration/trader.
     """
     configs = configs_with(tmp_path, "trader", stale_after_s=600)
-    fam = start_family(tmp_path / "home", speed=15.0, extra_env={"DOLPHIN_CONFIG_DIR": str(configs)})
+    # OBF's first-publish warm-up (60 s of wall time) shortened: the session's steps act on live OB bars and
+    # OBF's history covers them (it flushes on the clean stop of `dolphin down`)
+    fam = start_family(tmp_path / "home", speed=15.0, extra_env={"DOLPHIN_CONFIG_DIR": str(configs),
+                                                                 "DOLPHIN_OBF_WARMUP_S": "5"})
     try:
         wait_for(lambda: _has_a_trade(fam.home), 600, "the family's first closed paper trade", poll=1.0)
         fam.cli("svc", "stop", "trader", check=True)          # freeze the books to compare them
@@ -54,12 +58,25 @@ def test_paper_session_equals_backtest_of_the_archived_scans(tmp_path: Path) -> 
     live_trades = [r["trade"] for r in records if r["type"] == "trade"]
     first, last = inputs[0]["scan_number"], commits[-1]
     assert [r["scan_number"] for r in inputs] == list(range(first, last + 1)), "the trader missed a scan"
-    # the journal carries what the archive does not (e.g. a scan the trader found stale and
-    # did not trade): replaying it over the archive must give the very same trades
+    # live OB, not the legacy Monte-Carlo edge: every step journaled the OB block its engine acted on and where
+    # it came from — OBF's shards on the bus (its fallback file during an outage, none before OBF's first bar)
+    sources = Counter(r.get("ob_source") for r in inputs)
+    assert all(r.get("ob") is not None for r in inputs) and set(sources) <= {"bus", "fallback", "none"}, sources
+    assert sources["bus"] >= 1, sources
+    # the journal carries what the archive does not (e.g. a scan the trader found stale and did not trade, the OB
+    # each step acted on): replaying it over the archive, with OBF's recorded history beside it, must give the
+    # very same trades; the history is cross-checked against the journal's OB step by step
     res = fam.cli("backtest", "--scans", str(fam.home), "--journal", str(fam.home / "journal" / "blue.jsonl"),
-                  "--json", timeout=600)
+                  "--ob", str(fam.home), "--json", timeout=600)
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
+    check = summary["ob_check"]
+    print("ob check:", {k: check[k] for k in ("steps", "agree", "differ", "uncovered", "filled", "sources", "causes")},
+          check["differences"][:3])
+    # which of agree / differ a step lands in is a race (the trader's step against OBF's bar for the same close)
+    assert check["steps"] == len(inputs) and check["filled"] == 0
+    assert check["agree"] + check["differ"] + check["uncovered"] == check["steps"]
+    assert check["sources"] == dict(sources)
     with open(summary["files"]["trades"]) as fh:
         backtest_trades = list(csv.DictReader(fh))
     assert summary["metrics"]["trades"] == len(backtest_trades) == len(live_trades) >= 1

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from dolphin.bus import Bus, BusSettings, ShardedFeatureStore, connect, schema
+from dolphin.bus import AsyncBus, Bus, BusSettings, ShardedFeatureStore, connect, connect_async, schema
+from dolphin.bus.ob_feed import ObFeed, ObView
 from dolphin.services.obf import ObfDaemon, ObfOptions, ObfStats, run_obf
 from dolphin.services.runtime import ServiceContext
+from dolphin.store.ob_cache import FallbackReader, ObFallback
 from tests.integration.support import ServiceThread
 from tests.support import wait_until  # noqa: F401 - re-exported to this layer's tests
 
@@ -57,6 +62,54 @@ class BusReader:
 
     def close(self) -> None:
         self.client.shutdown()
+
+
+class TraderObReader:
+    """The trader's OB read path, built as `TraderService` builds it, on its own asyncio client and loop.
+
+    An `ObFeed` follows the ten shard maps and the macro key through the official asyncio
+    client (`ObFeed.start`, as `TraderService.start` calls it) and a `FallbackReader` reads
+    OBF's file; `view` is `TraderService._ob_view`: `ObFeed.at_or_fallback`. The client's
+    connect timeout is longer than the outage a test makes (a trader's default is 20 s),
+    so it rides the outage out and reconnects, its listeners re-registered, by itself.
+    """
+
+    def __init__(self, address: str, home: Path) -> None:
+        self.feed = ObFeed()
+        self.fallback = FallbackReader(home)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="trader-ob-reader", daemon=True)
+        self._thread.start()
+        self.client = self._run(connect_async(BusSettings(members=(address,), connect_timeout_s=120.0),
+                                              client_name="dolphin-trader-ob-test"))
+        self._run(self.feed.start(self.client, AsyncBus(self.client, source="trader ob test")))
+
+    def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(60)
+
+    def view(self, close_ms: int) -> tuple[ObView, bool, ObFallback | None]:
+        """`TraderService._ob_view(close_ms)`, and the fallback file as that call read it (None: not read)."""
+        read: list[ObFallback | None] = [None]
+
+        def fallback() -> ObFallback | None:
+            read[0] = self.fallback()
+            return read[0]
+
+        view, used = self.feed.at_or_fallback(close_ms, fallback)
+        return view, used, read[0]
+
+    @property
+    def newest_bar_ms(self) -> int | None:
+        """The market time of the newest OB bar the feed has heard of (any asset)."""
+        return self.feed.at(0).newest_bar_ms
+
+    def close(self) -> None:
+        try:
+            self._run(self.client.shutdown())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._loop.close()
 
 
 class ObfProcess:

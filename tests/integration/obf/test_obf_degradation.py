@@ -15,13 +15,14 @@ from aiohttp import WSMsgType, web
 
 from dolphin.bus import ObfStatus, schema
 from dolphin.bus.member import EmbeddedMember
+from dolphin.bus.ob_feed import STALE_MS, ObView, freshest
 from dolphin.enums import CircuitState
 from dolphin.market.sim import SimConfig, SimExchange
 from dolphin.services.obf import ObfOptions
 from dolphin.services.obf.service import STATUS_FILE
-from dolphin.store.ob_cache import CACHE_DIR, cache_path, read_cache, read_fallback
+from dolphin.store.ob_cache import CACHE_DIR, ObFallback, cache_path, read_cache, read_fallback
 
-from .support import BusReader, ObfThread, wait_until
+from .support import BusReader, ObfThread, TraderObReader, wait_until
 
 pytestmark = [pytest.mark.degradation]
 
@@ -34,36 +35,62 @@ def _status_file(home: Path) -> ObfStatus:
 
 def test_a_bus_outage_opens_the_circuit_feeds_the_fallback_file_and_heals_by_itself(
         member: EmbeddedMember, runtime_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The member is stopped until the fallback file has followed the market for 10 s of market time (~2 s
-    of wall time at speed 5: the issue's 30 s outage, shortened; what it proves does not depend on the length).
-    The client's connect timeout is 2 s, so the outage also outlives the client and the daemon builds a new one."""
+    """The member is stopped until the fallback file has followed the market for 10 s of market time, and for
+    more than `STALE_MS` past the last bar the bus delivered (~a few s of wall time at speed 5: the issue's 30 s
+    outage, shortened; what it proves does not depend on the length). The client's connect timeout is 2 s, so
+    the outage also outlives OBF's client and the daemon builds a new one.
+
+    Beside it, the trader's OB read path (`TraderObReader`: `ObFeed` on the bus through the asyncio client +
+    `FallbackReader`, through `ObFeed.at_or_fallback` as `TraderService._ob_view`) follows the bus before the
+    outage, reads the fallback file during it, and the bus again once the circuit has closed."""
     monkeypatch.setenv("DOLPHIN_HZ_CONNECT_TIMEOUT", "2")
     with SimExchange(SimConfig(port=0, symbols=50, speed=5.0)) as sim:
         obf = ObfThread(runtime_root, ObfOptions(
             rest_url=sim.rest_url, ws_url=sim.ws_url, cadence="100ms", warmup_s=0.0, snapshot_interval_s=1.0,
             status_interval_s=0.25, push_timeout_s=0.5, breaker_backoff_s=0.5, breaker_backoff_max_s=2.0)).start()
+        trader: TraderObReader | None = None
         try:
             wait_until(lambda: obf.stats.publisher is not None and obf.stats.publisher.pushes >= 3
                        and obf.stats.snapshots >= 1, 60, what="pushes before the outage")
             pub = obf.stats.publisher
             assert cache_path(runtime_root).exists() is False            # no outage, no fallback file
+            trader = TraderObReader(member.address, runtime_root)
+            before = wait_until(lambda: trader.newest_bar_ms, 30, what="the trader's feed following the shards")
+            view, used, _ = trader.view(before)
+            assert not used and freshest(view) == before and view.features      # the bus's bars
             port = member.port
             member.stop()
-            before = obf.messages
+            ingested = obf.messages
             first = wait_until(lambda: read_fallback(runtime_root), 60, what="the fallback file")
             assert pub.breaker.opens == 1 and pub.state is not CircuitState.CLOSED
             assert pub.push_failures >= 5 and len(first.features) == 50 and first.macro is not None
             first_bar = first.macro.bar_ms
+            bus_last = trader.newest_bar_ms              # the last bar the trader's feed heard before the outage
+            assert bus_last is not None
+            enough = max(first_bar + 10_000, bus_last + STALE_MS + 5_000)
             later = wait_until(lambda: (f := read_fallback(runtime_root)) and f.macro is not None
-                               and f.macro.bar_ms >= first_bar + 10_000 and f, 60, what="the file to follow the market")
+                               and f.macro.bar_ms >= enough and f, 60, what="the file to follow the market")
             assert all(f.bar_ms == later.macro.bar_ms for f in later.features.values())
-            assert obf.messages > before + 500 and obf.stats.bars_closed > 0    # ingestion never stopped
+            assert obf.messages > ingested + 500 and obf.stats.bars_closed > 0    # ingestion never stopped
+
+            def fallback_step() -> tuple[int, ObView, ObFallback] | None:
+                """A step of the bar closing at the file's bar: the trader's view, and the file as it read it.
+                (The file moves on every second; a step that read a version newer than its close retries.)"""
+                now = read_fallback(runtime_root)
+                assert now is not None and now.macro is not None
+                view, used, read = trader.view(now.macro.bar_ms)
+                return (now.macro.bar_ms, view, read) if used and read is not None else None
+
+            close, view, read = wait_until(fallback_step, 30, what="the trader's step to read the fallback file")
+            assert close - bus_last > STALE_MS and trader.newest_bar_ms == bus_last   # the bus is behind, silent
+            assert read.macro is not None and view.macro == read.macro and read.macro.bar_ms == close
+            assert len(view.features) == 50 and view.features == read.features       # the file's values, all of them
             assert _status_file(runtime_root).circuit in ("open", "half_open")
             with EmbeddedMember(port=port) as again:
                 wait_until(lambda: pub.state is CircuitState.CLOSED, 60, what="the circuit to close")
                 closed = wait_until(lambda: (c := read_cache(runtime_root)) and c.circuit == "closed" and c, 30,
                                     what="the fallback file to say the bus is back")
-                assert closed.written_at >= later.written_at
+                assert closed.written_at >= later.written_at and closed.bar_ms is not None
                 reader = BusReader(again.address)
                 try:
                     macro = wait_until(lambda: (m := reader.get(schema.OB_MACRO_LATEST)) and
@@ -74,8 +101,15 @@ def test_a_bus_outage_opens_the_circuit_feeds_the_fallback_file_and_heals_by_its
                     assert macro.assets == 50
                 finally:
                     reader.close()
+                # the trader's client rode the outage out: its listeners hear the bus again, the file is not read
+                after = wait_until(lambda: (n := trader.newest_bar_ms) and n > closed.bar_ms and n, 60,
+                                   what="the trader's feed following the bus again")
+                view, used, read = trader.view(after)
+                assert not used and read is None and freshest(view) == after
             assert obf.stats.stalls == 0 and pub.breaker.opens == 1
         finally:
+            if trader is not None:
+                trader.close()
             obf.stop()
 
 

@@ -30,8 +30,8 @@ def feats(k: float) -> AssetFeatures:
 
 
 def expected(k: float) -> tuple[float, ...]:
-    f = feats(k)
-    return (f.imbalance_ma5, f.imbalance_persistence, f.withdrawal_velocity, f.depth_quality, f.fill_probability)
+    """What the bus carried for bar ``k`` (its shard document: imbalance_ma5 past 1 clipped), which the history holds."""
+    return ob_codec.asset_values(ob_codec.features_payload(feats(k), bar_ms=0, regime_signal=None, timestamp=0.0))
 
 
 def write_history(root: Path, bars: list[tuple[int, list[tuple[str, float]], float]]) -> None:

@@ -81,6 +81,25 @@ def test_history_round_trips_into_the_engines_provider(tmp_path: Path) -> None:
     assert con.execute("SELECT count(DISTINCT date) FROM macro").fetchone() == (2,)
 
 
+def test_history_rows_hold_the_bus_payloads_values_even_past_a_bound_by_rounding(tmp_path: Path) -> None:
+    """`backtest --journal --ob` compares a trader's journaled OB (the shard documents) with the history exactly."""
+    import dataclasses
+
+    (_, items, macro), = _bars(1)
+    symbol, f = items[0]
+    off = dataclasses.replace(f, imbalance_ma5=1.0 + 2e-16, imbalance_persistence=-1e-17, fill_probability=1.0 + 4e-16)
+    doc = ob_codec.features_payload(off, bar_ms=T0, regime_signal=None, timestamp=0.0)
+    assert (doc.imbalance_ma5, doc.imbalance_persistence, doc.fill_probability) == (1.0, 0.0, 1.0)
+    writer = ObHistoryWriter(tmp_path / "ob_history")
+    writer.recover()
+    writer.add_rows(FEATURES, ob_codec.feature_rows(T0, [(symbol, off)]))
+    writer.add_rows(MACRO, ob_codec.macro_rows(T0, dataclasses.replace(macro, market_imbalance=-1.0 - 2e-16)))
+    writer.flush()
+    provider = load_ob_history(tmp_path)
+    assert tuple(provider.asset_values[0, 0]) == ob_codec.asset_values(doc)
+    assert provider.macro_values[0, 2] == -1.0
+
+
 def test_a_restart_removes_unfinished_parts_and_never_writes_a_bar_twice(tmp_path: Path) -> None:
     root = tmp_path / "ob_history"
     first = ObHistoryWriter(root)
