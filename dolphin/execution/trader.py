@@ -6,7 +6,8 @@ Per scan (bible §14.1, with DOLPHIN's journal):
   stays continuous) but is not traded; ② a new UTC date (from the scan's own time) closes
   the day and opens the next; ③ the pending ACB update is applied (§14.2 pattern), then
   posture (HIBERNATE is enforced by the engine: no entries, open position force-exited)
-  and the kill switch; ④ the input is journaled (write-ahead); ⑤ `_GateSnap` before,
+  and the kill switch; ④ the input is journaled (write-ahead: written before any order
+  leaves, fsynced beside it — docs/trader.md); ⑤ `_GateSnap` before,
   `step_bar`, `_GateSnap` after (§14.3); ⑥ every order goes through the executor by its
   deterministic client order id and each fill is journaled; ⑦ a commit closes the step.
 
@@ -420,7 +421,8 @@ class TraderCore:
                     kill_level: KillLevel | None = None, manual_exit: str | None = None,
                     records_before: list[Any] | None = None) -> StepResult:
         """Step the engine, then journal: input + commit in one write when the step orders nothing;
-        the input first (write-ahead) and the fills + commit after when it does."""
+        the input first (write-ahead: written before the orders leave, fsynced beside them) and the
+        fills + commit after when it does."""
         result = StepResult(bar.scan_number)
         self.posture = posture
         result.closed_day = self._date_boundary(bar, posture)

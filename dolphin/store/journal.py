@@ -3,7 +3,8 @@
 One JSON line per record, appended and fsynced before the trader acts on it (so before
 anything is published). The journal is event-sourced:
 
-- `ScanInput` is written *before* the engine steps the scan (write-ahead);
+- `ScanInput` is written *before* any order of its step leaves (write-ahead; its fsync
+  runs beside the order, `append(durable=False)` + `sync`: docs/trader.md);
 - `FillRecord` for every order the step produced, keyed by its deterministic client order id;
 - `TradeRecord` for every closed trade;
 - `Commit` after the step's effects are all recorded;
