@@ -7,6 +7,12 @@ remainder); a position is opened behind its back (phantom: alerted on the bus, i
 and the journal, entries blocked until it is closed); a stranger's order rests on the
 venue (orphan) until `dolphin kill halt` cancels it; the halt and reduce levels hold, the
 halt across a restart.
+
+A second, shorter session: the position changed behind the trader's back to the other
+side (side_mismatch, policy alert) and to another size (size_mismatch, policy escalate:
+the kill switch halts, persisted); the venue's funding (the simulator's loopback drill
+``POST /sim/v1/funding``) booked once through ACCOUNT_UPDATE; a reconnect storm (every
+stream dropped every 300 ms) held by the storm guard.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ any new order. Then while the exit order is on the wire — the venue executed i
 acknowledgement is held back, the journal has no fill: the restart replays the step,
 finds the order at the venue by its deterministic client order id and books the venue's
 fill — it does not send the exit again. Nothing lost, nothing doubled; the keys never
-appear in a log, the journal or a bus payload.
+appear in a log, the journal or a bus payload. Last, what an OS crash before the
+write-ahead fsync leaves (the journal cut back before an entry that reached the venue):
+a phantom, nothing resent, the rewound trade id's entry refused on -4116, not adopted.
 """
 
 from __future__ import annotations
