@@ -245,6 +245,13 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="live-bench-", dir=args.home))
     records = synthetic_records(args.scans)
     start_ms = records[-1].timestamp_ns // 1_000_000 + 60_000
+    loads: list[float] = [os.getloadavg()[0]]       # the 1-minute load average, sampled through the run
+    sampling = threading.Event()
+
+    def sample_load() -> None:
+        while not sampling.wait(5.0):
+            loads.append(os.getloadavg()[0])
+    threading.Thread(target=sample_load, daemon=True).start()
     member, port = start_member(tmp)
     sim, rest_url, ws_url = start_sim(tmp, start_ms)
     figures: dict[str, tuple[list[float], list[float], float, int]] = {}
@@ -268,8 +275,10 @@ def main() -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    print(f"machine: {machine('aiohttp', 'hazelcast-python-client')}; load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; journals under {tmp} (fsync per step)")
+    sampling.set()
+    print(f"machine: {machine('aiohttp', 'hazelcast-python-client')}; load average (1 min) during the run "
+          f"{min(loads):.2f}–{max(loads):.2f}, at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"journals under {tmp} (fsynced as the trader does)")
     print(f"{'scan received → order (ms)':58s} {'p50':>8s} {'p99':>8s} {'max':>8s} {'orders':>7s} {'scans':>6s} "
           f"{'feed s':>7s}")
     for mode, name in (("live", "live: order handler entered at `dolphin sim`"),

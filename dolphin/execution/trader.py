@@ -6,7 +6,8 @@ Per scan (bible §14.1, with DOLPHIN's journal):
   stays continuous) but is not traded; ② a new UTC date (from the scan's own time) closes
   the day and opens the next; ③ the pending ACB update is applied (§14.2 pattern), then
   posture (HIBERNATE is enforced by the engine: no entries, open position force-exited)
-  and the kill switch; ④ the input is journaled (write-ahead); ⑤ `_GateSnap` before,
+  and the kill switch; ④ the input is journaled (write-ahead: written before any order
+  leaves, fsynced beside it — docs/trader.md); ⑤ `_GateSnap` before,
   `step_bar`, `_GateSnap` after (§14.3); ⑥ every order goes through the executor by its
   deterministic client order id and each fill is journaled; ⑦ a commit closes the step.
 
@@ -17,6 +18,7 @@ client order id before anything is resubmitted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -35,7 +37,7 @@ from dolphin.engine.acb import AdaptiveCircuitBreaker
 from dolphin.engine.engine import NDAlphaEngine, compile_kernel, decode_state, encode_state
 from dolphin.engine.mc_gate import MCReport
 from dolphin.engine.params import StrategyConfig
-from dolphin.engine.trades import ClosedTrade, DayResult, OpenPosition
+from dolphin.engine.trades import BarResult, ClosedTrade, DayResult, OpenPosition
 from dolphin.enums import KillLevel, ObSource, Posture
 from dolphin.execution.executor import Executor, PaperExecutor
 from dolphin.execution.kill_switch import CLEAR, KillState, KillSwitch
@@ -419,7 +421,8 @@ class TraderCore:
                     kill_level: KillLevel | None = None, manual_exit: str | None = None,
                     records_before: list[Any] | None = None) -> StepResult:
         """Step the engine, then journal: input + commit in one write when the step orders nothing;
-        the input first (write-ahead) and the fills + commit after when it does."""
+        the input first (write-ahead: written before the orders leave, fsynced beside them) and the
+        fills + commit after when it does."""
         result = StepResult(bar.scan_number)
         self.posture = posture
         result.closed_day = self._date_boundary(bar, posture)
@@ -448,41 +451,19 @@ class TraderCore:
         if journal_input:
             pending.append(self._input_record(bar, trade=trade, vol_ok=vol_ok, acb=acb, kill=kill, ob=ob, mc=mc,
                                               kill_level=kill_level, manual_exit=manual_exit))
+        syncing: asyncio.Future[None] | None = None
         if out.exits or out.entries:
             if pending:
-                self.journal.append(*pending)       # write-ahead: durable before any order leaves
+                # write-ahead: in the file before any order leaves (a kill -9 loses nothing), fsynced while the
+                # orders travel; an OS crash before the fsync is covered by the ids and the venue (docs/trader.md)
+                self.journal.append(*pending, durable=False)
+                syncing = asyncio.ensure_future(asyncio.to_thread(self.journal.sync))
                 pending = []
-            exits: list[ClosedTrade] = []
-            for engine_trade in out.exits:
-                intent = exit_intent(self.book_id, engine_trade)
-                fill, record = await self._execute(intent, bar.scan_number)
-                pending += record
-                if fill is None:   # refused or unfilled: the engine's own exit stays; the venue's side is reconciled
-                    result.refused.append((intent, self._refusal(intent)))
-                    trade_out = engine_trade
-                else:
-                    result.orders.append((intent, fill))
-                    trade_out = (self.engine.apply_exit_fill(engine_trade, fill.price, fill.fee) if self.venue_truth
-                                 else engine_trade)
-                exits.append(trade_out)
-                if trade_out.trade_id not in self._journaled_trades:
-                    pending.append(TradeRecord(seq=self.journal.next_seq(), scan_number=bar.scan_number,
-                                               trade=msgspec.to_builtins(trade_out)))
-                    self._journaled_trades.add(trade_out.trade_id)
-                self.trades.append(trade_out)
-            entries: list[OpenPosition] = []
-            for pos in out.entries:
-                intent = entry_intent(self.book_id, pos)
-                fill, record = await self._execute(intent, bar.scan_number)
-                pending += record
-                if fill is None:   # the venue never took it: the position never existed
-                    result.refused.append((intent, self._refusal(intent)))
-                    self.engine.void_entry(pos.trade_id)
-                    continue
-                result.orders.append((intent, fill))
-                entries.append(self.engine.apply_entry_fill(pos.trade_id, fill.price, fill.quantity, fill.fee)
-                               if self.venue_truth else pos)
-            result.exits, result.entries = exits, entries
+        try:
+            await self._orders(bar, out, result, pending)
+        finally:
+            if syncing is not None:
+                await syncing       # the fills are never journaled before their intent is durable
         if self.venue_truth:
             pending += self._apply_cash(bar.scan_number, result)
         if commit:
@@ -499,6 +480,42 @@ class TraderCore:
         if result.closed_day is not None or (not self._replaying and self.scans_since_snapshot >= self.snapshot_every):
             self._snapshot()
         return result
+
+    async def _orders(self, bar: ScanBar, out: BarResult, result: StepResult, pending: list[Any]) -> None:
+        """Every exit then every entry of the engine's step through the executor; records appended to `pending`."""
+        if not (out.exits or out.entries):
+            return
+        exits: list[ClosedTrade] = []
+        for engine_trade in out.exits:
+            intent = exit_intent(self.book_id, engine_trade)
+            fill, record = await self._execute(intent, bar.scan_number)
+            pending += record
+            if fill is None:   # refused or unfilled: the engine's own exit stays; the venue's side is reconciled
+                result.refused.append((intent, self._refusal(intent)))
+                trade_out = engine_trade
+            else:
+                result.orders.append((intent, fill))
+                trade_out = (self.engine.apply_exit_fill(engine_trade, fill.price, fill.fee) if self.venue_truth
+                             else engine_trade)
+            exits.append(trade_out)
+            if trade_out.trade_id not in self._journaled_trades:
+                pending.append(TradeRecord(seq=self.journal.next_seq(), scan_number=bar.scan_number,
+                                           trade=msgspec.to_builtins(trade_out)))
+                self._journaled_trades.add(trade_out.trade_id)
+            self.trades.append(trade_out)
+        entries: list[OpenPosition] = []
+        for pos in out.entries:
+            intent = entry_intent(self.book_id, pos)
+            fill, record = await self._execute(intent, bar.scan_number)
+            pending += record
+            if fill is None:   # the venue never took it: the position never existed
+                result.refused.append((intent, self._refusal(intent)))
+                self.engine.void_entry(pos.trade_id)
+                continue
+            result.orders.append((intent, fill))
+            entries.append(self.engine.apply_entry_fill(pos.trade_id, fill.price, fill.quantity, fill.fee)
+                           if self.venue_truth else pos)
+        result.exits, result.entries = exits, entries
 
     async def _execute(self, intent: OrderIntent,
                        scan_number: int) -> tuple[Fill | None, list[FillRecord | RejectRecord]]:

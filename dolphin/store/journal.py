@@ -3,7 +3,8 @@
 One JSON line per record, appended and fsynced before the trader acts on it (so before
 anything is published). The journal is event-sourced:
 
-- `ScanInput` is written *before* the engine steps the scan (write-ahead);
+- `ScanInput` is written *before* any order of its step leaves (write-ahead; its fsync
+  runs beside the order, `append(durable=False)` + `sync`: docs/trader.md);
 - `FillRecord` for every order the step produced, keyed by its deterministic client order id;
 - `TradeRecord` for every closed trade;
 - `Commit` after the step's effects are all recorded;
@@ -224,7 +225,7 @@ class JournalWriteError(OSError):
 
 
 class Journal:
-    """Append-only, fsync-per-record journal file (one per strategy book)."""
+    """Append-only, fsync-per-append journal file (one per strategy book)."""
 
     def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
         self.path = Path(path)
@@ -233,6 +234,7 @@ class Journal:
         self._fd: int | None = None
         self.seq = 0
         self.dropped_tail = False
+        self._unsynced = False   # a non-durable append not yet fsynced
 
     # ---------------------------------------------------------------- reading
     def _lines(self) -> Iterator[tuple[int, bytes]]:
@@ -328,11 +330,17 @@ class Journal:
         self.seq += 1
         return self.seq
 
-    def append(self, *records: Record) -> None:
+    def append(self, *records: Record, durable: bool = True) -> None:
         """Write records in one write and one fsync: when this returns they survive a crash.
 
         A crash mid-write leaves a torn tail that recovery drops, so a group is
         all-or-nothing for everything before its last line.
+
+        ``durable=False`` is the trader's write-ahead record before an order leaves: the
+        group is written (in the page cache, so a kill -9 of the process loses nothing)
+        but not fsynced; `sync` makes it durable while the order travels, and the next
+        durable append covers it anyway. docs/trader.md ("Write-ahead, then fsync") has
+        the argument for why an OS crash in between cannot duplicate an order.
         """
         if self._fd is None:
             self.open()
@@ -344,7 +352,7 @@ class Journal:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            if self.fsync:
+            if self.fsync and durable:
                 os.fsync(self._fd)
         except OSError as exc:
             try:   # leave no torn group behind: the books end where they ended before this append
@@ -352,9 +360,26 @@ class Journal:
             except OSError:
                 pass   # recovery drops a torn tail anyway
             raise JournalWriteError(exc.errno, f"{self.path}: append failed ({exc.strerror})") from exc
+        self._unsynced = not durable and self.fsync
+
+    def sync(self) -> None:
+        """fsync what `append(durable=False)` wrote (thread-safe to run beside the event loop; no-op if nothing).
+
+        A failure is a `JournalWriteError` but the file is *not* cut back: the records may
+        already have been acted on (an order sent), and the page cache still holds them
+        for a restart of this process to read.
+        """
+        if not self._unsynced or self._fd is None:
+            return
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise JournalWriteError(exc.errno, f"{self.path}: fsync failed ({exc.strerror})") from exc
+        self._unsynced = False
 
     def close(self) -> None:
         if self._fd is not None:
+            self.sync()
             os.close(self._fd)
             self._fd = None
 

@@ -103,7 +103,7 @@ class VenueBooks:
         self.wallet: float | None = None
         self.session_start_wallet: float | None = None
         self.funding_events = 0
-        self.on_funding: Callable[[], None] | None = None
+        self.on_funding: Callable[[int], None] | None = None     # called with the event's venue time (ms)
         self.on_wallet: Callable[[float], None] | None = None
         self.fills = 0
         self.partial_fills = 0
@@ -176,7 +176,7 @@ class VenueBooks:
         if event.data.reason == "FUNDING_FEE":
             self.funding_events += 1
             if self.on_funding is not None:
-                self.on_funding()
+                self.on_funding(event.transaction_time or event.event_time)
 
     def _set_wallet(self, wallet: float) -> None:
         self.wallet = wallet

@@ -12,8 +12,11 @@ One leg (an entry or an exit of an engine trade) becomes:
 3. **a lost acknowledgement is found before anything is resent** — a network failure, a
    5xx or -1007 ("execution status unknown") leaves the order's fate unknown: the order is
    looked up by its client order id; found → followed, absent (-2013) → resent with the
-   same id, unreachable → asked again with backoff. The venue refuses a reused id (-4116),
-   and that answer is resolved by a lookup too. So there is never a duplicate. An order
+   same id, unreachable → asked again with backoff. The venue refuses a reused id (-4116):
+   on a resend that answer is resolved by a lookup too; on a leg's *first* send it means
+   the id was taken by an order the journal does not know (a journal tail lost to an OS
+   crash before its fsync, docs/trader.md) and the leg is refused, never adopted. So there
+   is never a duplicate. An order
    still unknown after ``order_resolve_s`` raises `OrderUnresolved`: the trader stops
    stepping and rebuilds from its journal, whose replay looks the order up again;
 4. **the fill is the venue's** — the leg completes when the venue calls its order final and
@@ -227,11 +230,8 @@ class LiveExecutor:
                     self.on_accepted(latency)
                 return self.books.apply_order(order)
             except DuplicateClientOrderIdError:
-                # the id is already at the venue: an earlier attempt of ours landed (a lost ack, a crash)
-                self.counters.lost_acks += 1
-                found = await self._find(intent.symbol, cid)
+                found = await self._taken_id(intent, cid, first=attempt == 0)
                 if found is not None:
-                    log.warning("%s was already at the venue (an earlier attempt landed): following it", cid)
                     return found
             except RateLimitError as exc:
                 self.counters.rate_limited += 1
@@ -258,6 +258,32 @@ class LiveExecutor:
             attempt += 1
             self.counters.resent += 1
             await asyncio.sleep(random.uniform(0.0, min(5.0, 0.2 * 2 ** attempt)))
+
+    async def _taken_id(self, intent: OrderIntent, cid: str, *, first: bool) -> OrderTrack | None:
+        """The venue says the id is taken (-4116): follow our own order, or refuse the leg (`OrderRefused`).
+
+        On a resend, an earlier attempt of this call landed (a lost ack): it is followed. On a
+        leg's first send, the id was taken before this order was ever sent — by an order the
+        journal does not know: its tail (the write-ahead record) was lost to an OS crash before
+        its fsync (docs/trader.md). An *exit* found on its own symbol is the exit of this very
+        position (the engine's trade id and symbol are the same) and is followed; an entry is
+        refused, never adopted — the position may since have been closed by hand, and the
+        phantom alert already stands for it. None: not found, send again.
+        """
+        found = await self._find(intent.symbol, cid)
+        if found is not None and (not first or intent.leg == "exit"):
+            self.counters.lost_acks += 1
+            log.warning("%s was already at the venue (%s): following it", cid,
+                        "an earlier attempt landed" if not first else "an exit the journal lost to a crash")
+            return found
+        if not first and found is None:
+            return None
+        self.books.forget(cid)
+        self.counters.venue_rejects += 1
+        self.alerts.raise_(AlertKind.VENUE_REJECT, intent.symbol,
+                           f"{cid}: the venue already holds this client order id on an order the journal does not "
+                           "know (a lost journal tail?): leg refused, not adopted — see the phantom/orphan alerts")
+        raise OrderRefused("venue", "-4116", f"{cid} was taken at the venue before this order was sent")
 
     async def _after_unknown(self, intent: OrderIntent, cid: str, exc: BaseException) -> OrderTrack | None:
         """The order's fate is unknown: find it by its id before anything is resent."""

@@ -26,6 +26,7 @@ Every order request is stamped (wall clock, ``time.time()``) the moment its hand
 entered, before its body is read: ``GET /sim/v1/orders/received`` (loopback) lists the
 latest ``RECEIVED_KEPT`` as ``{client_order_id, symbol, path, received_s}``, so a latency harness
 can measure "order on the wire" at the venue rather than at the client.
+``POST /sim/v1/funding`` (loopback) settles funding now, as at a funding time (a drill).
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ class RestApi:
             web.post("/sim/v1/shocks", self._admin(ex.external.add_shock)),
             web.delete("/sim/v1/shocks", self._admin(lambda p: {"cleared": ex.external.shocks.clear()})),
             web.get("/sim/v1/orders/received", self._admin(lambda p: self.received_orders())),
+            web.post("/sim/v1/funding", self._admin(tr.funding_now)),
             web.get("/sim/v1/faults", self._admin(lambda p: ex.faults.describe())),
             web.post("/sim/v1/faults", self._admin_add),
             web.delete("/sim/v1/faults", self._admin(lambda p: {"cleared": ex.faults.clear()})),

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +104,8 @@ class LiveTraderService(TraderService):
                                          self._expected)
         self.history = VenueHistory()
         self._funding = asyncio.Event()
-        self.books.on_funding = self._funding.set
+        self.books.on_funding = self._funding_event
+        self.venue_start_ms: int | None = None   # the venue's clock at this session's start: where funding is read from
         self._kill_level: KillLevel | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.last_slippage_bps: float | None = None
@@ -143,6 +143,10 @@ class LiveTraderService(TraderService):
             await self.executor.load_filters()
         except MarketError as exc:
             log.warning("the venue's symbol rules are not readable yet (%s): loaded at the first order", exc)
+        try:
+            self.venue_start_ms = await self.rest.server_time()
+        except MarketError as exc:
+            log.warning("the venue's time is not readable yet (%s): funding is read from its first event", exc)
         core = await super().start()
         self.books.prefix = f"dol{core.book_id}-"
         await self.marks.start()
@@ -172,9 +176,18 @@ class LiveTraderService(TraderService):
             await self.reconciler.unknown_fills(since + 1, self.history.order_ids, symbols)
         await self._catch_up_funding(core)
 
+    def _funding_event(self, venue_ms: int) -> None:
+        """An ACCOUNT_UPDATE with reason FUNDING_FEE: read the income (one flow per row) between steps."""
+        if self.venue_start_ms is None or 0 < venue_ms < self.venue_start_ms:
+            self.venue_start_ms = venue_ms - 1
+        self._funding.set()
+
     async def _catch_up_funding(self, core: TraderCore) -> None:
-        """Funding the venue booked since the journal's last venue event, not yet in the journal."""
+        """Funding the venue booked since the journal's last venue event (or this session's start, on the venue's
+        clock, for a book without one), not yet in the journal."""
         since = self.history.last_event_ms
+        if since is None:
+            since = self.venue_start_ms
         if since is None:
             return
         try:
@@ -230,8 +243,6 @@ class LiveTraderService(TraderService):
         while not self.ctx.stop.is_set():
             await self._funding.wait()
             self._funding.clear()
-            if self.history.last_event_ms is None:
-                self.history.last_fill_ms = int(time.time() * 1000) - 3_600_000
             await self._between_steps("funding", self._catch_up_funding)
 
     async def _watch_kill(self) -> None:

@@ -116,6 +116,10 @@ class Venue:
     def expire_listen_keys(self) -> None:
         self._admin("POST", "/sim/v1/faults/listen-key-expire")
 
+    def settle_funding(self) -> dict[str, float]:
+        """The venue settles funding now, as at a funding time (loopback drill): {symbol: the account's income}."""
+        return dict(self._admin("POST", "/sim/v1/funding")["paid"])
+
     def orders(self) -> list[Any]:
         return self.sim.call(lambda s: list(s.exchange.state.orders))
 
@@ -274,6 +278,11 @@ class LiveHarness:
 
     def records_of(self, kind: str) -> list[dict[str, Any]]:
         return [r for r in self.journal() if r["type"] == kind]
+
+    def wait_until_journaled(self, alert_kind: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The journal's alerts of a kind, once there is one (alerts are journaled between steps)."""
+        return wait_until(lambda: [a for a in self.records_of("alert") if a["kind"] == alert_kind], timeout,
+                          what=f"a {alert_kind} alert in the journal")
 
     def assert_books_equal_venue(self, behind_back: float = 0.0) -> None:
         """The engine's capital moved exactly as the venue's wallet (less what was traded behind its back);

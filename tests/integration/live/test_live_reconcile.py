@@ -7,11 +7,19 @@ remainder); a position is opened behind its back (phantom: alerted on the bus, i
 and the journal, entries blocked until it is closed); a stranger's order rests on the
 venue (orphan) until `dolphin kill halt` cancels it; the halt and reduce levels hold, the
 halt across a restart.
+
+A second, shorter session: the position changed behind the trader's back to the other
+side (side_mismatch, policy alert) and to another size (size_mismatch, policy escalate:
+the kill switch halts, persisted); the venue's funding (the simulator's loopback drill
+``POST /sim/v1/funding``) booked once through ACCOUNT_UPDATE; a reconnect storm (every
+stream dropped every 300 ms) held by the storm guard.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import math
 import time
 from pathlib import Path
 
@@ -146,3 +154,98 @@ def test_unknown_orphan_phantom_and_the_kill_switch_in_live(records, member, tmp
             rest.close()
             h.close()
         h.assert_replay_equals_books()
+
+
+def test_side_and_size_mismatches_the_escalate_policy_funding_and_the_storm_guard(records, member, tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The position changed behind the trader's back — to the other side (policy alert), then to another size
+    (policy escalate: the kill switch halts, persisted); the venue's funding reaches the books through
+    ACCOUNT_UPDATE; then the venue drops the streams every 300 ms and the storm guard caps the reconnects."""
+    from dolphin.execution.live.escalation import BY
+    from dolphin.execution.live.filters import filters_from
+
+    cap = 4
+    live = {"on_size_mismatch": "escalate", "reconnects_per_min": cap}
+    with SimExchange(sim_config(records)) as sim:
+        h = LiveHarness(tmp_path / "home", member, sim, records, monkeypatch, live=live)
+        h.archive()
+        venue = h.venue
+        rest = venue.rest()
+        strangers = []
+        try:
+            started = time.monotonic()
+            h.start()
+            h.wait_live(lambda s: not s.positions_unknown and s.stream_connected, "the start reconciliation")
+            held = h.feed_until(lambda s: s.open_position is not None).open_position
+            symbol = held.asset
+            amount = venue.position(symbol)
+            assert amount != 0 and (amount < 0) == (held.side == "SHORT")
+            f = filters_from(rest.exchange_info())[symbol]
+            mark = rest.premium_index(symbol).mark_price
+            extra = round(math.ceil(2 * f.min_notional / mark / f.step) * f.step, 8)   # a valid order, > 1 step
+            grow, shrink = ("BUY", "SELL") if amount > 0 else ("SELL", "BUY")
+
+            # 1. the venue's position turned to the other side: side_mismatch, policy alert — no escalation
+            strangers.append(rest.new_order(symbol, shrink, "MARKET", round(2 * abs(amount), 8),
+                                            new_client_order_id="manual-flip"))
+            state = h.wait_live(lambda s: any(a.kind == "side_mismatch" for a in s.active_alerts), "side_mismatch")
+            assert symbol in state.disputed
+            assert TraderControls.configured().kill.state().level is KillLevel.CLEAR
+            side = h.wait_until_journaled("side_mismatch")
+            assert side[0]["symbol"] == symbol and side[0]["action"] == "alert"
+
+            # 2. the same side again, but larger: size_mismatch, policy escalate — halt, persisted in the switch's file
+            strangers.append(rest.new_order(symbol, grow, "MARKET", round(2 * abs(amount) + extra, 8),
+                                            new_client_order_id="manual-grow"))
+            state = h.wait_live(lambda s: any(a.kind == "size_mismatch" for a in s.active_alerts)
+                                and not any(a.kind == "side_mismatch" for a in s.active_alerts), "size_mismatch")
+            kill = TraderControls.configured().kill.state()
+            assert kill.level is KillLevel.HALT and kill.by == BY and "size_mismatch" in kill.reason
+            assert state.halts == 1
+            size = h.wait_until_journaled("size_mismatch")
+            assert size[0]["action"] == "escalate" and size[0]["symbol"] == symbol
+            assert any(a["kind"] == "escalation" and "halt" in a["detail"] for a in h.records_of("alert"))
+            status = h.cli("live", "status")
+            assert status.returncode == 0, status.stderr
+            assert "ACTIVE size_mismatch" in status.stdout, status.stdout
+            shown = json.loads(h.cli("live", "status", "--json").stdout)
+            assert shown["alerts"]["side_mismatch"] == 1 and shown["alerts"]["size_mismatch"] == 1
+            assert shown["halts"] == 1
+            h.feed_until(lambda s: s.kill_level == "halt")
+            assert h.records_of("kill")[-1]["level"] == "halt" and h.records_of("kill")[-1]["by"] == BY
+
+            # 3. the stranger's extra is closed: books and venue agree; the halt stays (only an operator clears it)
+            strangers.append(rest.new_order(symbol, shrink, "MARKET", extra, reduce_only=True,
+                                            new_client_order_id="manual-trim"))
+            h.wait_live(lambda s: not s.active_alerts and s.last_reconcile_ok, "books and venue to agree again")
+            assert venue.position(symbol) == pytest.approx(amount)
+
+            # 4. funding: the venue settles it (ACCOUNT_UPDATE FUNDING_FEE); booked once, at the next step
+            paid = venue.settle_funding()
+            assert set(paid) == {symbol} and paid[symbol] != 0
+            state = h.feed_until(lambda s: h.records_of("cash"), limit=60)
+            cash = h.records_of("cash")
+            assert [(c["reason"], c["amount"]) for c in cash] == [("FUNDING_FEE", pytest.approx(paid[symbol]))]
+            assert state.open_position == held                          # held through the halt
+            ids = {o.order_id for o in strangers}
+            behind_back = sum(t.realized_pnl - t.commission for t in rest.user_trades(symbol) if t.order_id in ids)
+            h.assert_books_equal_venue(behind_back=behind_back)
+            for _ in range(3):                                          # never booked twice
+                h.step(records[h.next_scan - 1])
+                h.next_scan += 1
+            assert len(h.records_of("cash")) == 1
+
+            # 5. a reconnect storm: every stream dropped every 300 ms; at most `cap` connections in any minute
+            venue.fault("ws_drop:target=all,every_ms=300")
+            state = h.wait_live(lambda s: s.storm_waits >= 1 and any(a.kind == "stream" for a in s.recent_alerts),
+                                "the storm guard to hold the reconnects")
+            minutes = int((time.monotonic() - started) // 60) + 1
+            assert state.stream_connects <= cap * minutes, (state.stream_connects, minutes)
+            assert any(a["kind"] == "stream" and "storm guard" in a["detail"] for a in h.wait_until_journaled("stream"))
+            shown = json.loads(h.cli("live", "status", "--json").stdout)
+            assert shown["storm_waits"] >= 1 and shown["stream_connects"] <= cap * minutes + cap
+            assert "storm waits" in h.cli("live", "status").stdout
+            venue.clear_faults()
+        finally:
+            rest.close()
+            h.close()

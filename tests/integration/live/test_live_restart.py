@@ -6,17 +6,21 @@ any new order. Then while the exit order is on the wire — the venue executed i
 acknowledgement is held back, the journal has no fill: the restart replays the step,
 finds the order at the venue by its deterministic client order id and books the venue's
 fill — it does not send the exit again. Nothing lost, nothing doubled; the keys never
-appear in a log, the journal or a bus payload.
+appear in a log, the journal or a bus payload. Last, what an OS crash before the
+write-ahead fsync leaves (the journal cut back before an entry that reached the venue):
+a phantom, nothing resent, the rewound trade id's entry refused on -4116, not adopted.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from dolphin.bus import schema
 from dolphin.market.sim import SimExchange
+from dolphin.store.arrow_scans import write_scan
 from tests.integration.live.support import API_KEY, API_SECRET, LiveHarness, sim_config
 from tests.support import wait_until
 
@@ -97,6 +101,53 @@ def test_kill_9_holding_and_mid_order_restarts_reconcile_without_duplicates(reco
             assert len({f["client_order_id"] for f in fills}) == len(fills)
             assert len([c for c in venue.client_ids() if c.startswith("dol")]) == len(fills)
             _secrets_absent(h)
+
+            # 4. an OS crash before the write-ahead input's fsync (docs/trader.md): the entry left, the input never
+            #    reached the disk. The restart finds the venue's position as a phantom and sends nothing; the
+            #    operator closes it; the engine's next trade reuses the lost trade id, whose entry id the venue
+            #    already holds (-4116 on its first send): refused, not adopted — then the next trade fills
+            venue.fault("ack:mode=delay,delay_ms=20000,count=1")
+            known = set(venue.client_ids())
+            while True:
+                rec = h.put_next()
+                sent = wait_until(lambda rec=rec: h.stepped(rec) or [c for c in venue.client_ids() if c not in known],
+                                  90, what="the step or an order on the wire")
+                if sent is not True:
+                    break
+            assert len(sent) == 1 and sent[0].endswith("-e"), sent
+            lost = wait_until(lambda: venue.positions(), 30, what="the venue to execute the entry")
+            h.kill9()
+            path = h.journal_path()
+            data = path.read_bytes()
+            cut = data.rfind(b'{"type":"scan"')
+            assert json.loads(data[cut:])["scan_number"] == rec.scan_number
+            path.write_bytes(data[:cut])                 # what the disk holds when the page cache was lost
+            write_scan(h.home, rec)                      # the scanner had archived the scan
+            venue.clear_faults()
+            orders = len(venue.orders())
+            h.start_process()
+            (symbol, amount), = lost.items()
+            h.wait_live(lambda s: any(a.kind == "phantom_position" and a.symbol == symbol for a in s.active_alerts),
+                        "the lost entry to be found as a phantom position")
+            assert len(venue.orders()) == orders, "the restart sent an order"
+            rest = venue.rest()
+            try:
+                hand = rest.new_order(symbol, "SELL" if amount > 0 else "BUY", "MARKET", abs(amount), reduce_only=True,
+                                      new_client_order_id="manual-close-phantom")
+                h.wait_live(lambda s: not s.active_alerts, "the phantom to be resolved")
+                h.feed_until(lambda s: any(r["reason"] == "-4116" for r in h.records_of("reject")))
+                refused = h.records_of("reject")[-1]
+                assert refused["client_order_id"] == sent[0] and refused["kind"] == "entry"
+                held = h.feed_until(lambda s: s.open_position is not None)
+                assert held.open_position.trade_id == refused["trade_id"] + 1
+                lost_order = [o for o in venue.orders() if o.client_order_id == sent[0]][0]
+                ids = {hand.order_id, lost_order.order_id}
+                behind_back = sum(t.realized_pnl - t.commission for t in rest.user_trades(symbol)
+                                  if t.order_id in ids)
+            finally:
+                rest.close()
+            h.assert_books_equal_venue(behind_back=behind_back)
+            h.assert_no_duplicate_orders()
         finally:
             h.close()
         h.assert_replay_equals_books()

@@ -43,6 +43,52 @@ def test_paper_trader_equals_the_backtest_engine(market, blue, tmp_path: Path) -
     assert core.engine.capital == eng.capital
 
 
+def test_the_write_ahead_input_is_in_the_file_before_an_order_leaves_and_durable_before_its_fill(
+        market, blue, tmp_path: Path) -> None:
+    """The intent is written (a kill -9 keeps it) before the executor is called; its fsync runs beside the order,
+    and the step's fills are appended only once it returned (docs/trader.md, "Write-ahead, then fsync")."""
+    from dolphin.store.journal import Journal
+
+    events: list[str] = []
+
+    class Recording(Journal):
+        def append(self, *records, durable: bool = True) -> None:
+            super().append(*records, durable=durable)
+            events.append(f"append:{'+'.join(sorted({type(r).__name__ for r in records}))}:{durable}")
+
+        def sync(self) -> None:
+            pending = self._unsynced
+            super().sync()
+            events.append(f"sync:{pending}")
+
+    class Checking(CountingExecutor):
+        async def submit(self, intent):
+            last = core.journal.path.read_bytes().splitlines()[-1]
+            assert json.loads(last)["type"] == "scan", "the order left before its input was in the file"
+            events.append("submit")
+            return await super().submit(intent)
+
+    core = make_core(blue, market, tmp_path / "j.jsonl", Checking(), fsync=True)
+    core.journal = Recording(tmp_path / "j.jsonl", fsync=True)
+
+    async def until_a_round_trip() -> None:   # fsync on: only as many bars as one entry and its exit need
+        await core.start()
+        core.warm(bars_of(market, 0, WARM, published=None))
+        for bar in bars_of(market, WARM, market.rows):
+            await core.process(bar)
+            if core.trades:
+                return
+
+    run(until_a_round_trip())
+    assert core.trades and events.count("submit") == 2
+    first = events.index("submit")
+    ahead = max(i for i, e in enumerate(events[:first]) if e.startswith("append:"))
+    assert events[ahead] == "append:ScanInput:False"                # written ahead, not yet fsynced
+    fills = next(i for i, e in enumerate(events) if i > first and e.startswith("append:") and "FillRecord" in e)
+    assert "sync:True" in events[ahead + 1:fills]                   # durable (beside the order) before the fills
+    assert events[fills].endswith(":True")                          # the fills and commit: write + fsync
+
+
 def test_duplicates_and_stale_scans(market, blue, tmp_path: Path) -> None:
     core = make_core(blue, market, tmp_path / "j.jsonl", speed=60.0)
 
