@@ -191,9 +191,22 @@ def tridiag_top(alpha: np.ndarray, beta: np.ndarray, k: int, theta_prev: float, 
         svec[0] = 1.0
         return alpha[0]
     scale = max(abs(theta_prev), abs(alpha[k - 1]), abs(beta[k - 2]), 1e-300)
-    sigma = _newton_shift(alpha, beta, k, theta_prev + 2.0 * est_prev + 1e-12 * scale)
-    if not np.isfinite(sigma):
+    sigma = np.nan
+    if est_prev > 0.0:
+        sigma = _newton_shift(alpha, beta, k, theta_prev + 2.0 * est_prev + 1e-12 * scale)
+    if not np.isfinite(sigma) and est_prev > 0.0:
         sigma = _newton_shift(alpha, beta, k, max(theta_prev, alpha[k - 1]) + abs(beta[k - 2]) + 1e-12 * scale)
+    if not np.isfinite(sigma):
+        # Gershgorin: a certified upper bound (no previous Ritz pair when steps were skipped)
+        hi = -np.inf
+        for i in range(k):
+            r = alpha[i]
+            if i > 0:
+                r += abs(beta[i - 1])
+            if i < k - 1:
+                r += abs(beta[i])
+            hi = max(hi, r)
+        sigma = _newton_shift(alpha, beta, k, hi + 1e-12 * max(abs(hi), 1e-300))
     if not np.isfinite(sigma):
         lo = np.inf
         hi = -np.inf
@@ -375,17 +388,39 @@ def _dense_fallback(S: np.ndarray, s: np.ndarray, d: np.ndarray, w: float, y: np
 
 
 @njit(cache=True, error_model="numpy")
+def _orthogonalise(V: np.ndarray, k: int, wv: np.ndarray, coef: np.ndarray, n: int) -> float:
+    """wv −= Σ_{kk≤k} (V[kk]·wv) V[kk] (classical Gram–Schmidt); returns the coefficient on V[k]."""
+    for kk in range(k + 1):
+        coef[kk] = dot(V[kk], wv, n)
+    for kk in range(k + 1):
+        c = coef[kk]
+        vk = V[kk]
+        for i in range(n):
+            wv[i] -= c * vk[i]
+    return coef[k]
+
+
+@njit(cache=True, error_model="numpy")
 def top_eigpair(S: np.ndarray, s: np.ndarray, d: np.ndarray, w: float, m: int,
                 q0: np.ndarray, V: np.ndarray, work: np.ndarray, tri: np.ndarray,
-                y: np.ndarray, kmax: int, max_cycles: int, tol: float,
+                y: np.ndarray, kmax: int, max_cycles: int, tol: float, kcheck: int,
                 stats: np.ndarray) -> float:
     """Top eigenvalue of the correlation operator (returned) and its unit vector (into y).
 
     q0: start vector (zero outside the eligible set, any norm > 0); m: number of eligible
-    assets (the Krylov space cannot grow beyond it). V (≥ kmax+1 rows), work (≥ 4 rows)
-    and tri (≥ 6 rows of ≥ kmax+1) are caller-owned scratch, so nothing is allocated on
-    the normal path. stats[0] += Lanczos steps, stats[1] += restarts, stats[2] += dense
-    fallbacks.
+    assets (the Krylov space cannot grow beyond it). V (2·(kmax+1) rows: the Lanczos basis
+    in the first half, the products C·v_k in the second), work (≥ 3 rows) and tri (≥ 6 rows
+    of ≥ kmax+1) are caller-owned scratch, so nothing is allocated on the normal path.
+
+    Convergence: stop when the Lanczos residual estimate β_k·|s_k| is ≤ tol·θ, then
+    confirm with the true residual ‖Cy − θy‖ ≤ 2·tol·θ, where Cy = Σ s_k (C v_k) comes
+    from the stored products (no extra product) and θ = yᵀCy is the Rayleigh quotient.
+    A failed confirmation restarts Lanczos from y. The tridiagonal is only solved from
+    step `kcheck` on (the caller passes one less than the previous bar's count: the count
+    is stable from bar to bar, and a solve costs as much as a product at these sizes).
+
+    stats[0] += Lanczos steps, stats[1] += restarts, stats[2] += dense fallbacks,
+    stats[3] = steps of the last (converged) cycle, the caller's next `kcheck` + 1.
     """
     n = d.shape[0]
     wv = work[0]
@@ -397,7 +432,8 @@ def top_eigpair(S: np.ndarray, s: np.ndarray, d: np.ndarray, w: float, m: int,
     piv = tri[3]
     rhs = tri[4]
     coef = tri[5]
-    kcap = min(kmax, m, V.shape[0] - 1)
+    nb = V.shape[0] // 2
+    kcap = min(kmax, m, nb - 1)
     if kcap < 1:
         kcap = 1
     nq = np.sqrt(dot(q0, q0, n))
@@ -407,38 +443,43 @@ def top_eigpair(S: np.ndarray, s: np.ndarray, d: np.ndarray, w: float, m: int,
     for cycle in range(max_cycles):
         if cycle > 0:
             stats[1] += 1
+            kcheck = 1
         k = 0
         theta = 0.0
         est = 0.0
         while True:
-            corr_matvec(S, s, d, w, V[k], zs, wv)
-            n0 = np.sqrt(dot(wv, wv, n))
-            for kk in range(k + 1):
-                coef[kk] = dot(V[kk], wv, n)
-            for kk in range(k + 1):
-                c = coef[kk]
-                vk = V[kk]
+            wk = V[nb + k]
+            corr_matvec(S, s, d, w, V[k], zs, wk)
+            # three-term step (modified Gram–Schmidt against v_{k-1}, v_k), then one
+            # classical pass against the whole basis (full reorthogonalisation), a second
+            # only if that pass removed more than 29 % of the norm
+            vk = V[k]
+            if k > 0:
+                bp = beta[k - 1]
+                vp = V[k - 1]
                 for i in range(n):
-                    wv[i] -= c * vk[i]
-            a_k = coef[k]
+                    wv[i] = wk[i] - bp * vp[i]
+            else:
+                for i in range(n):
+                    wv[i] = wk[i]
+            a_k = dot(vk, wv, n)
+            for i in range(n):
+                wv[i] -= a_k * vk[i]
+            n0 = np.sqrt(dot(wv, wv, n))
+            a_k += _orthogonalise(V, k, wv, coef, n)
             n1 = np.sqrt(dot(wv, wv, n))
             if n1 < _REORTH_KAPPA * n0:
-                for kk in range(k + 1):
-                    coef[kk] = dot(V[kk], wv, n)
-                for kk in range(k + 1):
-                    c = coef[kk]
-                    vk = V[kk]
-                    for i in range(n):
-                        wv[i] -= c * vk[i]
-                a_k += coef[k]
+                a_k += _orthogonalise(V, k, wv, coef, n)
                 n1 = np.sqrt(dot(wv, wv, n))
             alpha[k] = a_k
             beta[k] = n1
             stats[0] += 1
-            theta = tridiag_top(alpha, beta, k + 1, theta, est, svec, piv, rhs)
-            est = n1 * abs(svec[k])
-            if est <= 0.5 * tol * abs(theta) or k + 1 >= kcap or not (n1 > 1e-300):
-                break
+            last = k + 1 >= kcap or not (n1 > 1e-300)
+            if k + 1 >= kcheck or last:
+                theta = tridiag_top(alpha, beta, k + 1, theta, est, svec, piv, rhs)
+                est = n1 * abs(svec[k])
+                if est <= tol * abs(theta) or last:
+                    break
             inv = 1.0 / n1
             vn = V[k + 1]
             for i in range(n):
@@ -446,24 +487,29 @@ def top_eigpair(S: np.ndarray, s: np.ndarray, d: np.ndarray, w: float, m: int,
             k += 1
         for i in range(n):
             y[i] = 0.0
+            cy[i] = 0.0
         for kk in range(k + 1):
             c = svec[kk]
             vk = V[kk]
+            wk = V[nb + kk]
             for i in range(n):
                 y[i] += c * vk[i]
+                cy[i] += c * wk[i]
         ny = np.sqrt(dot(y, y, n))
         for i in range(n):
             y[i] /= ny
-        corr_matvec(S, s, d, w, y, zs, cy)
+            cy[i] /= ny
         theta = dot(y, cy, n)
         res = 0.0
         for i in range(n):
             r = cy[i] - theta * y[i]
             res += r * r
         res = np.sqrt(res)
-        if res <= tol * abs(theta) and np.isfinite(theta):
+        if res <= 2.0 * tol * abs(theta) and np.isfinite(theta):
+            stats[3] = k + 1
             return theta
         for i in range(n):
             v0[i] = y[i]
     stats[2] += 1
+    stats[3] = 0
     return _dense_fallback(S, s, d, w, y)

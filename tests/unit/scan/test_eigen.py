@@ -19,14 +19,15 @@ def _window_sums(n: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.
     return S, s, d, np.corrcoef(X, rowvar=False)
 
 
-def _solve(S, s, d, w, q0, kmax=KMAX, cycles=6):
+def _solve(S, s, d, w, q0, kmax=KMAX, cycles=6, kcheck=1):
     n = d.shape[0]
-    V = np.zeros((KMAX + 1, n))
+    V = np.zeros((2 * (KMAX + 1), n))
     work = np.zeros((6, n))
     tri = np.zeros((6, KMAX + 1))
     y = np.zeros(n)
-    stats = np.zeros(3, dtype=np.int64)
-    theta = top_eigpair(S, s, d, float(w), int((d != 0).sum()), q0, V, work, tri, y, kmax, cycles, 1e-10, stats)
+    stats = np.zeros(4, dtype=np.int64)
+    theta = top_eigpair(S, s, d, float(w), int((d != 0).sum()), q0, V, work, tri, y, kmax, cycles, 1e-10, kcheck,
+                        stats)
     return theta, y, stats
 
 
