@@ -42,7 +42,8 @@ from dolphin.scan.eigen import KMAX, MAX_CYCLES, cold_start, nudge_start, top_ei
 F_PREV_SHARE = 0
 F_PREV_VEL = 1
 N_FST = 2
-# ist columns (int state per window); 3..5 are solver statistics, 6 the last bar's Lanczos steps
+# ist columns (int state per window); 3..5 are solver statistics, 6..7 the last bar's Lanczos steps
+# and whether it ended with slack (they set where the next bar starts its convergence checks)
 I_HAS_U = 0
 I_SYNC_PTR = 1
 I_SYNC_CREDIT = 2
@@ -50,7 +51,8 @@ I_STEPS = 3
 I_RESTARTS = 4
 I_FALLBACKS = 5
 I_LAST_STEPS = 6
-N_IST = 7
+I_SLACK = 7
+N_IST = 8
 # work rows per window: 0..2 solver scratch, 3 start vector, 4 new top vector, 5 resync accumulator,
 # 6..7 shifted newest / leaving return rows
 N_WORK = 8
@@ -261,7 +263,8 @@ def window_step(wi: int, w: int, g: int, buf: np.ndarray, vbuf: np.ndarray, base
 
     y = work[4]
     theta = top_eigpair(S, s, d, float(w), m, q, V_all[wi], work, tri_all[wi], y,
-                        KMAX, MAX_CYCLES, _RES_TOL, ist[wi, I_LAST_STEPS] - 1, ist[wi, I_STEPS:I_LAST_STEPS + 1])
+                        KMAX, MAX_CYCLES, _RES_TOL, ist[wi, I_LAST_STEPS] - ist[wi, I_SLACK],
+                        ist[wi, I_STEPS:I_SLACK + 1])
     tot = 0.0
     for i in range(n):
         tot += y[i]

@@ -35,7 +35,7 @@ class ScanState:
     u: np.ndarray            # (nw, n) last top eigenvector (0 outside the eligible set)
     elig: np.ndarray         # (nw, n) uint8 eligibility at the last bar
     fst: np.ndarray          # (nw, 2) previous share, previous velocity
-    ist: np.ndarray          # (nw, 7) has-vector flag, resync pointer/credit, solver stats, last step count
+    ist: np.ndarray          # (nw, 8) has-vector flag, resync pointer/credit, solver stats, last step count, slack
     V: np.ndarray            # (nw, 2·(KMAX+1), n) Lanczos basis and its products (scratch)
     work: np.ndarray         # (nw, 6, n) vector scratch
     tri: np.ndarray          # (nw, 6, KMAX+1) tridiagonal scratch
