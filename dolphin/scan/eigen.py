@@ -11,10 +11,11 @@ assets have d_i = 0, so their rows and columns are exactly zero and every Krylov
 stays inside the eligible subspace: the result equals the eigenpair of the compact m×m
 matrix without any gather.
 
-The solver is Lanczos with full reorthogonalisation, warm-started from the previous
-bar's top vector. A bar moves the window by one return, so that start is already close
-and a handful of steps reach ‖Cy − θy‖ ≤ tol·θ even when the eigengap is small (plain
-power iteration would crawl there). If the cycles run out, a dense Jacobi solve of the
+The solver is Lanczos warm-started from the previous bar's top vector. A bar moves the
+window by one return, so that start is already close and a handful of steps reach
+‖Cy − θy‖ ≤ tol·θ even when the eigengap is small (plain power iteration would crawl
+there). The products C·v_k are kept beside the basis, so the true residual of the result
+costs no further product. If the cycles run out, a dense Jacobi solve of the
 compact matrix takes over: numba has no LAPACK without SciPy, which is not a dependency,
 and Jacobi is the simplest dense method that cannot fail to converge.
 
@@ -290,8 +291,9 @@ def nudge_start(d: np.ndarray, q: np.ndarray, m: int) -> None:
     (1, 1) and (1, −1), so the old top vector is exactly the new second one whenever the
     correlation changes sign — and the solver would stop, converged, on the wrong
     eigenvalue. With the nudge that needs the top two eigenvalues to nearly coincide
-    (relative gap below ~tol/NUDGE = 1e-8, times the nudge's overlap with the top
-    vector), and the error is then below that gap. Cost: +1–4 % Lanczos steps.
+    (relative gap below ~tol/NUDGE, divided by the nudge's overlap with the top vector),
+    and the error is then below that gap. With tol = 1e-8 (kernel v2) that gap is
+    ~1e-6. Cost: +1–4 % Lanczos steps.
     """
     scale = NUDGE / np.sqrt(max(m, 1))
     for i in range(q.shape[0]):
