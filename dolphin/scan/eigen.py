@@ -272,18 +272,22 @@ def tridiag_top(alpha: np.ndarray, beta: np.ndarray, k: int, theta_prev: float, 
 
 
 @njit(cache=True, error_model="numpy")
-def cold_start(d: np.ndarray, q: np.ndarray) -> None:
-    """Deterministic start vector over the eligible assets (d_i > 0)."""
-    for i in range(q.shape[0]):
-        if d[i] != 0.0:
-            f = i * _GOLDEN
-            q[i] = 1.0 + 0.5 * (f - np.floor(f))
-        else:
-            q[i] = 0.0
+def cold_weights(out: np.ndarray) -> None:
+    """The cold-start weights 1 + 0.5·frac(i·φ) of every asset (callers compute them once)."""
+    for i in range(out.shape[0]):
+        f = i * _GOLDEN
+        out[i] = 1.0 + 0.5 * (f - np.floor(f))
 
 
 @njit(cache=True, error_model="numpy")
-def nudge_start(d: np.ndarray, q: np.ndarray, m: int) -> None:
+def cold_start(d: np.ndarray, q: np.ndarray, wts: np.ndarray) -> None:
+    """Deterministic start vector over the eligible assets (d_i > 0); wts from cold_weights."""
+    for i in range(q.shape[0]):
+        q[i] = wts[i] if d[i] != 0.0 else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def nudge_start(d: np.ndarray, q: np.ndarray, m: int, wts: np.ndarray) -> None:
     """Add a NUDGE share of the cold-start vector to a warm start.
 
     Lanczos only sees eigenvectors the start vector touches. A warm start can be exactly
@@ -298,8 +302,7 @@ def nudge_start(d: np.ndarray, q: np.ndarray, m: int) -> None:
     scale = NUDGE / np.sqrt(max(m, 1))
     for i in range(q.shape[0]):
         if d[i] != 0.0:
-            f = i * _GOLDEN
-            q[i] += scale * (1.0 + 0.5 * (f - np.floor(f)))
+            q[i] += scale * wts[i]
 
 
 @njit(cache=True, error_model="numpy")

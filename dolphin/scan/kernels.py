@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from dolphin.scan.eigen import KMAX, MAX_CYCLES, cold_start, nudge_start, top_eigpair
+from dolphin.scan.eigen import KMAX, MAX_CYCLES, cold_start, cold_weights, nudge_start, top_eigpair
 
 # fst columns (float state per window)
 F_PREV_SHARE = 0
@@ -54,8 +54,8 @@ I_LAST_STEPS = 6
 I_SLACK = 7
 N_IST = 8
 # work rows per window: 0..2 solver scratch, 3 start vector, 4 new top vector, 5 resync accumulator,
-# 6..7 shifted newest / leaving return rows
-N_WORK = 8
+# 6..7 shifted newest / leaving return rows, 8 the cold-start weights (filled on first use)
+N_WORK = 9
 N_TRI = 6
 # out columns
 O_LAMBDA = 0
@@ -256,10 +256,13 @@ def window_step(wi: int, w: int, g: int, buf: np.ndarray, vbuf: np.ndarray, base
             qi = u[i] if d[i] != 0.0 else 0.0
             q[i] = qi
             nq += qi * qi
+    wts = work[8]
+    if wts[0] == 0.0:          # the cold-start weights are ≥ 1: 0 = not computed yet for this state
+        cold_weights(wts)
     if nq < 0.25:
-        cold_start(d, q)
+        cold_start(d, q, wts)
     else:
-        nudge_start(d, q, m)
+        nudge_start(d, q, m, wts)
 
     y = work[4]
     theta = top_eigpair(S, s, d, float(w), m, q, V_all[wi], work, tri_all[wi], y,

@@ -37,7 +37,7 @@ class ScanState:
     fst: np.ndarray          # (nw, 2) previous share, previous velocity
     ist: np.ndarray          # (nw, 8) has-vector flag, resync pointer/credit, solver stats, last step count, slack
     V: np.ndarray            # (nw, 2·(KMAX+1), n) Lanczos basis and its products (scratch)
-    work: np.ndarray         # (nw, 6, n) vector scratch
+    work: np.ndarray         # (nw, 9, n) vector scratch (row 8: cold-start weights, filled on first use)
     tri: np.ndarray          # (nw, 6, KMAX+1) tridiagonal scratch
 
     @classmethod
