@@ -39,8 +39,11 @@ def advance_block(state: ScanState, prices: np.ndarray, *, parallel: bool | None
         parallel = nw > 1 and numba.get_num_threads() > 1
     g0 = state.bars
     buf, vbuf, base = K.prepare_block(block, state.last_price, state.gst, state.ring, state.vring)
-    runner = K.run_windows_parallel if parallel else K.run_windows_serial
-    runner(g0, T, state.windows, buf, vbuf, base, *state.window_arrays(), out, nel)  # type: ignore[call-arg]
+    if parallel:
+        K.run_windows_parallel(g0, T, state.windows, buf, vbuf, base, *state.window_arrays(),  # type: ignore[call-arg,arg-type]
+                               out, nel, numba.get_num_threads())
+    else:
+        K.run_windows_serial(g0, T, state.windows, buf, vbuf, base, *state.window_arrays(), out, nel)  # type: ignore[call-arg]
     K.finish_block(buf, vbuf, base, T, state.gst, state.ring, state.vring)
     return ScanFeatureArrays.from_kernel(tuple(int(w) for w in state.windows), out, nel)
 

@@ -26,8 +26,8 @@ mean return is large against its spread (a steady drift), and the correlation wo
 rounding noise.
 
 Sums are updated by a rank-2 step per bar (add the newest row, remove the one leaving)
-and re-synchronised from the window data one row at a time — n/w rows per bar on
-average, so every row (and its shift) is recomputed once per w bars — to stop floating
+and re-synchronised from the window data one row at a time — n/(4w) rows per bar on
+average, so every row (and its shift) is recomputed once per 4w bars — to stop floating
 drift. The first full window re-synchronises every row at once.
 """
 
@@ -36,23 +36,26 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from dolphin.scan.eigen import KMAX, MAX_CYCLES, cold_start, nudge_start, top_eigpair
+from dolphin.scan.eigen import KMAX, MAX_CYCLES, cold_start, cold_weights, nudge_start, top_eigpair
 
 # fst columns (float state per window)
 F_PREV_SHARE = 0
 F_PREV_VEL = 1
 N_FST = 2
-# ist columns (int state per window); 3..5 are solver statistics
+# ist columns (int state per window); 3..5 are solver statistics, 6..7 the last bar's Lanczos steps
+# and whether it ended with slack (they set where the next bar starts its convergence checks)
 I_HAS_U = 0
 I_SYNC_PTR = 1
 I_SYNC_CREDIT = 2
 I_STEPS = 3
 I_RESTARTS = 4
 I_FALLBACKS = 5
-N_IST = 6
+I_LAST_STEPS = 6
+I_SLACK = 7
+N_IST = 8
 # work rows per window: 0..2 solver scratch, 3 start vector, 4 new top vector, 5 resync accumulator,
-# 6..7 shifted newest / leaving return rows
-N_WORK = 8
+# 6..7 shifted newest / leaving return rows, 8 the cold-start weights (filled on first use)
+N_WORK = 9
 N_TRI = 6
 # out columns
 O_LAMBDA = 0
@@ -66,12 +69,14 @@ _VAR_EPS = 1e-20
 _VAR_RECHECK = 1e-12
 # Recompute an asset's row exactly when the shifted sums have lost more than ~6 digits.
 _CANCEL_RECHECK = 1e-6
-# Rounding residue of the add/remove updates is at most ~2w·eps·peak² between re-syncs
-# (peak = largest |r − c| that went through them); re-sync a row before that residue
-# exceeds _DRIFT_TOL of the asset's current Σ(r − mean)². Triggers after a ~47σ move.
+# Every row is re-synchronised once per _SYNC_PERIOD·w bars (n/(_SYNC_PERIOD·w) rows per bar).
+_SYNC_PERIOD = 4
+# Rounding residue of the add/remove updates is at most ~2·_SYNC_PERIOD·w·eps·peak² between
+# re-syncs (peak = largest |r − c| that went through them); re-sync a row before that
+# residue exceeds _DRIFT_TOL of the asset's current Σ(r − mean)². Triggers after a ~23σ move.
 _DRIFT_GROWTH = 2.0 * 2.220446049250313e-16
 _DRIFT_TOL = 1e-12
-_RES_TOL = 1e-10
+_RES_TOL = 1e-8
 
 
 @njit(cache=True, error_model="numpy")
@@ -192,19 +197,19 @@ def window_step(wi: int, w: int, g: int, buf: np.ndarray, vbuf: np.ndarray, base
             for j in range(n):
                 Si[j] += ai * a[j]
 
-    # 3. re-synchronisation: all rows at the first full window, then n/w rows per bar
+    # 3. re-synchronisation: all rows at the first full window, then n/(P·w) rows per bar
     if g == w - 1:
         for i in range(n):
             _resync_row(i, w, g, buf, base, M, S, s, c, pk, work[5])
     elif g >= w:
         credit = ist[wi, I_SYNC_CREDIT] + n
         ptr = ist[wi, I_SYNC_PTR]
-        while credit >= w:
+        while credit >= _SYNC_PERIOD * w:
             _resync_row(ptr, w, g, buf, base, M, S, s, c, pk, work[5])
             ptr += 1
             if ptr >= n:
                 ptr = 0
-            credit -= w
+            credit -= _SYNC_PERIOD * w
         ist[wi, I_SYNC_CREDIT] = credit
         ist[wi, I_SYNC_PTR] = ptr
 
@@ -220,7 +225,7 @@ def window_step(wi: int, w: int, g: int, buf: np.ndarray, vbuf: np.ndarray, base
                     _resync_row(i, w, g, buf, base, M, S, s, c, pk, work[5])
                 else:
                     ssq = 0.0
-            elif _DRIFT_GROWTH * w * pk[i] * pk[i] > _DRIFT_TOL * ssq:
+            elif _DRIFT_GROWTH * _SYNC_PERIOD * w * pk[i] * pk[i] > _DRIFT_TOL * ssq:
                 # a move far larger than today's spread passed through the sums since the
                 # last re-sync: its rounding residue would show in the correlations
                 _resync_row(i, w, g, buf, base, M, S, s, c, pk, work[5])
@@ -251,14 +256,18 @@ def window_step(wi: int, w: int, g: int, buf: np.ndarray, vbuf: np.ndarray, base
             qi = u[i] if d[i] != 0.0 else 0.0
             q[i] = qi
             nq += qi * qi
+    wts = work[8]
+    if wts[0] == 0.0:          # the cold-start weights are ≥ 1: 0 = not computed yet for this state
+        cold_weights(wts)
     if nq < 0.25:
-        cold_start(d, q)
+        cold_start(d, q, wts)
     else:
-        nudge_start(d, q, m)
+        nudge_start(d, q, m, wts)
 
     y = work[4]
     theta = top_eigpair(S, s, d, float(w), m, q, V_all[wi], work, tri_all[wi], y,
-                        KMAX, MAX_CYCLES, _RES_TOL, ist[wi, I_STEPS:I_FALLBACKS + 1])
+                        KMAX, MAX_CYCLES, _RES_TOL, ist[wi, I_LAST_STEPS] - ist[wi, I_SLACK],
+                        ist[wi, I_STEPS:I_SLACK + 1])
     tot = 0.0
     for i in range(n):
         tot += y[i]
@@ -373,10 +382,22 @@ def run_windows_parallel(g0: int, T: int, windows: np.ndarray, buf: np.ndarray, 
                          base: int, run: np.ndarray, s_all: np.ndarray, S_all: np.ndarray,
                          ctr_all: np.ndarray, d_all: np.ndarray, u_all: np.ndarray, elig_all: np.ndarray,
                          fst: np.ndarray, ist: np.ndarray, V_all: np.ndarray, work_all: np.ndarray,
-                         tri_all: np.ndarray, out: np.ndarray, nel: np.ndarray) -> None:
-    """All windows over a block of T rows, windows spread over threads (they share nothing)."""
+                         tri_all: np.ndarray, out: np.ndarray, nel: np.ndarray, lanes: int) -> None:
+    """All windows over a block of T rows, windows spread over threads (they share nothing).
+
+    One lane per thread (`lanes`: the caller's numba thread count, at most the windows); windows are dealt to lanes in snake order (0, 1, 1, 0 for four
+    windows on two threads) so the short windows, which take the most Lanczos steps, are
+    paired with the long ones.
+    """
     M = buf.shape[0]
-    for wi in prange(windows.shape[0]):
-        for k in range(T):
-            window_step(wi, windows[wi], g0 + k, buf, vbuf, base, M, run, s_all, S_all, ctr_all, d_all,
-                        u_all, elig_all, fst, ist, V_all, work_all, tri_all, out, nel, k)
+    nw = windows.shape[0]
+    lanes = max(1, min(nw, lanes))
+    for lane in prange(lanes):
+        for wi in range(nw):
+            turn = wi % (2 * lanes)
+            owner = turn if turn < lanes else 2 * lanes - 1 - turn
+            if owner != lane:
+                continue
+            for k in range(T):
+                window_step(wi, windows[wi], g0 + k, buf, vbuf, base, M, run, s_all, S_all, ctr_all, d_all,
+                            u_all, elig_all, fst, ist, V_all, work_all, tri_all, out, nel, k)

@@ -35,9 +35,9 @@ class ScanState:
     u: np.ndarray            # (nw, n) last top eigenvector (0 outside the eligible set)
     elig: np.ndarray         # (nw, n) uint8 eligibility at the last bar
     fst: np.ndarray          # (nw, 2) previous share, previous velocity
-    ist: np.ndarray          # (nw, 6) has-vector flag, resync pointer/credit, solver stats
-    V: np.ndarray            # (nw, KMAX+1, n) Lanczos basis scratch
-    work: np.ndarray         # (nw, 6, n) vector scratch
+    ist: np.ndarray          # (nw, 8) has-vector flag, resync pointer/credit, solver stats, last step count, slack
+    V: np.ndarray            # (nw, 2·(KMAX+1), n) Lanczos basis and its products (scratch)
+    work: np.ndarray         # (nw, 9, n) vector scratch (row 8: cold-start weights, filled on first use)
     tri: np.ndarray          # (nw, 6, KMAX+1) tridiagonal scratch
 
     @classmethod
@@ -64,7 +64,7 @@ class ScanState:
             elig=np.zeros((nw, n), dtype=np.uint8),
             fst=fst,
             ist=np.zeros((nw, K.N_IST), dtype=np.int64),
-            V=np.zeros((nw, KMAX + 1, n)),
+            V=np.zeros((nw, 2 * (KMAX + 1), n)),
             work=np.zeros((nw, K.N_WORK, n)),
             tri=np.zeros((nw, K.N_TRI, KMAX + 1)),
         )

@@ -19,24 +19,29 @@ def _window_sums(n: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.
     return S, s, d, np.corrcoef(X, rowvar=False)
 
 
-def _solve(S, s, d, w, q0, kmax=KMAX, cycles=6):
+def _solve(S, s, d, w, q0, kmax=KMAX, cycles=6, kcheck=1):
     n = d.shape[0]
-    V = np.zeros((KMAX + 1, n))
+    V = np.zeros((2 * (KMAX + 1), n))
     work = np.zeros((6, n))
     tri = np.zeros((6, KMAX + 1))
     y = np.zeros(n)
-    stats = np.zeros(3, dtype=np.int64)
-    theta = top_eigpair(S, s, d, float(w), int((d != 0).sum()), q0, V, work, tri, y, kmax, cycles, 1e-10, stats)
+    stats = np.zeros(5, dtype=np.int64)
+    theta = top_eigpair(S, s, d, float(w), int((d != 0).sum()), q0, V, work, tri, y, kmax, cycles, 1e-10, kcheck,
+                        stats)
     return theta, y, stats
 
 
-def test_lanczos_matches_eigh() -> None:
+@pytest.mark.parametrize("kcheck", [1, 4, 40])
+def test_lanczos_matches_eigh(kcheck: int) -> None:
+    """Same accuracy whether the tridiagonal is solved at every step or only from step kcheck on
+    (past the step that converges: the solver runs on to kcheck, or to m when kcheck is larger)."""
     S, s, d, C = _window_sums(30, 120, 1)
     vals, vecs = np.linalg.eigh(C)
-    theta, y, stats = _solve(S, s, d, 120, np.ones(30))
+    theta, y, stats = _solve(S, s, d, 120, np.ones(30), kcheck=kcheck)
     assert theta == pytest.approx(vals[-1], rel=1e-12)
     assert abs(abs(y @ vecs[:, -1]) - 1) < 1e-10
-    assert stats[2] == 0 and 0 < stats[0] < 30
+    assert stats[2] == 0 and 0 < stats[0] <= 30
+    assert stats[3] == stats[0] and stats[3] >= min(kcheck, 30)
 
 
 def test_excluded_assets_stay_out_of_the_subspace() -> None:

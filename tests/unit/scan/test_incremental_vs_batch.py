@@ -52,6 +52,8 @@ def test_chunking_and_threads_do_not_change_bits(make_prices, with_defects) -> N
     P = with_defects(make_prices(400, 8, seed=7))
     whole = build_scan_features(P, WINDOWS, parallel=False)
     assert_identical(build_scan_features(P, WINDOWS, parallel=True), whole)
+    # an odd number of windows over the threads' lanes
+    assert_identical(build_scan_features(P, WINDOWS[:3], parallel=True), build_scan_features(P, WINDOWS[:3], parallel=False))
     assert_identical(build_scan_features(P, WINDOWS, chunk_rows=37), whole)
     calls: list[tuple[int, int]] = []
     assert_identical(build_scan_features(P, WINDOWS, progress=lambda d, t: calls.append((d, t)), chunk_rows=100), whole)
