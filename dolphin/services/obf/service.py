@@ -12,10 +12,13 @@ Pieces (each testable alone):
 
 * hot loop — `MarketStreams` (reconnect, resubscribe, per-connection stall watchdog, frame
   checks) calls `UniverseBooks.on_depth` for each update: book guard, latest book, bars on
-  market time (``E``). It never awaits; a closed bar goes to a queue;
-* bar worker — per closed bar: each symbol's `AssetTracker` (priority symbols first, so the
-  traded assets and the macro are published first), in slices that yield to the hot loop;
-  the shard documents and the macro go to the publisher, the rows to the history;
+  market time (``E``). It never awaits. The update that closes a bar also closes the priority
+  symbols' trackers there and then (≈ 1 ms for 50): their shard documents and the macro are
+  offered to the publisher before another frame is read; the bar goes to a queue;
+* bar worker — per closed bar: once the priority push is on the bus (or `PRIORITY_HEAD_START_S`
+  has passed; at once while the bus is away), the rest of the universe's `AssetTracker`s in
+  slices that yield to the hot loop; their documents go to the publisher, the bar's rows to
+  the history;
 * publisher — `ObfPublisher`: coalescing, circuit breaker, fallback file (§15.6);
 * every `snapshot_interval_s` (wall): the universe snapshot (``obf_universe_latest``) and a
   Parquet flush (`dolphin.store.ob_history`, on a worker thread);
@@ -187,6 +190,7 @@ class ObfStats:
     flush_failures: int = 0
     status_writes: int = 0
     last_message_at: float | None = None        # monotonic
+    closed_ahead: int = 0                       # priority symbols' bar closes whose features were computed ahead
     close_times: deque[float] = field(default_factory=lambda: deque(maxlen=1000))      # bar close compute, s
     closed_at: dict[int, float] = field(default_factory=dict)   # bar close_ms → wall time its closing update came
     ingest: Any = None                          # the UniverseBooks (counters, coverage)
@@ -244,6 +248,9 @@ class ObfDaemon:
         self.order = self.priority + [s for s in symbols if s not in prio]
         self.books = UniverseBooks(symbols, bar_ms=cfg.bar_ms, dark_bars=cfg.dark_bars, log=self.log)
         self.trackers: dict[str, AssetTracker] = {s: AssetTracker() for s in symbols}
+        self.prio_set = frozenset(self.priority)
+        # priority symbol → (the book, the tracker it was computed on, that tracker's copy after the bar, features)
+        self.ahead: dict[str, tuple[DepthUpdate, AssetTracker, AssetTracker, AssetFeatures]] = {}
         self.publisher = ObfPublisher(lambda: ctx.bus, self.log, home=ctx.home,
                                       breaker=CircuitBreaker(cfg.breaker_failures, backoff_s=cfg.breaker_backoff_s,
                                                              backoff_max_s=cfg.breaker_backoff_max_s),
@@ -276,6 +283,27 @@ class ObfDaemon:
         if closed is not None:
             self.stats.closed_at[closed.close_ms] = time.time()
             self.closed.put_nowait(self.close_priority(closed))
+        symbol = msg.symbol
+        if symbol in self.prio_set and self.books.latest.get(symbol) is msg:
+            self._ahead(symbol, msg)
+
+    def _ahead(self, symbol: str, book: DepthUpdate) -> None:
+        """A traded symbol's features as the open bar would close on ``book``, computed now (≈ 25 µs, 500 a
+        second for 50 symbols at 100 ms) on a copy of its tracker: the close then only swaps the copy in."""
+        tracker = self.trackers[symbol]
+        ahead = tracker.copy()
+        self.ahead[symbol] = (book, tracker, ahead, ahead.close_bar(snapshot_of(book.bids, book.asks)))
+
+    def _close_one(self, symbol: str, book: DepthUpdate) -> AssetFeatures:
+        """The bar close of one symbol on ``book``: the features computed ahead when they were computed on this
+        very book and tracker state, else computed now (same code, same values)."""
+        tracker = self.trackers[symbol]
+        ahead = self.ahead.pop(symbol, None)
+        if ahead is not None and ahead[0] is book and ahead[1] is tracker:
+            self.trackers[symbol] = ahead[2]
+            self.stats.closed_ahead += 1
+            return ahead[3]
+        return tracker.close_bar(snapshot_of(book.bids, book.asks))
 
     @property
     def warm(self) -> bool:
@@ -305,6 +333,9 @@ class ObfDaemon:
             out.append((symbol, trackers[symbol].close_bar(snapshot_of(book.bids, book.asks))))
         return out
 
+    def _compute_priority(self, books: dict[str, DepthUpdate]) -> list[tuple[str, AssetFeatures]]:
+        return [(symbol, self._close_one(symbol, books[symbol])) for symbol in self.priority if symbol in books]
+
     def _offer(self, bar: PriorityBar, items: list[tuple[str, AssetFeatures]], macro: MacroFeatures) -> None:
         if bar.warm and items:
             bar_ms, now, signal = bar.closed.close_ms, bar.computed_at, macro.regime_signal
@@ -318,8 +349,7 @@ class ObfDaemon:
     def close_priority(self, closed: ClosedBar) -> PriorityBar:
         """The priority symbols' features and the macro of a closed bar, offered to the publisher now."""
         books = closed.books
-        bar = PriorityBar(closed, self._compute(books, [s for s in self.priority if s in books]), None, time.time(),
-                          self.warm)
+        bar = PriorityBar(closed, self._compute_priority(books), None, time.time(), self.warm)
         if bar.features:
             bar.macro = macro_of(f for _, f in bar.features)
             self._offer(bar, bar.features, bar.macro)
