@@ -394,9 +394,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs visible")
     print(f"{'daemon':<10}{'CPU % core':>11}{'updates/s':>11}{'µs/update':>11}{'bars':>6}{'snapshots':>11}"
           f"{'dropped':>9}")
-    for role in ("shipped", "baseline"):
+    for role in ingest:
         r = ingest[role]
-        snaps = f"{r['snapshots']}/{r['expected_snapshots']}" if role == "shipped" else "—"
+        snaps = f"{r['snapshots']}/{r['expected_snapshots']}" if role != "baseline" else "—"
         print(f"{role:<10}{100 * r['cpu_s'] / r['seconds']:>11.1f}{r['messages'] / r['seconds']:>11,.0f}"
               f"{1e6 * r['cpu_s'] / max(1, r['messages']):>11.1f}{r['bars']:>6}{snaps:>11}"
               f"{sum(r['dropped'].values()):>9}")
@@ -406,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU per update, baseline / shipped: {ratio:.2f}×; bar close → all 540 symbols' features offered (wall, "
           f"incl. the priority push's head start and yields) p50 {s['close_ms_p50']:.1f} ms, max "
           f"{s['close_ms_max']:.1f} ms")
+    if "before" in ingest:
+        e = ingest["before"]
+        print(f"CPU per update, before ({compare}) / shipped: "
+              f"{(e['cpu_s'] / max(1, e['messages'])) / (s['cpu_s'] / max(1, s['messages'])):.2f}×")
     print(f"goal ≤ {GOAL_CPU_PCT:.0f} % of one core at ≥ 5,400 updates/s: "
           f"{'met' if cpu <= GOAL_CPU_PCT and s['messages'] / s['seconds'] >= 5_130 else 'NOT met'} ({cpu:.1f} %)")
 
