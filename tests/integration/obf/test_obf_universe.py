@@ -90,7 +90,8 @@ def test_540_perpetuals_feed_the_universe_the_shards_the_macro_and_the_history(
         assert isinstance(status, ObfStatus) and status.symbols == N and status.circuit == "closed"
         assert status.covered == N and status.message_rate > 1_000 and status.connections == 3
         # history: what the bus saw is on disk, readable by DuckDB, one row per symbol and bar. A flush may
-        # have carried only a universe snapshot so far: wait for the features of a bar to be on disk.
+        # have carried only a universe snapshot so far (the first one is taken as the warm-up ends): wait for the
+        # features of three bars to be on disk.
 
         def feature_rows() -> int:
             try:
@@ -98,7 +99,7 @@ def test_540_perpetuals_feed_the_universe_the_shards_the_macro_and_the_history(
             except Exception:   # no features part written yet
                 return 0
 
-        wait_until(lambda: feature_rows() >= N, 120, what="a bar of features in the Parquet history")
+        wait_until(lambda: feature_rows() >= 3 * N, 120, what="three bars of features in the Parquet history")
         con = ObHistory(runtime_root).connect()
         n, syms, dupes = con.execute("SELECT count(*), count(DISTINCT symbol), count(*) - count(DISTINCT "
                                      "(bar_ms, symbol)) FROM features").fetchone()
