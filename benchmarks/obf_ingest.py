@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             order = list(trees.items())
             for name, tree in [nt for r in range(args.rounds) for nt in (order if r % 2 == 0 else order[::-1])]:
-                home = tmp / f"gaps-{name}"
+                home = tmp / f"gaps-{name}-{len(runs[name])}"
                 home.mkdir()
                 before = _load()
                 proc = _role("shipped", info, port, home, args, ("--duration", repr(args.gap_seconds), "--warmup",
