@@ -284,6 +284,35 @@ def _reader(port: int, received: list[tuple[str, int, float]]) -> Any:
     return client
 
 
+async def _publisher_floor(home: Path, rounds: int = 60) -> dict[int, float]:
+    """The bus write path alone: the daemon's publisher pushing the 50 priority symbols' documents and the
+    macro, as at a bar close, with nothing else running (no simulator, no ingest); bar_ms → when offered."""
+    from dolphin.bus import AsyncBus, ObFeatures, ObMacro, connect_async
+    from dolphin.market.symbols import universe
+    from dolphin.services.obf.breaker import CircuitBreaker
+    from dolphin.services.obf.publisher import ObfPublisher
+
+    client = await connect_async(client_name="obf-bench-floor")
+    pub = ObfPublisher(lambda: AsyncBus(client), logging.getLogger("floor"), home=home, breaker=CircuitBreaker(5))
+    task = asyncio.ensure_future(pub.run())
+    offered: dict[int, float] = {}
+    bar0 = (int(time.time() * 1000) // 5_000 + 1_000_000) * 5_000           # bars no daemon run will close
+    for i in range(rounds):
+        bar_ms, now = bar0 + i * 5_000, time.time()
+        offered[bar_ms] = now
+        pub.offer_features({s: ObFeatures(imbalance=0.1, fill_probability=0.5, depth_quality=1.0, regime_signal=0.0,
+                                          imbalance_ma5=0.1, imbalance_persistence=0.5, withdrawal_velocity=0.0,
+                                          timestamp=now, bar_ms=bar_ms, spread_bps=1.0, depth_1pct_usd=1e6)
+                            for s in universe(50)}, bar_ms)
+        pub.offer_macro(ObMacro(bar_ms=bar_ms, cascade_count=0, regime_signal=0.0, market_imbalance=0.0, assets=50,
+                                pushed_at=now))
+        await pub.wait_pushed(bar_ms, 5.0)
+        await asyncio.sleep(0.05)
+    task.cancel()
+    await client.shutdown()
+    return offered
+
+
 def _free_port() -> int:
     import socket
 
@@ -381,9 +410,13 @@ def main(argv: list[str] | None = None) -> int:
                 loads[f"ingest {role}"] = (before, _load())
         finally:
             sim.stop()
-        sim, info = _sim(tmp, 10.0)
         received: list[tuple[str, int, float]] = []
         reader = _reader(port, received)
+        floor_load = _load()
+        floor = asyncio.run(_publisher_floor(tmp))
+        time.sleep(0.5)
+        floor_load = f"{floor_load} → {_load()}"
+        sim, info = _sim(tmp, 10.0)
         runs: dict[str, list[tuple[dict[str, Any], tuple[float, float]]]] = {name: [] for name in trees}
         try:
             order = list(trees.items())
@@ -454,6 +487,10 @@ def main(argv: list[str] | None = None) -> int:
     ok = worst["flush"] <= GOAL_GAP_MS and worst["outage"] <= GOAL_GAP_MS
     print(f"goal max gap ≤ {GOAL_GAP_MS:.0f} ms during a flush and an outage: {'met' if ok else 'NOT met'}")
 
+    lv = [(at - floor[bar_ms]) * 1000.0 for key, bar_ms, at in received if key == PROBE_SYMBOL and bar_ms in floor]
+    print(f"\n[publisher alone] 50 priority documents + the macro offered → {PROBE_SYMBOL}'s at the listener, no "
+          f"simulator, no ingest ({len(lv)} pushes; {floor_load}): p50 {_pct(lv, .5):.2f} ms   p99 {_pct(lv, .99):.2f} "
+          f"ms   max {max(lv, default=float('nan')):.2f} ms — the bus write path's own share")
     figures = {name: _latency(name, done, received) for name, done in runs.items()}
     if "before" in figures:
         b99, s99 = figures["before"], figures["shipped"]
