@@ -284,15 +284,15 @@ def _reader(port: int, received: list[tuple[str, int, float]]) -> Any:
     return client
 
 
-async def _publisher_floor(home: Path, rounds: int = 60) -> dict[int, float]:
+async def _publisher_floor(home: Path, port: int, rounds: int = 60) -> dict[int, float]:
     """The bus write path alone: the daemon's publisher pushing the 50 priority symbols' documents and the
     macro, as at a bar close, with nothing else running (no simulator, no ingest); bar_ms → when offered."""
-    from dolphin.bus import AsyncBus, ObFeatures, ObMacro, connect_async
+    from dolphin.bus import AsyncBus, BusSettings, ObFeatures, ObMacro, connect_async
     from dolphin.market.symbols import universe
     from dolphin.services.obf.breaker import CircuitBreaker
     from dolphin.services.obf.publisher import ObfPublisher
 
-    client = await connect_async(client_name="obf-bench-floor")
+    client = await connect_async(BusSettings.from_env(_env(port)), client_name="obf-bench-floor")
     pub = ObfPublisher(lambda: AsyncBus(client), logging.getLogger("floor"), home=home, breaker=CircuitBreaker(5))
     task = asyncio.ensure_future(pub.run())
     offered: dict[int, float] = {}
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         received: list[tuple[str, int, float]] = []
         reader = _reader(port, received)
         floor_load = _load()
-        floor = asyncio.run(_publisher_floor(tmp))
+        floor = asyncio.run(_publisher_floor(tmp, port))
         time.sleep(0.5)
         floor_load = f"{floor_load} → {_load()}"
         sim, info = _sim(tmp, 10.0)
