@@ -84,10 +84,8 @@ def up(
                   f"market        {cfg.market.source}: {rest}  {ws}")
     if on_mainnet:
         console.print(f"[bold red]MAINNET market data[/] ({rest}); orders stay on {cfg.trader.venue}")
-    warming = _scanner_warmup()
-    if warming is not None:
-        console.print(f"[cyan]warming up[/]: the scanner is {warming} — the first scan follows it (watch it in the "
-                      "TUI's Scan panel, or `dolphin health`: WARMING)")
+    for warming, text in _warmups():
+        console.print(f"[cyan]warming up[/]: {WARMUP_LINES[warming].format(progress=text)}")
     if detach:
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):  # scripts and pipes: return once the family runs
@@ -98,27 +96,41 @@ def up(
     run_tui()  # quitting the TUI leaves the family running (`dolphin down` stops it)
 
 
-def _scanner_warmup() -> str | None:
-    """The scanner's start-up progress from its heartbeat ("backfilling 412 of 899 bars"), None when
-    it is not warming up (or the bus does not answer at once: this line is a courtesy, not a check)."""
-    from dolphin.bus import BusUnavailableError, schema
+#: What `dolphin up` says of a service still warming up (its heartbeat's progress goes in).
+WARMUP_LINES: dict[str, str] = {
+    "scanner": "the scanner is {progress} — the first scan follows it (watch it in the TUI's Scan panel, or "
+               "`dolphin health`: WARMING)",
+    "obf": "OBF is in its first-publish {progress} — the order-book features follow it (the TUI's OBF panel, or "
+           "`dolphin health`: WARMING)",
+}
+
+
+def _warmups() -> list[tuple[str, str]]:
+    """The start-up progress of the services that report one on their heartbeat ("backfilling 412 of 899
+    bars", "warm-up 23 of 60 s"); empty when none warms up (or the bus does not answer at once: this line is
+    a courtesy, not a check)."""
+    from dolphin.bus import BusUnavailableError, Heartbeat, schema
     from dolphin.bus.access import Bus
     from dolphin.bus.client import connect
 
     try:
         client = connect(cluster_connect_timeout=3.0)
     except BusUnavailableError:
-        return None
+        return []
+    out: list[tuple[str, str]] = []
     try:
-        beat = Bus(client, source="dolphin up").get(schema.HEARTBEAT, schema.heartbeat_key("scanner"))
-    except Exception:
-        return None
+        bus = Bus(client, source="dolphin up")
+        for service in WARMUP_LINES:
+            try:
+                beat = bus.get(schema.HEARTBEAT, schema.heartbeat_key(service))
+            except Exception:
+                continue
+            text = beat.warmup_text() if isinstance(beat, Heartbeat) else None
+            if text is not None:
+                out.append((service, text))
     finally:
         client.shutdown()
-    warmup = getattr(beat, "warmup", None)
-    if warmup is None:
-        return None
-    return f"{getattr(beat, 'phase', None) or 'warming'} {warmup.done:,} of {warmup.total:,} bars"
+    return out
 
 
 def down(json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False) -> None:

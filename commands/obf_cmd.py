@@ -70,7 +70,7 @@ def status(json_out: JsonOpt = False) -> None:
         print_json({"source": source, "age_s": age, "stale": stale, "status": msgspec.to_builtins(report)})
         return
     phase = "NOT REPORTING" if stale else report.phase.upper()
-    style = "bold white on red" if stale else {"live": "bold green", "warming": "bold yellow"}.get(report.phase,
+    style = "bold white on red" if stale else {"live": "bold green", "warm-up": "bold yellow"}.get(report.phase,
                                                                                                    "bold red")
     console.print(f"[{style}] {phase} [/]  obf pid {report.pid}   ({source}, {age:.0f} s ago)")
     if stale:

@@ -178,6 +178,14 @@ class ObRegime(StrEnum):
 
 
 @unique
+class WarmupUnit(StrEnum):
+    """What a service's warm-up progress counts (`WarmupProgress.unit` on its heartbeat)."""
+
+    BARS = "bars"            # the scanner's start-up backfill: bars of history scanned
+    SECONDS = "s"            # OBF's first-publish warm-up (§20.1): wall seconds before the first publish
+
+
+@unique
 class CircuitState(StrEnum):
     """A bus writer's circuit breaker (bible §15.6, §20.1): closed pushes, open falls back to a file."""
 

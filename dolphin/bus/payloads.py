@@ -33,6 +33,7 @@ from dolphin.enums import (
     Posture,
     RecoveryOutcome,
     StepCoverage,
+    WarmupUnit,
 )
 from dolphin.isotime import parse_iso_utc
 
@@ -671,14 +672,20 @@ class NautilusState(Payload, frozen=True, kw_only=True):
 
 # ---------------------------------------------------------------- DOLPHIN_HEARTBEAT
 class WarmupProgress(msgspec.Struct, frozen=True, kw_only=True):
-    """How far a service's start-up has come (e.g. the scanner's backfill: bars of `total` done)."""
+    """How far a service's start-up has come: `done` of `total` `unit` (the scanner's backfill in bars,
+    OBF's first-publish warm-up in seconds). A heartbeat without `unit` is the scanner's (bars)."""
 
     done: int
     total: int
+    unit: WarmupUnit = WarmupUnit.BARS
 
     def __post_init__(self) -> None:
         if self.total <= 0 or not 0 <= self.done <= self.total:
             raise ValueError(f"warm-up progress {self.done}/{self.total} is out of range")
+
+    def describe(self) -> str:
+        """``412 of 899 bars`` / ``23 of 60 s``: the words MHS, the TUI and `dolphin up` print."""
+        return f"{self.done:,} of {self.total:,} {self.unit}"
 
 
 class Heartbeat(Payload, frozen=True, kw_only=True):
@@ -699,6 +706,13 @@ class Heartbeat(Payload, frozen=True, kw_only=True):
 
     def timestamp_s(self) -> float:
         return self.ts
+
+    def warmup_text(self) -> str | None:
+        """``backfilling 412 of 899 bars`` / ``warm-up 23 of 60 s`` (the phase, then the progress); None when
+        the service is not warming up. The TUI and `dolphin up` print it."""
+        if self.warmup is None:
+            return None
+        return f"{self.phase or 'warm-up'} {self.warmup.describe()}"
 
 
 class ProbeTimestamp(Payload, frozen=True, kw_only=True):

@@ -137,6 +137,12 @@ class RollingMedian:
     def __len__(self) -> int:
         return len(self.ring)
 
+    def copy(self) -> RollingMedian:
+        twin = RollingMedian.__new__(RollingMedian)
+        twin.ring = deque(self.ring, maxlen=self.ring.maxlen)
+        twin._sorted = list(self._sorted)
+        return twin
+
     def __getitem__(self, i: int) -> float:
         return self.ring[i]
 
@@ -177,6 +183,18 @@ class AssetTracker:
         self.mids: deque[float] = deque(maxlen=FILL_BARS + 1)
         self.spreads: deque[float] = deque(maxlen=FILL_BARS + 1)
         self.latest: AssetFeatures | None = None
+
+    def copy(self) -> AssetTracker:
+        """An independent tracker with the same rings (≈ 8 µs). `close_bar` on the copy gives the features the
+        next bar would have with ``snap`` without touching this one: OBF computes them ahead, per update, for
+        the traded symbols, and keeps the copy as the tracker when the bar closes on that book."""
+        twin = AssetTracker.__new__(AssetTracker)
+        twin.depths = self.depths.copy()
+        twin.imbalances = deque(self.imbalances, maxlen=self.imbalances.maxlen)
+        twin.mids = deque(self.mids, maxlen=self.mids.maxlen)
+        twin.spreads = deque(self.spreads, maxlen=self.spreads.maxlen)
+        twin.latest = self.latest
+        return twin
 
     def close_bar(self, snap: Snapshot) -> AssetFeatures:
         self.depths.append(snap.depth_usd)

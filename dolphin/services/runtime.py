@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from hazelcast.errors import IllegalStateError
 
+from dolphin.enums import WarmupUnit
 from dolphin.paths import runtime_root
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class ServiceContext:
     bus: Any = None
     phase: str = "starting"
     warmup: tuple[int, int] | None = None   # (done, total) while the service warms up; on every heartbeat
+    warmup_unit: WarmupUnit = WarmupUnit.BARS   # what `warmup` counts (OBF: seconds)
     reconnect_bus: bool = False     # rebuild a shut-down client in place instead of exiting
     bus_lost: bool = False          # the client shut down and this service exits to be restarted
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -178,7 +180,7 @@ class ServiceContext:
         if self.warmup is None:
             return None
         done, total = self.warmup
-        return WarmupProgress(done=min(max(done, 0), total), total=total) if total > 0 else None
+        return WarmupProgress(done=min(max(done, 0), total), total=total, unit=self.warmup_unit) if total > 0 else None
 
     async def final_heartbeat(self, phase: str) -> None:
         """A last beat saying how the service ended (``stopped`` or ``crashed``), if the bus is there.

@@ -9,6 +9,7 @@ import pytest
 
 from dolphin.bus import BusEvent, schema
 from dolphin.bus.payloads import Heartbeat, WarmupProgress
+from dolphin.enums import WarmupUnit
 from dolphin.supervision.programs import BY_NAME
 from dolphin.supervision.rpc import ProcessInfo
 from tests.tui import support as S
@@ -152,6 +153,13 @@ def test_never_published_names_the_publisher_and_its_state() -> None:
     state.deliver(_event(schema.HEARTBEAT, "scanner_heartbeat", beat))
     assert "scanner is RUNNING (pid 100), warming up: backfilling 412 of 899 bars (46%)" in _reason(state, "scan")
     state.deliver(_event(schema.HEARTBEAT, "scanner_heartbeat", S.heartbeat("scanner", S.T0)))
+    # OBF's first-publish warm-up, in seconds, the same way (one code path: Heartbeat.warmup_text)
+    state.set_services(ServicesView(infos=(_proc("scanner"), _proc("acb", "STOPPED", 0), _proc("obf", pid=101)),
+                                    polled_at=S.T0, enabled=True, socket="/x"))
+    state.deliver(_event(schema.HEARTBEAT, "obf_heartbeat", Heartbeat(
+        ts=S.T0, service="obf", pid=101, phase="warm-up", warmup=WarmupProgress(done=23, total=60,
+                                                                                 unit=WarmupUnit.SECONDS))))
+    assert "obf is RUNNING (pid 101), warming up: warm-up 23 of 60 s (38%)" in _reason(state, "obf")
     assert "acb is STOPPED" in _reason(state, "acb")
     expected = "not a program of this supervisord" if "exf" in BY_NAME else "not part of the family yet"
     assert f"exf — {expected}" in _reason(state, "exf")

@@ -32,6 +32,7 @@ from textual.filter import LineFilter, monochrome_style
 from textual.strip import Strip
 from textual.widgets import Static
 
+from dolphin.bus.payloads import Heartbeat
 from tui import format as fmt
 from tui.services import process_by_name
 from tui.state import (
@@ -326,11 +327,10 @@ def missing_reason(state: TuiState, source: Source) -> Text:
     out.append(info.state, style=style)
     beat = state.heartbeats().get(publisher)
     beat_payload = beat.payload if beat is not None else None
-    warmup = getattr(beat_payload, "warmup", None)
-    if info.state == "RUNNING" and warmup is not None:
+    warmup = beat_payload.warmup if isinstance(beat_payload, Heartbeat) else None
+    if info.state == "RUNNING" and isinstance(beat_payload, Heartbeat) and warmup is not None:
         out.append(f" (pid {info.pid}), warming up: ", style="dim")
-        out.append(f"{getattr(beat_payload, 'phase', None) or 'warm-up'} {warmup.done:,} of {warmup.total:,} bars",
-                   style="bold yellow")
+        out.append(beat_payload.warmup_text() or "", style="bold yellow")
         out.append(f" ({warmup.done / warmup.total:.0%})", style="dim")
     elif info.state == "RUNNING":
         out.append(f" (pid {info.pid}) but has not written it yet", style="dim")

@@ -21,6 +21,7 @@ import msgspec
 from dolphin.bus import BusSettings, HzKeyStatus, MetaHealth, schema
 from dolphin.bus.cluster_health import ClusterHealth, cluster_health
 from dolphin.bus.codec import default_codec
+from dolphin.bus.payloads import WarmupProgress
 from dolphin.config.services import ServicesConfig, load_services_config
 from dolphin.services.mhs import sensors as S
 from dolphin.services.mhs.recovery import RecoveryManager
@@ -98,7 +99,7 @@ class Observation:
     trader: Any = None                 # the trader's StrategyState, when the trader is in the family
     rejections_before: int | None = None   # the trader's refused-scan total at the previous check
     cluster: ClusterHealth | None = None  # None: not observed (bus down); scores as whole
-    warming: dict[str, tuple[int, int]] = field(default_factory=dict)  # service → (done, total) of its warm-up
+    warming: dict[str, WarmupProgress] = field(default_factory=dict)  # service → its heartbeat's warm-up progress
 
 
 def _faults(obs: Observation, family: FamilyView, key_status: Mapping[str, HzKeyStatus],
@@ -140,12 +141,17 @@ def _trader_lag(obs: Observation) -> int | None:
 
 
 def _warm_up_explains(obs: Observation, family: FamilyView, key_status: Mapping[str, HzKeyStatus]) -> bool:
-    """A service warms up and it explains every fault: keys not published yet (none stale, dead or
-    invalid), no critical service failed. Anything else is a fault, warm-up or not."""
+    """Warm-ups explain every fault: each key that is not fresh is absent and its publisher says on its
+    heartbeat that it warms up (the scanner backfilling, OBF before its first publish), and no critical
+    service failed. A key still absent once its publisher's warm-up is over is a fault again."""
     if not obs.warming:
         return False
-    if any(ks.status not in ("fresh", "absent") for ks in key_status.values()):
-        return False
+    for map_name, key in obs.keys:
+        ks = key_status[key_label(map_name, key)]
+        if ks.status == "fresh":
+            continue
+        if ks.status != "absent" or publisher_of(map_name, key) not in obs.warming:
+            return False
     return not any(obs.states.get(name) in S.FAILED_STATES for name in family.critical)
 
 
@@ -180,7 +186,7 @@ def build_report(obs: Observation, family: FamilyView, now: float) -> MetaHealth
     trader_state = obs.states.get("trader")
     lag = _trader_lag(obs) if trader_state == "RUNNING" else None
     faults = _faults(obs, family, key_status, lag)
-    faults += [f"{name} warming up: {done:,} of {total:,} bars" for name, (done, total) in sorted(obs.warming.items())]
+    faults += [f"{name} warming up: {progress.describe()}" for name, progress in sorted(obs.warming.items())]
     trader_halted = bool(getattr(obs.trader, "halted", None))
     return MetaHealth(
         rm_meta=rm, status=S.warming_status(S.capped_status(rm, faults), _warm_up_explains(obs, family, key_status)),
@@ -254,7 +260,7 @@ class HealthMonitor:
             sup_ok, states = False, {}
         keys: dict[tuple[str, str], KeyObservation] = {}
         beats: dict[str, float | None] = {}
-        warming: dict[str, tuple[int, int]] = {}
+        warming: dict[str, WarmupProgress] = {}
         if bus_ok:
             for map_name, key in self.family.watched_keys():
                 keys[(map_name, key)] = await self._read_key(map_name, key, now)
@@ -265,7 +271,7 @@ class HealthMonitor:
                 beats[service] = ko.age_s
                 warmup = getattr(ko.payload, "warmup", None)
                 if warmup is not None:
-                    warming[service] = (warmup.done, warmup.total)
+                    warming[service] = warmup
         else:
             keys = {k: KeyObservation(present=False, age_s=None) for k in self.family.watched_keys()}
         trader = None

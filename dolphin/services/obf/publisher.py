@@ -41,6 +41,7 @@ CONNECT_GRACE_S = 5.0         # at start, no bus client yet is the first connect
 class _Batch:
     features: dict[str, ObFeatures] = field(default_factory=dict)
     keys: dict[str, Any] = field(default_factory=dict)       # DOLPHIN_FEATURES key → payload
+    bar_ms: int | None = None                                # the latest bar whose features are in it
 
     def __bool__(self) -> bool:
         return bool(self.features or self.keys)
@@ -66,6 +67,8 @@ class ObfPublisher:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._acked = asyncio.Event()           # set after each push attempt (wait_pushed re-checks)
+        self.acked_bar_ms: int | None = None     # the latest bar whose features a push got on the bus
         # the latest of everything, for the fallback file
         self.latest_features: dict[str, ObFeatures] = {}
         self.latest_macro: ObMacro | None = None
@@ -88,8 +91,11 @@ class ObfPublisher:
         pending.update(features)
         self.coalesced += before + len(features) - len(pending)
         self.latest_features.update(features)
-        if bar_ms is not None and (self.latest_bar_ms is None or bar_ms > self.latest_bar_ms):
-            self.latest_bar_ms = bar_ms
+        if bar_ms is not None:
+            if self.latest_bar_ms is None or bar_ms > self.latest_bar_ms:
+                self.latest_bar_ms = bar_ms
+            if self._pending.bar_ms is None or bar_ms > self._pending.bar_ms:
+                self._pending.bar_ms = bar_ms
         self._changed()
 
     def offer_macro(self, macro: ObMacro) -> None:
@@ -135,6 +141,26 @@ class ObfPublisher:
         except TimeoutError:
             return False
 
+    async def wait_pushed(self, bar_ms: int, timeout: float) -> bool:
+        """Wait until a push carrying features of ``bar_ms`` (or later) is on the bus; False on timeout, and
+        at once while there is no bus client or the circuit is not closed (nothing to wait for).
+
+        The bar worker waits here after the priority symbols' features are offered, so their push has
+        the process (and the member) to itself before the rest of the universe is computed.
+        """
+        deadline = self._monotonic() + timeout
+        while self.acked_bar_ms is None or self.acked_bar_ms < bar_ms:
+            left = deadline - self._monotonic()
+            if left <= 0 or not self.breaker.is_closed or self._get_bus() is None:
+                return False
+            self._acked.clear()
+            try:
+                async with asyncio.timeout(left):
+                    await self._acked.wait()
+            except TimeoutError:
+                return False
+        return True
+
     # ---------------------------------------------------------------- the writer task
     async def run(self) -> None:
         while True:
@@ -154,6 +180,9 @@ class ObfPublisher:
                 continue
             batch, self._pending = self._pending, _Batch()
             ok = await self._push(batch)
+            if ok and batch.bar_ms is not None and (self.acked_bar_ms is None or batch.bar_ms > self.acked_bar_ms):
+                self.acked_bar_ms = batch.bar_ms
+            self._acked.set()
             if ok:
                 before = self.breaker.record_success()
                 self.pushes += 1
@@ -191,6 +220,8 @@ class ObfPublisher:
         """Put a failed batch back under what is pending now (newer values win)."""
         batch.features.update(self._pending.features)
         batch.keys.update(self._pending.keys)
+        if self._pending.bar_ms is not None and (batch.bar_ms is None or self._pending.bar_ms > batch.bar_ms):
+            batch.bar_ms = self._pending.bar_ms
         self._pending = batch
 
     async def _push(self, batch: _Batch) -> bool:

@@ -28,15 +28,18 @@ class ObfThread(ServiceThread):
 
     name = "obf"
 
-    def __init__(self, home: Path, options: ObfOptions) -> None:
+    def __init__(self, home: Path, options: ObfOptions, *, heartbeat_s: float | None = None) -> None:
         super().__init__(home)
         self.options = options
+        self.heartbeat_s = heartbeat_s       # beat as `run_service` does, this often (None: no heartbeat)
         self.stats = ObfStats()
         self.daemon: ObfDaemon | None = None
 
     async def body(self, ctx: ServiceContext) -> None:
         def keep(d: ObfDaemon) -> None:
             self.daemon = d
+        if self.heartbeat_s is not None:
+            ctx.spawn(ctx.heartbeat_forever(self.heartbeat_s), "heartbeat")
         await run_obf(ctx, self.options, stats=self.stats, on_daemon=keep)
 
     def start(self) -> ObfThread:

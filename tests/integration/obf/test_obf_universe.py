@@ -15,6 +15,8 @@ import pytest
 
 from dolphin.bus import ObFeatures, ObfStatus, ObfUniverse, ObMacro, ThreadQueue, schema, shard_map_name, subscribe
 from dolphin.bus.member import EmbeddedMember
+from dolphin.bus.payloads import WarmupProgress
+from dolphin.enums import WarmupUnit
 from dolphin.market.symbols import PRIORITY_SYMBOLS, universe
 from dolphin.services.obf import ObfOptions
 from dolphin.store.ob_history import FEATURES, MACRO, UNIVERSE, ObHistory, load_ob_history
@@ -41,9 +43,12 @@ def test_540_perpetuals_feed_the_universe_the_shards_the_macro_and_the_history(
     reader = BusReader(member.address)
     macros = ThreadQueue()
     sub = subscribe(reader.client, schema.FEATURES, macros, key=schema.OB_MACRO_LATEST, source="obf test")
+    beats = ThreadQueue()
+    beat_sub = subscribe(reader.client, schema.HEARTBEAT, beats, key=schema.heartbeat_key("obf"), source="obf test")
     warmup = 3.0
     obf = ObfThread(runtime_root, ObfOptions(rest_url=sim.rest_url, ws_url=sim.ws_url, cadence="100ms",
-                                             warmup_s=warmup, snapshot_interval_s=2.0, status_interval_s=0.5)).start()
+                                             warmup_s=warmup, snapshot_interval_s=2.0, status_interval_s=0.5),
+                    heartbeat_s=0.2).start()
     try:
         uni = wait_until(lambda: (u := reader.get(schema.OBF_UNIVERSE_LATEST)) and u.n_assets == N and u, 120,
                          what="a universe snapshot of 540 assets")
@@ -59,6 +64,19 @@ def test_540_perpetuals_feed_the_universe_the_shards_the_macro_and_the_history(
         first = macros.get(timeout=10).payload
         assert isinstance(first, ObMacro) and first.pushed_at >= st.started_at + warmup
         assert st.bars_closed > st.bars_published
+        # the heartbeat carried the warm-up's progress in seconds (MHS: WARMING, the TUI and `dolphin up` print
+        # it), and carries none once the first universe is out
+        progress: list[WarmupProgress | None] = []
+
+        def warm_up_over() -> bool:   # beats before the daemon exists (venue symbols) carry none either
+            progress.append(beats.get(timeout=30).payload.warmup)
+            return any(p is not None for p in progress) and progress[-1] is None
+
+        wait_until(warm_up_over, 60, what="heartbeats with the warm-up's progress, then one without")
+        shown = [p for p in progress if p is not None]
+        assert {(p.unit, p.total) for p in shown} == {(WarmupUnit.SECONDS, 3)} and shown[0].done < 3
+        assert [p.done for p in shown] == sorted(p.done for p in shown)
+        assert shown[0].describe() == f"{shown[0].done} of 3 s"
         # shards: every symbol's document in its §15.2 shard, discovered without a list
         assert reader.shards.discover_assets() == set(universe(N))
         doc = reader.shards.get_asset("ETHUSDT")
@@ -72,7 +90,8 @@ def test_540_perpetuals_feed_the_universe_the_shards_the_macro_and_the_history(
         assert isinstance(status, ObfStatus) and status.symbols == N and status.circuit == "closed"
         assert status.covered == N and status.message_rate > 1_000 and status.connections == 3
         # history: what the bus saw is on disk, readable by DuckDB, one row per symbol and bar. A flush may
-        # have carried only a universe snapshot so far: wait for the features of a bar to be on disk.
+        # have carried only a universe snapshot so far (the first one is taken as the warm-up ends): wait for the
+        # features of three bars to be on disk.
 
         def feature_rows() -> int:
             try:
@@ -80,7 +99,7 @@ def test_540_perpetuals_feed_the_universe_the_shards_the_macro_and_the_history(
             except Exception:   # no features part written yet
                 return 0
 
-        wait_until(lambda: feature_rows() >= N, 120, what="a bar of features in the Parquet history")
+        wait_until(lambda: feature_rows() >= 3 * N, 120, what="three bars of features in the Parquet history")
         con = ObHistory(runtime_root).connect()
         n, syms, dupes = con.execute("SELECT count(*), count(DISTINCT symbol), count(*) - count(DISTINCT "
                                      "(bar_ms, symbol)) FROM features").fetchone()
@@ -92,6 +111,7 @@ def test_540_perpetuals_feed_the_universe_the_shards_the_macro_and_the_history(
         assert (provider.macro_values[:, 1] == macro.regime_signal).any() or len(provider.macro_ts) >= 3
     finally:
         sub.close()
+        beat_sub.close()
         reader.close()
         obf.stop()
     assert st.ingest.counters.dropped == {} and streams.dropped == 0

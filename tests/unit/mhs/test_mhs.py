@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from dolphin.bus import AcbBoost, EigenScan, ObfUniverse, StrategyState, schema
 from dolphin.bus.codec import BusCodec
+from dolphin.bus.payloads import WarmupProgress
 from dolphin.config.services import ServicesConfig
+from dolphin.enums import WarmupUnit
 from dolphin.services.mhs import sensors as S
 from dolphin.services.mhs.recovery import RECENT_EVENTS, RecoveryManager
 from dolphin.services.mhs.service import FamilyView, KeyObservation, Observation, build_report, family_view
@@ -157,11 +159,36 @@ def test_a_warming_scanner_is_warming_not_degraded() -> None:
             for k in fam.watched_keys()}
     cold = build_report(_healthy(fam, keys=keys), fam, NOW)
     assert cold.status == "DEGRADED"
-    warming = build_report(_healthy(fam, keys=keys, warming={"scanner": (412, 899)}), fam, NOW)
+    warming = build_report(_healthy(fam, keys=keys, warming={"scanner": WarmupProgress(done=412, total=899)}), fam,
+                           NOW)
     assert warming.status == "WARMING" and "scanner warming up: 412 of 899 bars" in warming.faults
     states = {p.name: "RUNNING" for p in fam.programs} | {"sim": "FATAL", "hz": "FATAL"}
-    broken = build_report(_healthy(fam, keys=keys, states=states, warming={"scanner": (1, 899)}), fam, NOW)
+    broken = build_report(_healthy(fam, keys=keys, states=states, warming={"scanner": WarmupProgress(done=1, total=899)}),
+                          fam, NOW)
     assert broken.status not in ("GREEN", "WARMING")
+
+
+def test_obf_first_publish_warm_up_is_warming_until_it_ends() -> None:
+    """OBF publishes nothing for its first obf.warmup_s (§20.1): its heartbeat's progress explains the absent
+    universe (WARMING, "obf warming up: 23 of 60 s"); once the warm-up is over an absent universe is DEGRADED
+    again, and a warm-up explains only its own service's keys (OBF warming does not excuse a missing scan)."""
+    fam = _family()
+    universe = (schema.FEATURES, schema.OBF_UNIVERSE_LATEST)
+    assert universe in fam.watched_keys()
+    keys = {k: KeyObservation(present=k != universe, age_s=1.0) for k in fam.watched_keys()}
+    obf = {"obf": WarmupProgress(done=23, total=60, unit=WarmupUnit.SECONDS)}
+    warming = build_report(_healthy(fam, keys=keys, warming=obf), fam, NOW)
+    assert warming.status == "WARMING" and "obf warming up: 23 of 60 s" in warming.faults
+    assert warming.hz_key_status["obf_universe_latest"].status == "absent"
+    over = build_report(_healthy(fam, keys=keys), fam, NOW)
+    assert over.status == "DEGRADED" and not any("warming up" in f for f in over.faults)
+    no_scan = {k: replace(v, present=False, age_s=None) if k == (schema.FEATURES, schema.LATEST_EIGEN_SCAN) else v
+               for k, v in keys.items()}
+    assert build_report(_healthy(fam, keys=no_scan, warming=obf), fam, NOW).status == "DEGRADED"
+    both = obf | {"scanner": WarmupProgress(done=412, total=899)}
+    assert build_report(_healthy(fam, keys=no_scan, warming=both), fam, NOW).status == "WARMING"
+    stale = {k: KeyObservation(present=True, age_s=60.0) if k == universe else v for k, v in keys.items()}
+    assert build_report(_healthy(fam, keys=stale, warming=obf), fam, NOW).status == "DEGRADED"   # stale is no warm-up
 
 
 def _trader(last: int, rejected: dict[str, int] | None = None, halted: str | None = None) -> StrategyState:
