@@ -267,11 +267,11 @@ def _result(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _reader(port: int, received: list[tuple[str, int, float]]) -> Any:
+def _reader(port: int, received: list[tuple[str, int, float]], env: dict[str, str] | None = None) -> Any:
     """A threaded client in this process: every BTCUSDT shard document and macro, with its arrival time."""
     from dolphin.bus import BusSettings, connect, schema, shard_map_name, subscribe
 
-    client = connect(BusSettings.from_env(_env(port)), client_name="obf-bench-reader",
+    client = connect(BusSettings.from_env(env or _env(port)), client_name="obf-bench-reader",
                      cluster_connect_timeout=600.0)
 
     class Sink:
@@ -284,7 +284,8 @@ def _reader(port: int, received: list[tuple[str, int, float]]) -> Any:
     return client
 
 
-async def _publisher_floor(home: Path, port: int, rounds: int = 60) -> dict[int, float]:
+async def _publisher_floor(home: Path, port: int, rounds: int = 60,
+                           env: dict[str, str] | None = None) -> dict[int, float]:
     """The bus write path alone: the daemon's publisher pushing the 50 priority symbols' documents and the
     macro, as at a bar close, with nothing else running (no simulator, no ingest); bar_ms → when offered."""
     from dolphin.bus import AsyncBus, BusSettings, ObFeatures, ObMacro, connect_async
@@ -292,7 +293,7 @@ async def _publisher_floor(home: Path, port: int, rounds: int = 60) -> dict[int,
     from dolphin.services.obf.breaker import CircuitBreaker
     from dolphin.services.obf.publisher import ObfPublisher
 
-    client = await connect_async(BusSettings.from_env(_env(port)), client_name="obf-bench-floor")
+    client = await connect_async(BusSettings.from_env(env or _env(port)), client_name="obf-bench-floor")
     pub = ObfPublisher(lambda: AsyncBus(client), logging.getLogger("floor"), home=home, breaker=CircuitBreaker(5))
     task = asyncio.ensure_future(pub.run())
     offered: dict[int, float] = {}
