@@ -544,6 +544,12 @@ async def run_obf(ctx: ServiceContext, options: ObfOptions | None = None, *, sta
     daemon: ObfDaemon | None = None
     streams: MarketStreams | None = None
     try:
+        if cfg.warmup_s > 0:
+            # the warm-up has not begun while the venue is not answering yet (a family's simulator takes a while
+            # to build its history): say so on the heartbeat (0 of N s) rather than leave MHS to call the absent
+            # universe a fault; the daemon counts the warm-up from its own start
+            ctx.warmup_unit = WarmupUnit.SECONDS
+            ctx.warmup = (0, max(1, math.ceil(cfg.warmup_s)))
         symbols = list(cfg.symbols) if cfg.symbols is not None else await _venue_symbols(rest, ctx, cfg.retry_max_s)
         if not symbols:
             log.error("obf: the venue %s lists no USDT perpetual; nothing to watch", cfg.rest_url)

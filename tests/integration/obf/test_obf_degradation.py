@@ -13,7 +13,7 @@ import msgspec
 import pytest
 from aiohttp import WSMsgType, web
 
-from dolphin.bus import ObfStatus, schema
+from dolphin.bus import ObfStatus, ThreadQueue, schema, subscribe
 from dolphin.bus.member import EmbeddedMember
 from dolphin.bus.ob_feed import STALE_MS, ObView, freshest
 from dolphin.enums import CircuitState
@@ -21,6 +21,7 @@ from dolphin.market.sim import SimConfig, SimExchange
 from dolphin.services.obf import ObfOptions
 from dolphin.services.obf.service import STATUS_FILE
 from dolphin.store.ob_cache import CACHE_DIR, ObFallback, cache_path, read_cache, read_fallback
+from tests.support import free_port
 
 from .support import BusReader, ObfThread, TraderObReader, wait_until
 
@@ -213,3 +214,24 @@ def test_bad_frames_are_counted_logged_once_and_dropped_and_a_silent_feed_is_a_s
     lines = [r.getMessage() for r in caplog.records]
     assert sum("bad level book of BTCUSDT" in line for line in lines) == 1      # logged once, counted three times
     assert any("stall" in line for line in lines)
+
+
+def test_while_the_venue_is_not_answering_the_heartbeat_says_the_warm_up_has_not_begun(
+        member: EmbeddedMember, runtime_root: Path) -> None:
+    """A family's simulator builds its history before it listens: until the venue answers, OBF's heartbeat
+    carries its warm-up at 0 of N s (MHS: WARMING, not a missing universe), and nothing is published."""
+    reader = BusReader(member.address)
+    beats = ThreadQueue()
+    sub = subscribe(reader.client, schema.HEARTBEAT, beats, key=schema.heartbeat_key("obf"), source="obf test")
+    nowhere = f"127.0.0.1:{free_port()}"            # nothing listens there
+    obf = ObfThread(runtime_root, ObfOptions(rest_url=f"http://{nowhere}", ws_url=f"ws://{nowhere}", warmup_s=60.0),
+                    heartbeat_s=0.2).start()
+    try:
+        beat = beats.get(timeout=60).payload
+        assert beat.warmup is not None and (beat.warmup.done, beat.warmup.total) == (0, 60)
+        assert beat.warmup.describe() == "0 of 60 s"
+        assert obf.daemon is None and reader.get(schema.OBF_UNIVERSE_LATEST) is None
+    finally:
+        obf.stop()
+        sub.close()
+        reader.close()
