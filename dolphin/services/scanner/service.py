@@ -507,6 +507,11 @@ async def run_scanner(ctx: ServiceContext, options: ScannerOptions | None = None
     logged_summary = ""
     last_stream_stats = 0.0
     try:
+        archive = await asyncio.to_thread(inspect_archive, ctx.home)
+        # the warm-up is owed from the start: while the venue is not answering yet (a family's simulator builds its
+        # history first) the heartbeat says 0 of the bars the plan will fetch at least, so MHS says WARMING, not a
+        # missing scan; the backfill's progress replaces it with the plan's own count
+        ctx.warmup = (0, opts.warmup_bars if archive.empty else opts.rewarm_bars)
         await streams.start()  # subscribe first: live bars are buffered while we backfill
         try:
             await streams.wait_connected(timeout=10.0)
@@ -515,7 +520,6 @@ async def run_scanner(ctx: ServiceContext, options: ScannerOptions | None = None
         ctx.spawn(deadlines(), "deadlines")
         if cfg.source == "binance":
             ctx.spawn(clock_sync(), "clock-sync")
-        archive = await asyncio.to_thread(inspect_archive, ctx.home)
         scanner = Scanner(root=ctx.home, symbols=cfg.symbols, bar_ms=cfg.bar_ms, engine=engine, history=history,
                           publisher=publisher, stats=st, log=log, archive=archive, repair_max=opts.repair_max,
                           retry_max_s=opts.retry_max_s, sleep=ctx.sleep, stop=ctx.stop)

@@ -237,3 +237,20 @@ def test_arb512_restart_scans_live_with_float64_decisions(member: EmbeddedMember
     assert got.shape == expected.shape and np.isfinite(got).all()
     assert np.max(np.abs(got - expected)) < 1e-12
     assert np.array_equal(got < -0.02, expected < -0.02) and np.array_equal(got > 0.01, expected > 0.01)
+
+
+def test_the_warm_up_is_owed_from_the_start_while_the_venue_is_not_answering(member: EmbeddedMember,
+                                                                            runtime_root: Path) -> None:
+    """A family's simulator builds its history before it listens: until then the scanner's heartbeat already
+    says it warms up (0 of the backfill's bars), so MHS reports WARMING rather than a missing scan."""
+    from tests.support import free_port
+
+    nowhere = f"127.0.0.1:{free_port()}"            # nothing listens there
+    scanner = ScannerThread(runtime_root, ScannerOptions(rest_url=f"http://{nowhere}", ws_url=f"ws://{nowhere}",
+                                                         source="sim")).start()
+    try:
+        wait_until(lambda: scanner.ctx is not None and scanner.ctx.warmup is not None, 60, what="the warm-up owed")
+        assert scanner.ctx is not None and scanner.ctx.warmup == (0, 1_650)   # the heartbeat's WarmupProgress
+        assert scanner.stats.live == 0
+    finally:
+        scanner.stop()
