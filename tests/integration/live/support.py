@@ -247,6 +247,17 @@ class LiveHarness:
         s = self.state()
         return s is not None and s.last_scan_number == rec.scan_number
 
+    def put_until_an_order_leaves(self) -> tuple[ScanRecord, list[str]]:
+        """Put scans one at a time until a step sends an order (not waiting for that step: its ack may be held
+        back); the scan that sent it and the new client order ids at the venue."""
+        known = set(self.venue.client_ids())
+        while True:
+            rec = self.put_next()
+            sent = wait_until(lambda rec=rec: self.stepped(rec) or [c for c in self.venue.client_ids() if c not in known],
+                              90, what="the step or an order on the wire")
+            if sent is not True:
+                return rec, sent
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "commands", *args], env={**os.environ, **self.env},
                               cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)

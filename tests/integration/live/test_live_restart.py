@@ -69,13 +69,7 @@ def test_kill_9_holding_and_mid_order_restarts_reconcile_without_duplicates(reco
 
             # 2. kill -9 with the exit on the wire: executed at the venue, its acknowledgement held back
             venue.fault("ack:mode=delay,delay_ms=20000,count=1")
-            known = set(venue.client_ids())
-            while True:
-                rec = h.put_next()
-                sent = wait_until(lambda rec=rec: h.stepped(rec) or [c for c in venue.client_ids() if c not in known],
-                                  90, what="the step or an order on the wire")
-                if sent is not True:
-                    break
+            rec, sent = h.put_until_an_order_leaves()
             assert len(sent) == 1 and sent[0].endswith("-x"), sent
             wait_until(lambda: venue.positions() == {}, 30, what="the venue to execute the exit")
             h.kill9()
@@ -107,13 +101,7 @@ def test_kill_9_holding_and_mid_order_restarts_reconcile_without_duplicates(reco
             #    operator closes it; the engine's next trade reuses the lost trade id, whose entry id the venue
             #    already holds (-4116 on its first send): refused, not adopted — then the next trade fills
             venue.fault("ack:mode=delay,delay_ms=20000,count=1")
-            known = set(venue.client_ids())
-            while True:
-                rec = h.put_next()
-                sent = wait_until(lambda rec=rec: h.stepped(rec) or [c for c in venue.client_ids() if c not in known],
-                                  90, what="the step or an order on the wire")
-                if sent is not True:
-                    break
+            rec, sent = h.put_until_an_order_leaves()
             assert len(sent) == 1 and sent[0].endswith("-e"), sent
             lost = wait_until(lambda: venue.positions(), 30, what="the venue to execute the entry")
             h.kill9()
