@@ -157,6 +157,10 @@ class ObHistoryWriter:
         self.covered_removed = 0
         self.days_compacted = 0
         self._compacted_before: date | None = None
+        # pyarrow imports its pandas shim on the first conversion of a Python list (0.2–0.3 s, holding the
+        # GIL): done here, at the daemon's start, so the first flush's `take_pending` (on the event loop)
+        # does not stall the OBF hot loop for that long (benchmarks/obf_ingest.py saw a 250 ms gap).
+        pa.array([0], type=pa.int64())
 
     # ---------------------------------------------------------------- start-up
     def recover(self) -> dict[str, int | None]:
