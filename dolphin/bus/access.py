@@ -8,6 +8,8 @@ None), so a service loop never dies on what another process wrote.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dolphin.bus.codec import BusCodec, default_codec
@@ -48,6 +50,7 @@ class AsyncBus:
         self.codec = codec if codec is not None else default_codec
         self._source = source
         self._maps: dict[str, Any] = {}
+        self._writers: dict[str, Any] = {}        # map name → its EagerMapWriter (put_all_now)
 
     async def map(self, name: str) -> Any:
         m = self._maps.get(name)
@@ -57,6 +60,26 @@ class AsyncBus:
 
     async def put(self, map_name: str, key: str, payload: Any, *, ttl_s: float | None = None) -> None:
         await (await self.map(map_name)).set(key, self.codec.encode(map_name, key, payload), ttl=ttl_s)
+
+    async def open_maps(self, names: Iterable[str]) -> None:
+        """Open (and cache) the proxies of ``names``, so `put_all_now` can write them."""
+        for name in names:
+            await self.map(name)
+
+    def is_open(self, name: str) -> bool:
+        return name in self._maps
+
+    def put_all_now(self, map_name: str, payloads: Mapping[str, Any]) -> asyncio.Future[Any]:
+        """Encode ``payloads`` (key → payload of ``map_name``) and send them now, before returning
+        (`dolphin.bus.eager_writes`): a future of their acknowledgement. The map must be open
+        (`open_maps`): a writer on a hot loop opens its maps once, off the hot path."""
+        writer = self._writers.get(map_name)
+        if writer is None:
+            from dolphin.bus.eager_writes import EagerMapWriter
+
+            writer = self._writers[map_name] = EagerMapWriter(self._maps[map_name])
+        encode = self.codec.encode
+        return writer.put_all({key: encode(map_name, key, p) for key, p in payloads.items()})
 
     async def get(self, map_name: str, key: str) -> Any | None:
         raw = await (await self.map(map_name)).get(key)
