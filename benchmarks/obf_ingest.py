@@ -19,10 +19,13 @@ daemon's CPU is measured alone (``getrusage`` inside it, over the same window).
    the moment a listener of another bus client (in the benchmark's own process, as a
    consumer would be) received ``BTCUSDT``'s shard document of that bar (and the macro);
    both are wall-clock times of one machine. The daemon also stamps when the document was
-   offered to the publisher and when the push carrying it started and was acknowledged,
-   so the figure is split into where its time goes.
+   offered to the publisher and when the push carrying it was sent and acknowledged, so
+   the figure is split into where its time goes. Measured twice: in a run of the daemon as
+   configured (simulator speed 10, history flushed every 60 s, ``--latency-seconds``) —
+   the goal's figure — and over the gaps run above (a flush every second; bars of the
+   outage and its recovery left out), the same path under more load.
 
-    /work/venv/bin/python -m benchmarks.obf_ingest            # --duration 30 --gap-seconds 60 --outage 15
+    python -m benchmarks.obf_ingest   # --duration 30 --latency-seconds 60 --gap-seconds 60 --outage 15
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ async def _shipped(args: argparse.Namespace) -> dict[str, Any]:
     holder: dict[str, ObfDaemon] = {}
     flushes: list[tuple[float, float]] = []
     offered: dict[str, float] = {}                      # bar_ms → when BTCUSDT's document was offered
-    pushed: dict[str, tuple[float, float]] = {}         # bar_ms → the push that carried it: start, acknowledged
+    pushed: dict[str, tuple[float, float]] = {}         # bar_ms → the push that carried it: sent, acknowledged
 
     def keep(d: ObfDaemon) -> None:
         holder["d"] = d
@@ -83,7 +86,7 @@ async def _shipped(args: argparse.Namespace) -> dict[str, Any]:
             flushes.append((t0, time.time()))
         d.flush = timed_flush  # type: ignore[method-assign]
         pub = d.publisher
-        offer, push = pub.offer_features, pub._push
+        offer, send = pub.offer_features, pub._send
 
         def timed_offer(features: dict[str, Any], bar_ms: int | None = None) -> None:
             doc = features.get(PROBE_SYMBOL)
@@ -91,15 +94,19 @@ async def _shipped(args: argparse.Namespace) -> dict[str, Any]:
                 offered.setdefault(str(doc.bar_ms), time.time())
             offer(features, bar_ms)
 
-        async def timed_push(batch: Any) -> bool:
+        def timed_send(bus: Any, batch: Any) -> Any:
             doc = batch.features.get(PROBE_SYMBOL)
-            t0 = time.time()
-            ok = await push(batch)
-            if doc is not None and ok:
-                pushed.setdefault(str(doc.bar_ms), (t0, time.time()))
-            return ok
+            sent = send(bus, batch)
+            if doc is not None:
+                t0 = time.time()
+
+                def acked(fut: Any) -> None:
+                    if not fut.cancelled() and fut.exception() is None:
+                        pushed.setdefault(str(doc.bar_ms), (t0, time.time()))
+                sent.add_done_callback(acked)
+            return sent
         pub.offer_features = timed_offer  # type: ignore[method-assign]
-        pub._push = timed_push  # type: ignore[method-assign]
+        pub._send = timed_send  # type: ignore[method-assign]
 
     options = ObfOptions(rest_url=args.rest, ws_url=args.ws, cadence="100ms", warmup_s=2.0,
                          snapshot_interval_s=args.snapshot_s, push_timeout_s=0.5, breaker_backoff_s=0.5,
@@ -140,7 +147,9 @@ async def _shipped(args: argparse.Namespace) -> dict[str, Any]:
             "close_ms_max": 1000 * max(stats.close_times, default=0.0),
             "lags": lags, "flushes": flushes, "closed_at": closed_at, "offered": offered, "pushed": pushed,
             "circuit_opens": stats.publisher.breaker.opens if stats.publisher else 0,
-            "fallback_writes": stats.publisher.fallback_writes if stats.publisher else 0}
+            "fallback_writes": stats.publisher.fallback_writes if stats.publisher else 0,
+            "pushed_now": getattr(stats.publisher, "pushed_now", None), "pushes": stats.publisher.pushes if
+            stats.publisher else 0}
 
 
 async def _baseline(args: argparse.Namespace) -> dict[str, Any]:
@@ -360,6 +369,10 @@ def _latency(name: str, done: list[tuple[dict[str, Any], tuple[float, float]]],
                                 ("push sent → listener", sent, arrived[bar_ms]),
                                 ("push sent → acknowledged", sent, acked)):
                 stages[stage].append((b - a) * 1000.0)
+    now = [(r["pushed_now"], r["pushes"]) for r, _ in done if r.get("pushed_now") is not None]
+    if now:
+        print(f"  pushes sent from the bar-closing update's own frame (push_now): {sum(n for n, _ in now)} of "
+              f"{sum(p for _, p in now)} pushes")
     if any(stages.values()):
         print("  where the shard document's time goes:")
         for stage, v in stages.items():
@@ -379,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--probe", action="store_true")
     p.add_argument("--gap-seconds", type=float, default=60.0, help="length of the gaps/latency run")
     p.add_argument("--outage", type=float, default=15.0, help="seconds the member is down in the gaps run")
+    p.add_argument("--latency-seconds", type=float, default=60.0, help="length of the latency run (the daemon as "
+                   "configured: the history flushed every 60 s, no outage)")
     p.add_argument("--rounds", type=int, default=1, help="gaps/latency runs per daemon (alternating with the "
                    "--compare-tree one: A B, B A, …)")
     p.add_argument("--compare-tree", default="", help="a checkout of earlier code (e.g. `git archive main`): its "
@@ -419,8 +434,17 @@ def main(argv: list[str] | None = None) -> int:
         floor_load = f"{floor_load} → {_load()}"
         sim, info = _sim(tmp, 10.0)
         runs: dict[str, list[tuple[dict[str, Any], tuple[float, float]]]] = {name: [] for name in trees}
+        steady: dict[str, list[tuple[dict[str, Any], tuple[float, float]]]] = {name: [] for name in trees}
         try:
             order = list(trees.items())
+            for name, tree in [nt for r in range(args.rounds) for nt in (order if r % 2 == 0 else order[::-1])]:
+                home = tmp / f"latency-{name}-{len(steady[name])}"
+                home.mkdir()
+                before = _load()
+                proc = _role("shipped", info, port, home, args, ("--duration", repr(args.latency_seconds),
+                                                                 "--warmup", "5", "--snapshot-s", "60"), tree)
+                steady[name].append((_result(proc, args.latency_seconds + 240), (0.0, 0.0)))
+                loads[f"latency {name} #{len(steady[name])}"] = (before, _load())
             for name, tree in [nt for r in range(args.rounds) for nt in (order if r % 2 == 0 else order[::-1])]:
                 home = tmp / f"gaps-{name}-{len(runs[name])}"
                 home.mkdir()
@@ -492,13 +516,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n[publisher alone] 50 priority documents + the macro offered → {PROBE_SYMBOL}'s at the listener, no "
           f"simulator, no ingest ({len(lv)} pushes; {floor_load}): p50 {_pct(lv, .5):.2f} ms   p99 {_pct(lv, .99):.2f} "
           f"ms   max {max(lv, default=float('nan')):.2f} ms — the bus write path's own share")
-    figures = {name: _latency(name, done, received) for name, done in runs.items()}
-    if "before" in figures:
-        b99, s99 = figures["before"], figures["shipped"]
-        print(f"\np99 before ({compare}) / shipped: {b99 / s99:.2f}× ({b99:.2f} → {s99:.2f} ms)")
+    figures = {name: _latency(f"{name}, as configured (history flushed every 60 s)", done, received)
+               for name, done in steady.items()}
+    stressed = {name: _latency(f"{name}, the gaps run (history flushed every second, the outage's bars left out)",
+                               done, received) for name, done in runs.items()}
+    for label, f in (("as configured", figures), ("gaps run", stressed)):
+        if "before" in f:
+            b99, s99 = f["before"], f["shipped"]
+            print(f"\np99 {label}, before ({compare}) / shipped: {b99 / s99:.2f}× ({b99:.2f} → {s99:.2f} ms)")
     print("\n" + "\n".join(f"{name:<16} {a} → {b}" for name, (a, b) in loads.items()))
     ok = figures["shipped"] <= GOAL_LATENCY_P99_MS
-    print(f"goal p99 ≤ {GOAL_LATENCY_P99_MS:.0f} ms: {'met' if ok else 'NOT met'} ({figures['shipped']:.2f} ms)")
+    print(f"goal p99 ≤ {GOAL_LATENCY_P99_MS:.0f} ms (as configured): {'met' if ok else 'NOT met'} "
+          f"({figures['shipped']:.2f} ms; {stressed['shipped']:.2f} ms in the gaps run)")
     return 0
 
 

@@ -7,7 +7,11 @@ only) and wakes `run`, the one task that talks to the bus. So the hot loop never
 on the bus, and a slow or absent bus costs memory for one value per key, not a queue.
 
 A push writes the pending shard documents (one ``put_all`` per shard map, §15.2) and the
-pending keys concurrently, bounded by ``timeout_s``. A failed push is counted, its values
+pending keys concurrently, bounded by ``timeout_s``; its requests are all sent before the
+push first waits (`AsyncBus.put_all_now`). At a bar close the daemon calls `push_now`
+right after offering the priority symbols and the macro: when the writer is idle with the
+circuit closed, the push is sent from that frame, before the hot loop reads another
+update, and the writer task only waits for its acknowledgement. A failed push is counted, its values
 go back to pending (unless something newer came), and it is retried shortly; after
 `CircuitBreaker.threshold` failures in a row the circuit opens (bible §15.6): no push
 until the back-off has passed, then one probe. While the circuit is not closed the
@@ -35,6 +39,7 @@ from dolphin.store.ob_cache import ObCacheFile, write_cache
 
 RETRY_DELAY_S = 0.2           # between failed pushes while the circuit is still closed
 CONNECT_GRACE_S = 5.0         # at start, no bus client yet is the first connect under way, not a failure
+WRITTEN_MAPS = (*schema.SHARD_MAPS, schema.FEATURES)
 
 
 @dataclass
@@ -83,6 +88,9 @@ class ObfPublisher:
         self.fallback_writes = 0
         self.fallback_failures = 0
         self._failing = False
+        self.pushed_now = 0                       # pushes sent from the bar close's own frame (`push_now`)
+        self._writer_idle = False                 # the writer task waits for something to push
+        self._started: tuple[_Batch, asyncio.Future[Any]] | None = None   # a push `push_now` sent
 
     # ---------------------------------------------------------------- offered values (non-blocking)
     def offer_features(self, features: dict[str, ObFeatures], bar_ms: int | None = None) -> None:
@@ -161,25 +169,54 @@ class ObfPublisher:
                 return False
         return True
 
+    # ---------------------------------------------------------------- push now (the bar close)
+    def push_now(self) -> bool:
+        """Send what is pending now, from the caller's frame, if the writer is idle with the circuit closed and
+        the bus's maps open; else leave it to the writer's next turn. True if the requests were sent.
+
+        The bar close calls it right after offering the priority symbols' documents and the macro, so their
+        requests are in the client's write buffer before the hot loop reads another frame: on a loop busy
+        with a burst of depth updates each hop through a task would wait a loop iteration (docs/obf.md).
+        """
+        if self._started is not None or not self._writer_idle or not self._pending or not self.breaker.is_closed:
+            return False
+        bus = self._get_bus()
+        if bus is None or not all(bus.is_open(name) for name in WRITTEN_MAPS):
+            return False
+        batch, self._pending = self._pending, _Batch()
+        self._started = (batch, self._send(bus, batch))
+        self.pushed_now += 1
+        self._wake.set()
+        return True
+
     # ---------------------------------------------------------------- the writer task
     async def run(self) -> None:
         while True:
-            if not self._pending:
-                self._idle.set()
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if not self.breaker.allow():
-                await self._write_fallback()
-                self._wake.clear()
-                await self._wait_wake(min(self.breaker.seconds_until_retry(), self.fallback_every_s))
-                continue
-            if self._get_bus() is None and self._monotonic() - self._created < self.connect_grace_s:
-                self._wake.clear()
-                await self._wait_wake(RETRY_DELAY_S)   # the first connect is still under way
-                continue
-            batch, self._pending = self._pending, _Batch()
-            ok = await self._push(batch)
+            if self._started is None:
+                if not self._pending:
+                    self._idle.set()
+                    self._wake.clear()
+                    self._writer_idle = True
+                    try:
+                        await self._wake.wait()
+                    finally:
+                        self._writer_idle = False
+                    continue
+                if not self.breaker.allow():
+                    await self._write_fallback()
+                    self._wake.clear()
+                    await self._wait_wake(min(self.breaker.seconds_until_retry(), self.fallback_every_s))
+                    continue
+                if self._get_bus() is None and self._monotonic() - self._created < self.connect_grace_s:
+                    self._wake.clear()
+                    await self._wait_wake(RETRY_DELAY_S)   # the first connect is still under way
+                    continue
+                batch, self._pending = self._pending, _Batch()
+                ok = await self._push(batch)
+            else:
+                batch, sent = self._started
+                ok = await self._settle(sent)
+                self._started = None
             if ok and batch.bar_ms is not None and (self.acked_bar_ms is None or batch.bar_ms > self.acked_bar_ms):
                 self.acked_bar_ms = batch.bar_ms
             self._acked.set()
@@ -225,28 +262,55 @@ class ObfPublisher:
         self._pending = batch
 
     async def _push(self, batch: _Batch) -> bool:
+        """The writer's own push: open the maps (once per client), send, wait for the acknowledgement."""
         bus = self._get_bus()
+        if bus is None:
+            return self._failed(ConnectionError("not connected to the bus"))
         try:
-            if bus is None:
-                raise ConnectionError("not connected to the bus")
-            by_shard: dict[str, dict[str, str]] = {}
-            codec = bus.codec
-            for symbol, features in batch.features.items():
-                name = shard_map_name(symbol)
-                by_shard.setdefault(name, {})[symbol] = codec.encode(name, symbol, features)
             async with asyncio.timeout(self.timeout_s):
-                writes = [(await bus.map(name)).put_all(entries) for name, entries in by_shard.items()]
-                writes += [bus.put(schema.FEATURES, key, payload) for key, payload in batch.keys.items()]
-                await asyncio.gather(*writes)
+                await bus.open_maps(WRITTEN_MAPS)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the bus being away must not stop ingestion: counted, retried, then the breaker
-            if not self._failing:
-                self._failing = True
-                self.log.warning("obf: bus push failed (%s: %s); ingestion goes on, the latest values are retried",
-                                 type(exc).__name__, exc or "timed out")
-            return False
+        except Exception as exc:  # noqa: BLE001 - the bus being away: counted, retried, then the breaker
+            return self._failed(exc)
+        return await self._settle(self._send(bus, batch))
+
+    def _send(self, bus: Any, batch: _Batch) -> asyncio.Future[Any]:
+        """Send a batch now: one ``put_all`` per shard map (§15.2) and one for the DOLPHIN_FEATURES keys, all
+        requests written before this returns (`AsyncBus.put_all_now`); a future of all their acknowledgements
+        (failed, not raised, if the client cannot send)."""
+        by_shard: dict[str, dict[str, ObFeatures]] = {}
+        for symbol, features in batch.features.items():
+            by_shard.setdefault(shard_map_name(symbol), {})[symbol] = features
+        sent = []
+        try:
+            sent += [bus.put_all_now(name, docs) for name, docs in by_shard.items()]
+            if batch.keys:
+                sent.append(bus.put_all_now(schema.FEATURES, batch.keys))
+        except Exception as exc:  # noqa: BLE001 - e.g. the client shut down: a failed push like any other
+            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            sent.append(failed)
+        return asyncio.gather(*sent)
+
+    async def _settle(self, sent: asyncio.Future[Any]) -> bool:
+        """Wait (at most ``timeout_s``) for a sent batch's acknowledgement; False if it failed."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await sent
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a timeout, the bus away: ingestion goes on (see _failed)
+            return self._failed(exc)
         return True
+
+    def _failed(self, exc: BaseException) -> bool:
+        """A push that failed: logged once per failing spell (ingestion goes on; the values are retried)."""
+        if not self._failing:
+            self._failing = True
+            self.log.warning("obf: bus push failed (%s: %s); ingestion goes on, the latest values are retried",
+                             type(exc).__name__, exc or "timed out")
+        return False
 
     async def _write_fallback(self, force: bool = False) -> None:
         if not self._fallback_dirty:

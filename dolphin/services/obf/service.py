@@ -356,6 +356,7 @@ class ObfDaemon:
             bar.macro = macro_of(f for _, f in bar.features)
             self._offer(bar, bar.features, bar.macro)
             self._offer_macro(bar, bar.macro)
+            self.publisher.push_now()
         return bar
 
     async def bar_worker(self) -> None:
