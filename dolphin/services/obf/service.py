@@ -193,12 +193,35 @@ class ObfStats:
     status_writes: int = 0
     last_message_at: float | None = None        # monotonic
     closed_ahead: int = 0                       # priority symbols' bar closes whose features were computed ahead
+    full_collections: int = 0                   # the collector's full passes, run between bars (`full_gc_due`)
     close_times: deque[float] = field(default_factory=lambda: deque(maxlen=1000))      # close → all offered, s
     closed_at: dict[int, float] = field(default_factory=dict)   # bar close_ms → wall time its closing update came
     ingest: Any = None                          # the UniverseBooks (counters, coverage)
     publisher: Any = None                       # the ObfPublisher (circuit, pushes, fallback)
     history: Any = None                         # the ObHistoryWriter
     streams: Any = None                         # the MarketStreams
+
+
+#: The collector's default cadence of full passes: one per this many passes of its middle generation.
+FULL_GC_EVERY = 10
+
+
+def defer_full_gc() -> tuple[int, int, int]:
+    """Leave the collector's young passes automatic but take its full passes off its own schedule.
+
+    Why: a full pass took 11–14 ms every ~10 s in the running daemon (gc callbacks in
+    benchmarks/obf_ingest.py) and, landing on a bar close, was the tail of the close → bus
+    latency; the bar worker runs it instead once a bar is done (`full_gc_due`), seconds away
+    from the next close, at the collector's own cadence.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(before[0], before[1], 1_000_000_000)
+    return before
+
+
+def full_gc_due() -> bool:
+    """Whether the collector would have run a full pass by now (`FULL_GC_EVERY` middle passes since the last)."""
+    return gc.get_count()[2] >= FULL_GC_EVERY
 
 
 def usdt_perpetuals(info: Any) -> list[str]:
@@ -364,6 +387,9 @@ class ObfDaemon:
             bar = await self.closed.get()
             await self.close_rest(bar)
             self.stats.close_times.append(time.time() - bar.computed_at)
+            if self.closed.empty() and full_gc_due():
+                gc.collect()                      # here, seconds before the next close, not in the middle of one
+                self.stats.full_collections += 1
             if len(self.stats.closed_at) > 2000:
                 for key in sorted(self.stats.closed_at)[:1000]:
                     del self.stats.closed_at[key]
@@ -544,6 +570,7 @@ async def run_obf(ctx: ServiceContext, options: ObfOptions | None = None, *, sta
     rest = BinanceRest(cfg.rest_url)
     daemon: ObfDaemon | None = None
     streams: MarketStreams | None = None
+    gc_thresholds: tuple[int, int, int] | None = None
     try:
         if cfg.warmup_s > 0:
             # the warm-up has not begun while the venue is not answering yet (a family's simulator takes a while
@@ -578,13 +605,17 @@ async def run_obf(ctx: ServiceContext, options: ObfOptions | None = None, *, sta
         await streams.start()
         # Everything allocated so far (trackers, rings, the symbol tables) lives as long as the
         # process: keep it out of the collector's full passes, which would otherwise walk it
-        # every few seconds in the middle of the hot loop.
+        # every few seconds in the middle of the hot loop. The full passes that remain (≈ 12 ms)
+        # run from the bar worker, between bars (`defer_full_gc`).
         gc.freeze()
+        gc_thresholds = defer_full_gc()
         ctx.phase = st.phase = daemon.phase()
         await ctx.stop.wait()
     except Stopped:
         pass
     finally:
+        if gc_thresholds is not None:                # a daemon embedded in a larger process (tests) gives them back
+            gc.set_threshold(*gc_thresholds)
         if streams is not None:
             await streams.close()
         await rest.close()
