@@ -316,6 +316,8 @@ async def _publisher_floor(home: Path, port: int, rounds: int = 60,
                             for s in universe(50)}, bar_ms)
         pub.offer_macro(ObMacro(bar_ms=bar_ms, cascade_count=0, regime_signal=0.0, market_imbalance=0.0, assets=50,
                                 pushed_at=now))
+        if hasattr(pub, "push_now"):            # as the daemon's bar close does (an earlier tree has no push_now)
+            pub.push_now()
         await pub.wait_pushed(bar_ms, 5.0)
         await asyncio.sleep(0.05)
     task.cancel()
