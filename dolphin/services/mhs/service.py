@@ -324,10 +324,17 @@ class HealthMonitor:
 
 
 def family_view(cfg: ServicesConfig) -> FamilyView:
+    """What MHS watches in this family. Keys written on a slow cadence get limits from it: the MC-Forewarner's
+    report (every `mcfw.interval_h`) and OBF's universe snapshot (every `obf.snapshot_interval_s`, 60 s by
+    default — the 30 s default limit would call it stale for half of every minute); never tighter than the
+    default limits."""
+    universe = tuple(max(a, b) for a, b in zip(S.cadence_limits(cfg.obf.snapshot_interval_s),
+                                              (S.DATA_STALE_S, S.DATA_DEAD_S), strict=True))
     return FamilyView(programs=tuple(enabled_programs(cfg)), obf_universe=cfg.market.symbols,
                       check_interval_s=cfg.mhs.check_interval_s,
                       freshness_limits={(schema.FEATURES, schema.MC_FOREWARNER_LATEST):
-                                        S.cadence_limits(cfg.mcfw.interval_h * 3600.0)})
+                                        S.cadence_limits(cfg.mcfw.interval_h * 3600.0),
+                                        (schema.FEATURES, schema.OBF_UNIVERSE_LATEST): (universe[0], universe[1])})
 
 
 def supervisor_socket(home: Path) -> str:

@@ -187,7 +187,7 @@ def test_obf_first_publish_warm_up_is_warming_until_it_ends() -> None:
     assert build_report(_healthy(fam, keys=no_scan, warming=obf), fam, NOW).status == "DEGRADED"
     both = obf | {"scanner": WarmupProgress(done=412, total=899)}
     assert build_report(_healthy(fam, keys=no_scan, warming=both), fam, NOW).status == "WARMING"
-    stale = {k: KeyObservation(present=True, age_s=60.0) if k == universe else v for k, v in keys.items()}
+    stale = {k: KeyObservation(present=True, age_s=100.0) if k == universe else v for k, v in keys.items()}
     assert build_report(_healthy(fam, keys=stale, warming=obf), fam, NOW).status == "DEGRADED"   # stale is no warm-up
 
 
