@@ -210,18 +210,20 @@ def defer_full_gc() -> tuple[int, int, int]:
     """Leave the collector's young passes automatic but take its full passes off its own schedule.
 
     Why: a full pass took 11–14 ms every ~10 s in the running daemon (gc callbacks in
-    benchmarks/obf_ingest.py) and, landing on a bar close, was the tail of the close → bus
-    latency; the bar worker runs it instead once a bar is done (`full_gc_due`), seconds away
-    from the next close, at the collector's own cadence.
+    benchmarks/obf_ingest.py); landing on a bar close it adds its length to that bar's close →
+    bus latency. The bar worker runs it instead once a bar is done (`full_gc_due`), seconds
+    away from the next close, at the collector's own cadence.
     """
     before = gc.get_threshold()
     gc.set_threshold(before[0], before[1], 1_000_000_000)
     return before
 
 
-def full_gc_due() -> bool:
-    """Whether the collector would have run a full pass by now (`FULL_GC_EVERY` middle passes since the last)."""
-    return gc.get_count()[2] >= FULL_GC_EVERY
+def full_gc_due(idle: bool = True) -> bool:
+    """Whether the collector would have run a full pass by now (`FULL_GC_EVERY` middle passes since the last),
+    when the bar worker is ``idle`` (no closed bar waiting); at twice that, even when it is not (a worker
+    that never catches up must not grow the garbage without end)."""
+    return gc.get_count()[2] >= (FULL_GC_EVERY if idle else 2 * FULL_GC_EVERY)
 
 
 def usdt_perpetuals(info: Any) -> list[str]:
@@ -387,7 +389,7 @@ class ObfDaemon:
             bar = await self.closed.get()
             await self.close_rest(bar)
             self.stats.close_times.append(time.time() - bar.computed_at)
-            if self.closed.empty() and full_gc_due():
+            if full_gc_due(idle=self.closed.empty()):
                 gc.collect()                      # here, seconds before the next close, not in the middle of one
                 self.stats.full_collections += 1
             if len(self.stats.closed_at) > 2000:

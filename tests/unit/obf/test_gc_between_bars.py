@@ -68,3 +68,14 @@ def test_the_bar_worker_runs_a_due_full_pass_once_the_bar_is_done(deferred: tupl
     asyncio.run(worker())
     assert daemon.stats.full_collections == 1 and gc.get_stats()[2]["collections"] == full_before + 1
     assert not full_gc_due()
+
+
+def test_a_worker_that_never_catches_up_still_collects(deferred: tuple[int, int, int]) -> None:
+    _make_cyclic_garbage_until_a_full_pass_is_due()
+    assert full_gc_due(idle=True)
+    assert full_gc_due(idle=False) is (gc.get_count()[2] >= 2 * FULL_GC_EVERY)
+    while not full_gc_due(idle=False):
+        for _ in range(1_000):
+            cycle: list[object] = []
+            cycle.append(cycle)
+    assert gc.get_count()[2] >= 2 * FULL_GC_EVERY
