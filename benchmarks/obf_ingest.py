@@ -303,9 +303,11 @@ async def _publisher_floor(home: Path, port: int, rounds: int = 60,
     from dolphin.services.obf.publisher import ObfPublisher
 
     client = await connect_async(BusSettings.from_env(env or _env(port)), client_name="obf-bench-floor")
-    pub = ObfPublisher(lambda: AsyncBus(client), logging.getLogger("floor"), home=home, breaker=CircuitBreaker(5))
+    bus = AsyncBus(client)                      # one, as the daemon's ServiceContext holds (its maps stay open)
+    pub = ObfPublisher(lambda: bus, logging.getLogger("floor"), home=home, breaker=CircuitBreaker(5))
     task = asyncio.ensure_future(pub.run())
     offered: dict[int, float] = {}
+    sent_now = 0
     bar0 = (int(time.time() * 1000) // 5_000 + 1_000_000) * 5_000           # bars no daemon run will close
     for i in range(rounds):
         bar_ms, now = bar0 + i * 5_000, time.time()
@@ -317,11 +319,13 @@ async def _publisher_floor(home: Path, port: int, rounds: int = 60,
         pub.offer_macro(ObMacro(bar_ms=bar_ms, cascade_count=0, regime_signal=0.0, market_imbalance=0.0, assets=50,
                                 pushed_at=now))
         if hasattr(pub, "push_now"):            # as the daemon's bar close does (an earlier tree has no push_now)
-            pub.push_now()
+            sent_now += pub.push_now()
         await pub.wait_pushed(bar_ms, 5.0)
         await asyncio.sleep(0.05)
     task.cancel()
     await client.shutdown()
+    if hasattr(pub, "push_now"):
+        print(f"  (publisher alone: {sent_now} of {rounds} pushes sent from the offering frame by push_now)")
     return offered
 
 
