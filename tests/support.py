@@ -76,3 +76,13 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, interval: fl
             detail = f" (last error: {last_exc})" if last_exc is not None else ""
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
         time.sleep(interval)
+
+
+class ManualClock:
+    """A clock the test moves by hand (``clock.t += 5``), for code that takes ``clock=`` or ``monotonic=``."""
+
+    def __init__(self, t: float = 100.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t

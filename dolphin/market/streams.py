@@ -11,7 +11,9 @@ touches a third of the universe, not all of it. Each connection is its own task:
 * a **stall watchdog** closes a connection that has subscriptions but received no data
   for ``stall_timeout_s`` (bible §20: stall → restart);
 * on any loss, **reconnect** with exponential backoff and full jitter and
-  **resubscribe** the same streams.
+  **resubscribe** the same streams; a **storm guard** holds each connection to
+  ``reconnects_per_min`` attempts in any minute (`dolphin.market.storm_guard`), logged
+  once per storm and counted (``storm_waits``).
 
 Every frame is decoded once into a typed struct (`dolphin.market.payloads`) and checked
 at the edge: malformed or truncated frames, data for a stream this connection did not
@@ -39,12 +41,16 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from dolphin.market import payloads as P
+from dolphin.market.storm_guard import ConnectStormGuard
 from dolphin.market.urls import normalize_base
 
 log = logging.getLogger("dolphin.market.streams")
 
 MAX_STREAMS_PER_CONNECTION = 200
 YIELD_EVERY = 32
+#: Connection attempts per connection in any minute (`ConnectStormGuard`): a connection that comes up, delivers
+#: and drops resets its backoff, so only this bounds a storm (Binance: 300 connections per IP per 5 minutes).
+RECONNECTS_PER_MIN = 12
 """Frames read before the connection's task yields to the loop. The library hands over frames
 already received without suspending, so a 200-stream burst (a depth tick) would otherwise run
 as one ~5 ms block; other tasks (a bar worker, a bus writer) get a turn every few hundred µs."""
@@ -72,6 +78,7 @@ class ConnectionStats(msgspec.Struct, frozen=True):
     subscribe_errors: int
     callback_errors: int
     last_message_age_s: float | None
+    storm_waits: int = 0           # connection attempts the storm guard held back
 
 
 class StreamStats(msgspec.Struct, frozen=True):
@@ -90,6 +97,7 @@ class StreamStats(msgspec.Struct, frozen=True):
     dropped_backpressure: int
     callback_errors: int
     last_message_age_s: float | None
+    storm_waits: int = 0
 
     @property
     def dropped(self) -> int:
@@ -122,7 +130,7 @@ class _Connection:
         self.stalled = False
         self.logged: set[str] = set()
         self.request_id = 0
-        self.frames = self.messages = self.reconnects = self.stalls = 0
+        self.frames = self.messages = self.reconnects = self.stalls = self.storm_waits = 0
         self.dropped_malformed = self.dropped_unknown = self.dropped_out_of_order = self.dropped_crossed = 0
         self.subscribe_errors = self.callback_errors = 0
 
@@ -139,7 +147,7 @@ class MarketStreams:
                  max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION, stall_timeout_s: float = 30.0,
                  ping_interval_s: float = 20.0, ping_timeout_s: float = 20.0, backoff_initial_s: float = 0.5,
                  backoff_max_s: float = 30.0, open_timeout_s: float = 10.0, subscribe_chunk: int = 50,
-                 queue_size: int = 100_000, name: str = "market") -> None:
+                 queue_size: int = 100_000, reconnects_per_min: int = RECONNECTS_PER_MIN, name: str = "market") -> None:
         if not 1 <= max_streams_per_connection <= 1024:
             raise ValueError(f"max_streams_per_connection must be in [1, 1024], got {max_streams_per_connection}")
         self.url = normalize_base(ws_base_url, kind="ws") + "/stream"
@@ -154,6 +162,7 @@ class MarketStreams:
         self.backoff_max_s = backoff_max_s
         self.open_timeout_s = open_timeout_s
         self.subscribe_chunk = max(1, int(subscribe_chunk))
+        self.reconnects_per_min = max(1, int(reconnects_per_min))
         self._queue: asyncio.Queue[P.StreamPayload] | None = None if on_message else asyncio.Queue(queue_size)
         self._dropped_backpressure = 0
         self._conns: list[_Connection] = []
@@ -280,7 +289,17 @@ class MarketStreams:
 
     async def _run(self, conn: _Connection) -> None:
         attempt = 0
+        guard = ConnectStormGuard(self.reconnects_per_min)
         while not self._closing:
+            wait = guard.check()
+            if wait is not None:
+                conn.storm_waits += 1
+                if wait.first:
+                    log.warning("%s: connection %d: %s", self.name, conn.index, wait.describe())
+                await asyncio.sleep(wait.seconds)
+                if self._closing:
+                    break
+            guard.record()
             try:
                 async with connect(self.url, compression=None, open_timeout=self.open_timeout_s,
                                    ping_interval=self.ping_interval_s, ping_timeout=self.ping_timeout_s,
@@ -455,7 +474,8 @@ class MarketStreams:
             messages=c.messages, reconnects=c.reconnects, stalls=c.stalls, dropped_malformed=c.dropped_malformed,
             dropped_unknown_stream=c.dropped_unknown, dropped_out_of_order=c.dropped_out_of_order,
             dropped_crossed=c.dropped_crossed, subscribe_errors=c.subscribe_errors, callback_errors=c.callback_errors,
-            last_message_age_s=(now - c.last_rx) if c.messages else None) for c in self._conns)
+            last_message_age_s=(now - c.last_rx) if c.messages else None, storm_waits=c.storm_waits)
+            for c in self._conns)
         ages = [c.last_message_age_s for c in conns if c.last_message_age_s is not None]
         return StreamStats(
             streams=sum(c.streams for c in conns), connections=conns, frames=sum(c.frames for c in conns),
@@ -464,7 +484,8 @@ class MarketStreams:
             dropped_unknown_stream=sum(c.dropped_unknown_stream for c in conns),
             dropped_out_of_order=sum(c.dropped_out_of_order for c in conns),
             dropped_crossed=sum(c.dropped_crossed for c in conns), dropped_backpressure=self._dropped_backpressure,
-            callback_errors=sum(c.callback_errors for c in conns), last_message_age_s=min(ages) if ages else None)
+            callback_errors=sum(c.callback_errors for c in conns), last_message_age_s=min(ages) if ages else None,
+            storm_waits=sum(c.storm_waits for c in conns))
 
 
 def _keys(raw: str | bytes) -> set[str]:

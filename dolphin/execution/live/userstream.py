@@ -27,7 +27,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -37,12 +36,12 @@ from websockets.asyncio.client import connect
 
 from dolphin.market.errors import ListenKeyError, MarketError
 from dolphin.market.rest import BinanceRest
+from dolphin.market.storm_guard import ConnectStormGuard
 from dolphin.market.urls import normalize_base
 from dolphin.market.userdata import AccountUpdate, ListenKeyExpired, OrderTradeUpdate, OtherEvent, decode_user_event
 
 log = logging.getLogger("dolphin.live")
 
-STORM_WINDOW_S = 60.0
 STABLE_AFTER_S = 5.0      # a connection that lived this long resets the backoff
 
 
@@ -86,9 +85,8 @@ class UserStream:
         self._ws: Any = None
         self._closing = False
         self._tasks: list[asyncio.Task[Any]] = []
-        self._starts: deque[float] = deque()
+        self._guard = ConnectStormGuard(reconnects_per_min, clock=clock)
         self._logged: set[str] = set()
-        self._in_storm = False
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(), name="live-user-stream"),
@@ -181,25 +179,17 @@ class UserStream:
             await asyncio.sleep(delay)
 
     async def _storm_guard(self) -> None:
-        """At most ``reconnects_per_min`` connection attempts in any minute."""
-        now = self.clock()
-        while self._starts and now - self._starts[0] >= STORM_WINDOW_S:
-            self._starts.popleft()
-        if len(self._starts) >= self.reconnects_per_min:
-            wait = STORM_WINDOW_S - (now - self._starts[0])
+        """At most ``reconnects_per_min`` connection attempts in any minute (`ConnectStormGuard`)."""
+        wait = self._guard.check()
+        if wait is not None:
             self.stats.storm_waits += 1
-            if not self._in_storm:
-                self._in_storm = True
-                detail = (f"{len(self._starts)} connection attempts within a minute: waiting {wait:.0f} s "
-                          "before the next (storm guard)")
+            if wait.first:
+                detail = wait.describe()
                 log.warning("user-data stream: %s", detail)
                 if self.on_storm is not None:
                     self.on_storm(detail)
-            await asyncio.sleep(max(0.0, wait))
-            self._starts.popleft()
-        else:
-            self._in_storm = False
-        self._starts.append(self.clock())
+            await asyncio.sleep(wait.seconds)
+        self._guard.record()
 
     def _handle(self, raw: str | bytes) -> bool:
         """One frame; True when the listen key lapsed."""

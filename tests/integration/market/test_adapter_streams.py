@@ -197,3 +197,28 @@ def test_async_iteration_and_live_unsubscribe() -> None:
             await ms.close()
 
         run(asyncio.wait_for(go(), 60))
+
+
+def test_a_venue_that_keeps_dropping_the_connection_meets_the_storm_guard() -> None:
+    """The simulator drops every market connection every 200 ms: each new connection delivers before it drops,
+    which resets the backoff, so only the storm guard bounds the reconnects — at most `reconnects_per_min`
+    attempts in the minute (the first connect included), then the connection waits, counted."""
+    with small_sim(speed=1.0) as sim:
+        async def go() -> None:
+            async with MarketStreams(sim.ws_url, ["btcusdt@depth5@100ms"], on_message=lambda m: None,
+                                     backoff_initial_s=0.05, backoff_max_s=0.2, reconnects_per_min=4) as ms:
+                await ms.wait_connected(30)
+                await asyncio.to_thread(_fault, sim, "ws_drop:target=market,every_ms=200")
+                await until(lambda: ms.stats().storm_waits >= 1, 50, "the storm guard to hold a reconnect")
+                st = ms.stats()
+                assert st.reconnects <= 3 and st.connections[0].storm_waits == st.storm_waits   # 4 attempts in all
+
+        run(go())
+
+
+def _fault(sim: SimExchange, spec: str) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(f"{sim.rest_url}/sim/v1/faults?spec={spec}", method="POST"),
+                                timeout=30) as resp:
+        assert resp.status == 200

@@ -13,6 +13,7 @@ from dolphin.market.signing import (
     strip_signature,
     verify,
 )
+from tests.support import ManualClock
 
 # Binance's published signing example (API docs, "SIGNED endpoint examples").
 DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -54,16 +55,8 @@ def test_encode_params_keeps_order_skips_none_and_escapes() -> None:
     assert encode_params({"b": 2, "a": None, "c": "x y", "d": "a@b"}) == "b=2&c=x%20y&d=a@b"
 
 
-class FakeMono:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_server_clock_tracks_offset_and_snaps_real_rate_to_one() -> None:
-    mono = FakeMono()
+    mono = ManualClock()
     clock = ServerClock(mono)
     clock.update(100.0, 5_000_000, 100.02)  # server 5,000,000 ms at local 100.01 s
     mono.t = 110.01
@@ -73,7 +66,7 @@ def test_server_clock_tracks_offset_and_snaps_real_rate_to_one() -> None:
 
 
 def test_server_clock_learns_a_simulated_rate() -> None:
-    mono = FakeMono()
+    mono = ManualClock()
     clock = ServerClock(mono)
     clock.update(100.0, 1_000_000, 100.0)
     clock.update(102.0, 1_000_000 + 2000 * 60, 102.0)  # 2 s local = 120 s server: speed 60

@@ -6,20 +6,13 @@ import pytest
 
 from dolphin.enums import CircuitState
 from dolphin.services.obf.breaker import CircuitBreaker
+from tests.support import ManualClock
 
 pytestmark = [pytest.mark.degradation]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_five_failures_open_then_a_probe_after_the_backoff_decides() -> None:
-    clock = Clock()
+    clock = ManualClock()
     b = CircuitBreaker(5, backoff_s=1.0, backoff_max_s=4.0, clock=clock)
     for _ in range(4):
         assert b.allow() and b.record_failure() is CircuitState.CLOSED
