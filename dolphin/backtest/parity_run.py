@@ -53,7 +53,7 @@ def backtest_session(session: SessionInputs, scans: np.ndarray) -> SessionInputs
         steps[n] = StepFlags(trade=True, acb=live.acb if live else None, posture=Posture.APEX, kill_switch=False,
                              mc=live.mc if live else None)
     return SessionInputs(first_scan=session.first_scan, last_scan=session.last_scan, steps=steps, venue="paper",
-                         ob_steps=session.ob_steps)
+                         ob_records=session.ob_records)
 
 
 def _run(result: BacktestResult) -> Run:

@@ -71,8 +71,12 @@ class SessionInputs:
     steps: dict[int, StepFlags]
     venue: str = "paper"
     fills: dict[int, list[VenueFill]] = field(default_factory=dict)
-    ob_steps: list[tuple[int, list[float]]] = field(default_factory=list)   # (ts_ms, OB block) per journaled step
     ob_records: list[StepOb] = field(default_factory=list)   # every journaled step's OB input, in scan order
+
+    @property
+    def ob_steps(self) -> list[tuple[int, list[float]]]:
+        """(ts_ms, OB block) of the journaled steps that carry one: what a `--journal` replay reads."""
+        return [(r.ts_ms, r.values) for r in self.ob_records if r.values is not None]
 
     def ob_between(self, first: int, last: int) -> list[StepOb]:
         """The steps of scans ``first``…``last`` (what `backtest --journal --ob` cross-checks)."""
@@ -90,7 +94,6 @@ class SessionInputs:
             raise DataError(f"trader journal not found: {journal.path}")
         steps: dict[int, StepFlags] = {}
         fills: dict[int, list[VenueFill]] = {}
-        ob_steps: list[tuple[int, list[float]]] = []
         ob_records: list[StepOb] = []
         venue = "paper"
         seen_fills: set[str] = set()
@@ -116,8 +119,6 @@ class SessionInputs:
                 elif isinstance(r, ScanInput):
                     if r.scan_number not in steps:   # a recovery's replay re-steps an input: the first one counts
                         ob_records.append(StepOb(r.scan_number, r.ts_ms, r.ob, r.ob_source))
-                        if r.ob is not None:
-                            ob_steps.append((r.ts_ms, r.ob))
                     posture = r.posture or posture
                     steps[r.scan_number] = StepFlags(
                         trade=r.trade, acb=(float(r.acb[0]), float(r.acb[1])) if r.acb else None, posture=posture,
@@ -130,4 +131,4 @@ class SessionInputs:
         if not steps or last_commit is None:
             raise DataError(f"{journal.path}: no committed live step to replay")
         return cls(first_scan=min(steps), last_scan=last_commit, steps=steps, venue=venue, fills=fills,
-                   ob_steps=ob_steps, ob_records=ob_records)
+                   ob_records=ob_records)

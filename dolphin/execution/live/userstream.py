@@ -77,7 +77,6 @@ class UserStream:
         self.keepalive_every_s = keepalive_every_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.reconnects_per_min = max(1, reconnects_per_min)
         self.clock = clock
         self.stats = StreamCounters()
         self.connected = asyncio.Event()
