@@ -111,8 +111,12 @@ def test_connector_trading_day_with_user_data() -> None:
             assert {t["i"] for t in trades()} == {o["orderId"] for o in orders}
             assert all(float(t["n"]) > 0 and t["N"] == "USDT" for t in trades())
             assert float(trades()[-1]["rp"]) != 0  # the reduce-only sell realised PnL
-            execs = [(m["o"]["i"], m["o"]["x"]) for m in events if m.get("e") == "ORDER_TRADE_UPDATE"]
-            assert {(resting["orderId"], x) for x in ("NEW", "AMENDMENT", "CANCELED")} <= set(execs)
+            def execs() -> set[tuple[int, str]]:
+                return {(m["o"]["i"], m["o"]["x"]) for m in events if m.get("e") == "ORDER_TRADE_UPDATE"}
+
+            # the resting order's events come on their own schedule, not with the fills': wait for all three
+            wanted = {(resting["orderId"], x) for x in ("NEW", "AMENDMENT", "CANCELED")}
+            wait_sync(lambda: wanted <= execs(), 30, "the resting order's NEW, AMENDMENT and CANCELED events")
             wait_sync(lambda: any(m.get("e") == "ACCOUNT_UPDATE" for m in events), 30, "ACCOUNT_UPDATE")
             update = next(m for m in events if m.get("e") == "ACCOUNT_UPDATE")
             assert update["a"]["m"] == "ORDER" and update["a"]["P"][0]["mt"] == "isolated"
